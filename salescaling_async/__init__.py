@@ -1,0 +1,86 @@
+"""salescaling-async: the asyncio-first SDK for the Salescaling Public API.
+
+Public names are re-exported here; implementation modules start with ``_``.  Deliberate
+public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
+"""
+
+from ._config import PoolLimits as PoolLimits
+from ._config import RateLimits as RateLimits
+from ._config import RetryConfig as RetryConfig
+from ._config import Timeouts as Timeouts
+from ._config import Window as Window
+from ._convert import Envelope as Envelope
+from ._errors import APIStatusError as APIStatusError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import BudgetStoreError as BudgetStoreError
+from ._errors import ClientClosedError as ClientClosedError
+from ._errors import ConfigError as ConfigError
+from ._errors import ConnectError as ConnectError
+from ._errors import DeadlineExceededError as DeadlineExceededError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import RateLimitedError as RateLimitedError
+from ._errors import ReadError as ReadError
+from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import ResponseValidationError as ResponseValidationError
+from ._errors import SalescalingError as SalescalingError
+from ._errors import ScopeError as ScopeError
+from ._errors import ServerError as ServerError
+from ._errors import TransportError as TransportError
+from ._events import Event as Event
+from ._events import RateLimitHit as RateLimitHit
+from ._events import RetryScheduled as RetryScheduled
+from ._events import ThrottleWait as ThrottleWait
+from ._pagination import AsyncPaginator as AsyncPaginator
+from ._pagination import Page as Page
+from ._scheduler import KeyStatistics as KeyStatistics
+from ._session import AsyncSalescaling as AsyncSalescaling
+from ._session import ClientState as ClientState
+from ._session import __version__ as __version__
+from ._types import UNSET as UNSET
+from ._types import Priority as Priority
+from .sync import Salescaling as Salescaling
+from .sync import SyncInAsyncContextWarning as SyncInAsyncContextWarning
+from .sync import run_sync as run_sync
+
+__all__ = [
+    "UNSET",
+    "APIStatusError",
+    "AsyncPaginator",
+    "AsyncSalescaling",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetStoreError",
+    "ClientClosedError",
+    "ClientState",
+    "ConfigError",
+    "ConnectError",
+    "DeadlineExceededError",
+    "Envelope",
+    "Event",
+    "KeyStatistics",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "PoolLimits",
+    "Priority",
+    "RateLimitHit",
+    "RateLimitedError",
+    "RateLimits",
+    "ReadError",
+    "RequestTimeoutError",
+    "ResponseValidationError",
+    "RetryConfig",
+    "RetryScheduled",
+    "Salescaling",
+    "SalescalingError",
+    "ScopeError",
+    "ServerError",
+    "SyncInAsyncContextWarning",
+    "ThrottleWait",
+    "Timeouts",
+    "TransportError",
+    "Window",
+    "run_sync",
+]

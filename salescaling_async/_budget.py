@@ -1,0 +1,235 @@
+"""Pure budget math for one API key: the response-anchored sliding log.
+
+Strictly private.  No asyncio, no time, no I/O: every method takes ``now`` (monotonic
+seconds) and returns numbers, so Hypothesis can drive it through any history.
+
+The rule (``rate-limits.md`` §3.2).  For a window of N requests per W seconds a request
+*holds a slot* from the moment it is granted until ``response received + W + m``, and a
+request is granted only while fewer than N slots are held in every window.  In-flight
+requests hold their slot with no end yet.  Why this is safe against any server that counts a
+request somewhere between send and receive: if N+1 of our requests were counted within W of
+each other, take the one granted last.  Each of the N others was counted less than W before
+it, so each was received less than W before it was granted and still held its slot then:
+that grant would have been refused.  No latency, jitter, reordering or retry breaks this.
+
+Data layout.  Completed slots are kept per window as a min-heap of expiry times
+(``receive + W + m``); in-flight slots are a single counter shared by all windows, because an
+in-flight slot is held in every window.  Finding when the next grant becomes possible is a
+k-th-smallest query on each heap, where k is how far the window is over its limit (almost
+always 1, i.e. the heap's top).
+
+Why not a token bucket (aiolimiter): a bucket refills continuously and lets through up to 2N
+requests in one W-long span, which a sliding-log server answers with 429 and a full-window
+block.  Why anchor on responses and not on sends: the server's count happens at an unknown
+moment before the response; only the response time bounds it from above.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import math
+
+import attrs
+
+from ._config import RateLimits, Window
+
+INFINITY = math.inf
+
+
+class SlotState(enum.Enum):
+    """Strictly private. Life cycle of one granted slot."""
+
+    IN_FLIGHT = "in_flight"
+    SETTLED = "settled"
+
+
+class Slot:
+    """Strictly private. One granted request's hold on the budget."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = SlotState.IN_FLIGHT
+
+
+@attrs.define
+class _WindowLog:
+    """Strictly private. One window's limit (which may only shrink) and completed slots."""
+
+    window: Window
+    limit: int
+    expiries: list[float] = attrs.field(factory=list)
+
+    @property
+    def hold(self) -> float:
+        """How long a completed slot stays held after its anchor."""
+        return self.window.seconds + self.window.margin
+
+    def purge(self, now: float) -> None:
+        heap = self.expiries
+        while heap and heap[0] <= now:
+            heapq.heappop(heap)
+
+    def kth_expiry(self, k: int) -> float:
+        """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
+        if k == 1:
+            return self.expiries[0]
+        return heapq.nsmallest(k, self.expiries)[-1]
+
+
+@attrs.frozen
+class BudgetSnapshot:
+    """Strictly private. Numbers behind :class:`KeyStatistics`."""
+
+    held: dict[str, int]
+    limits: dict[str, int]
+    in_flight: int
+    paused_until: float
+    next_grant_in: float
+
+
+class KeyBudget:
+    """Strictly private. The sliding logs of every window of one key.
+
+    Args:
+        limits: The windows to respect.
+        ambiguity_horizon: Extra seconds an ambiguous outcome (a request that may or may not
+            have reached the server) is held beyond ``now + W + m``.
+    """
+
+    __slots__ = ("_logs", "_in_flight", "paused_until", "ambiguity_horizon")
+
+    def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
+        self._logs = [_WindowLog(w, w.limit) for w in limits]
+        self._in_flight = 0
+        self.paused_until = -INFINITY
+        self.ambiguity_horizon = ambiguity_horizon
+
+    # -- queries ------------------------------------------------------------------------
+
+    def delay(self, now: float) -> float:
+        """Seconds until a grant is possible: 0 now, ``inf`` when it needs an in-flight response."""
+        return self._wait(now, 0, exact=True)
+
+    def earliest(self, now: float, *, ahead: int = 0) -> float:
+        """A lower bound of the wait of the request with ``ahead`` grants before it.
+
+        Slots still in flight cannot free before ``now + W + m`` (their response is not here
+        yet), which is what makes the bound finite.
+        """
+        return self._wait(now, ahead, exact=False)
+
+    def _wait(self, now: float, ahead: int, *, exact: bool) -> float:
+        wait = max(0.0, self.paused_until - now)
+        for log in self._logs:
+            log.purge(now)
+            over = self._in_flight + len(log.expiries) + ahead - log.limit + 1
+            if over <= 0:
+                continue
+            if over <= len(log.expiries):
+                wait = max(wait, log.kth_expiry(over) - now)
+            elif exact:
+                return INFINITY
+            else:
+                wait = max(wait, log.hold)
+        return wait
+
+    def is_idle(self, now: float) -> bool:
+        """True when the key holds nothing, so forgetting it loses no information."""
+        if self._in_flight or self.paused_until > now:
+            return False
+        for log in self._logs:
+            log.purge(now)
+            if log.expiries or log.limit != log.window.limit:
+                return False
+        return True
+
+    def snapshot(self, now: float) -> BudgetSnapshot:
+        next_in = self.delay(now)
+        return BudgetSnapshot(
+            held={log.window.name: self._in_flight + len(log.expiries) for log in self._logs},
+            limits={log.window.name: log.limit for log in self._logs},
+            in_flight=self._in_flight,
+            paused_until=self.paused_until,
+            next_grant_in=next_in,
+        )
+
+    # -- grant and outcomes -------------------------------------------------------------
+
+    def acquire(self, now: float) -> Slot:
+        """Take a slot in every window. The caller checked ``delay(now) == 0``."""
+        if self.delay(now) > 0:
+            raise RuntimeError("KeyBudget.acquire() without budget")  # a scheduler bug
+        self._in_flight += 1
+        return Slot()
+
+    def received(self, slot: Slot, now: float) -> None:
+        """The response arrived at ``now``: anchor the slot there."""
+        self._settle(slot, now)
+
+    def ambiguous(self, slot: Slot, now: float) -> None:
+        """Failure after sending began: the server may count it later, so hold it longer."""
+        self._settle(slot, now + self.ambiguity_horizon)
+
+    def returned(self, slot: Slot) -> None:
+        """Proven never sent (or cancelled before sending): the slot is given back."""
+        if slot.state is SlotState.IN_FLIGHT:
+            slot.state = SlotState.SETTLED
+            self._in_flight -= 1
+
+    def _settle(self, slot: Slot, anchor: float) -> None:
+        if slot.state is not SlotState.IN_FLIGHT:
+            return
+        slot.state = SlotState.SETTLED
+        self._in_flight -= 1
+        for log in self._logs:
+            heapq.heappush(log.expiries, anchor + log.hold)
+
+    # -- learning (only ever more cautious) ---------------------------------------------
+
+    def observe(self, now: float, name: str, *, limit: int | None, remaining: int | None) -> int:
+        """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
+
+        A smaller limit wins.  ``limit - remaining`` is the server's count for the window;
+        hits beyond what our own held slots explain belong to someone else using the key
+        and are added as phantom hits anchored now.  Returns the phantoms added.
+        """
+        log = self._log(name)
+        if log is None:
+            return 0
+        if limit is not None and 0 < limit < log.limit:
+            log.limit = limit
+        if limit is None or remaining is None:
+            return 0
+        log.purge(now)
+        foreign = (limit - remaining) - (self._in_flight + len(log.expiries))
+        return self._add_phantoms(log, now, foreign)
+
+    def rate_limited(self, now: float, hints: dict[str | None, float], fallback: float) -> float:
+        """A 429 arrived at ``now``: pause the key and fill the named windows.
+
+        ``hints`` maps a window name (``None`` for a plain ``Retry-After``) to seconds.
+        Without hints the pause is ``fallback`` (the caller's backoff).  Returns the pause end.
+        """
+        longest = max(hints.values(), default=fallback)
+        margin = max((log.window.margin for log in self._logs), default=0.002)
+        self.paused_until = max(self.paused_until, now + longest + margin)
+        for name in hints:
+            log = self._log(name) if name is not None else None
+            if log is not None:
+                log.purge(now)
+                self._add_phantoms(log, now, log.limit - self._in_flight - len(log.expiries))
+        return self.paused_until
+
+    def _add_phantoms(self, log: _WindowLog, now: float, count: int) -> int:
+        count = min(count, log.limit)  # never more than a full window
+        for _ in range(max(0, count)):
+            heapq.heappush(log.expiries, now + log.hold)
+        return max(0, count)
+
+    def _log(self, name: str) -> _WindowLog | None:
+        for log in self._logs:
+            if log.window.name.lower() == name.lower():
+                return log
+        return None

@@ -1,0 +1,149 @@
+"""Frozen, validated configuration values. Validators only, no behaviour.
+
+Every value raises :class:`ConfigError` (a ``ValueError``) when built wrong, so mistakes
+surface at construction, never mid-request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import attrs
+
+from ._errors import ConfigError
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _positive_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+@attrs.frozen
+class Window:
+    """One server-side limit: at most ``limit`` requests in any ``seconds``-long span.
+
+    Args:
+        name: The throttler's name; the server suffixes headers with it
+            (``X-RateLimit-Remaining-<name>``, ``Retry-After-<name>``).
+        limit: Requests allowed per window.
+        seconds: The window length.
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str = attrs.field()
+    limit: int = attrs.field(validator=_positive_int)
+    seconds: float = attrs.field(validator=_positive)
+
+    @name.validator
+    def _check_name(self, _attribute: attrs.Attribute[str], value: str) -> None:
+        if not value or not value.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"window name must be a non-empty token, got {value!r}")
+
+    @property
+    def margin(self) -> float:
+        """Safety margin added to every slot: 2 ms plus 100 ppm of the window (rate-limits.md §3.2)."""
+        return 0.002 + 1e-4 * self.seconds
+
+
+def _check_windows(_inst: object, _attribute: object, value: tuple[Window, ...]) -> None:
+    if not value:
+        raise ConfigError("RateLimits needs at least one window")
+    names = [w.name for w in value]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"window names must be unique, got {names}")
+
+
+@attrs.frozen
+class RateLimits:
+    """The set of windows every API key must stay within at once.
+
+    The default is the published policy: 20/1 s (``short``), 200/10 s (``medium``) and
+    1000/60 s (``long``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    windows: tuple[Window, ...] = attrs.field(
+        factory=lambda: (Window("short", 20, 1.0), Window("medium", 200, 10.0), Window("long", 1000, 60.0)),
+        converter=tuple,
+        validator=_check_windows,
+    )
+
+    def __iter__(self) -> Iterator[Window]:
+        return iter(self.windows)
+
+    def scaled(self, factor: float) -> RateLimits:
+        """Return the same limits with every window ``factor`` times shorter (for tests)."""
+        if not (math.isfinite(factor) and factor > 0):
+            raise ConfigError(f"scale factor must be > 0, got {factor!r}")
+        return RateLimits(tuple(attrs.evolve(w, seconds=w.seconds / factor) for w in self.windows))
+
+    def ceiling(self, seconds: float) -> int:
+        """The most requests any client may send in ``seconds`` starting cold (rate-limits.md §3.1)."""
+        return min(w.limit * (math.floor(seconds / w.seconds) + 1) for w in self.windows)
+
+
+@attrs.frozen
+class RetryConfig:
+    """How failed requests are retried.
+
+    Args:
+        attempts: Total attempts including the first (1 disables retries).
+        timeout: Overall deadline in seconds for one call, retries and waits included
+            (``None``: no overall deadline).
+        wait_initial: First backoff delay.
+        wait_max: Largest backoff delay.
+        wait_exp_base: Growth factor of the backoff.
+        wait_jitter: Full jitter (a random delay between 0 and the backoff) when true.
+        max_retry_after: Server hints longer than this are not waited for: the error is raised.
+
+    .. versionadded:: 0.1.0
+    """
+
+    attempts: int = attrs.field(default=4, validator=_positive_int)
+    timeout: float | None = attrs.field(default=180.0, validator=attrs.validators.optional(_positive))
+    wait_initial: float = attrs.field(default=1.0, validator=_non_negative)
+    wait_max: float = attrs.field(default=30.0, validator=_non_negative)
+    wait_exp_base: float = attrs.field(default=2.0, validator=_positive)
+    wait_jitter: bool = True
+    max_retry_after: float = attrs.field(default=90.0, validator=_non_negative)
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-attempt timeouts in seconds; ``None`` disables one (not recommended).
+
+    Args:
+        connect: Establishing the connection (including waiting for a pooled one).
+        read: Between two reads of the response.
+        total: The whole attempt.
+
+    .. versionadded:: 0.1.0
+    """
+
+    connect: float | None = attrs.field(default=10.0, validator=attrs.validators.optional(_positive))
+    read: float | None = attrs.field(default=60.0, validator=attrs.validators.optional(_positive))
+    total: float | None = attrs.field(default=120.0, validator=attrs.validators.optional(_positive))
+
+
+@attrs.frozen
+class PoolLimits:
+    """Connection pool size of the one shared aiohttp connector.
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_connections: int = attrs.field(default=100, validator=_positive_int)
+    keepalive_seconds: float = attrs.field(default=30.0, validator=_positive)

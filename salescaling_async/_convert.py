@@ -1,0 +1,261 @@
+"""The one private cattrs converter: JSON <-> models. Strictly private.
+
+Decisions, made once here:
+
+* **Names.**  Attributes are snake_case; JSON names are their camelCase form unless a field
+  carries an explicit ``json_name`` (``iCalUID``).
+* **Unknown keys are kept, never an error.**  cattrs' ``forbid_extra_keys`` stays off, and
+  every model has an ``extra`` mapping that receives the keys it does not know, so a server
+  that adds fields breaks nothing and loses nothing.  Unstructuring merges ``extra`` back, so
+  a model round-trips to the JSON it came from.
+* **Missing or null fields are ``None``.**  Inputs omit ``None`` attributes when serialised,
+  so only what the caller set is sent.
+* **Open enums.**  A field typed ``SomeEnum | str`` gets the enum member when the value is
+  known and the plain string otherwise.
+* **Datetimes** are ISO-8601; ``Z`` is accepted on every Python, and output is UTC with
+  milliseconds and ``Z`` (the API's own form).
+* Structuring failures become :class:`ResponseValidationError` with one line per problem.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar, Union
+
+import attrs
+import cattrs
+
+from ._errors import ResponseValidationError
+from .models._common import JSON_NAME
+
+T = TypeVar("T")
+
+_converter = cattrs.Converter()
+
+
+def camel(name: str) -> str:
+    """``start_date_time`` -> ``startDateTime``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# -- datetimes -------------------------------------------------------------------------------
+
+
+def parse_datetime(value: Any, _type: Any = datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO-8601 string, got {type(value).__name__}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
+
+
+def format_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    text = value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+_converter.register_structure_hook(datetime, parse_datetime)
+_converter.register_unstructure_hook(datetime, format_datetime)
+
+
+# -- open enums (SomeEnum | str) -------------------------------------------------------------
+
+
+def _union_args(tp: Any) -> tuple[Any, ...]:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return typing.get_args(tp)
+    return ()
+
+
+def _is_open_enum(tp: Any) -> bool:
+    args = _union_args(tp)
+    return (
+        len(args) == 2
+        and str in args
+        and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in args)
+    )
+
+
+def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    enum_cls = next(a for a in _union_args(tp) if a is not str)
+
+    def structure(value: Any, _t: Any) -> Any:
+        try:
+            return enum_cls(value)
+        except ValueError:
+            return str(value)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
+_converter.register_unstructure_hook_func(
+    lambda tp: isinstance(tp, type) and issubclass(tp, enum.Enum), lambda v: v.value
+)
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+def _is_model(tp: Any) -> bool:
+    return attrs.has(tp) and any(f.name == "extra" for f in attrs.fields(tp))
+
+
+def _strip_none(tp: Any) -> Any:
+    args = _union_args(tp)
+    if type(None) not in args:
+        return tp
+    rest = tuple(a for a in args if a is not type(None))
+    return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 - runtime construction
+
+
+@functools.cache
+def _plan(cls: type) -> tuple[tuple[str, str, Any], ...]:
+    """(json name, attribute, type) for every attribute but ``extra``, types resolved."""
+    attrs.resolve_types(cls)
+    return tuple(
+        (f.metadata.get(JSON_NAME) or camel(f.name), f.name, _strip_none(f.type))
+        for f in attrs.fields(cls)
+        if f.name != "extra"
+    )
+
+
+def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
+    plan = _plan(cls)
+    by_json = {j: (a, _converter.get_structure_hook(t), t) for j, a, t in plan}
+
+    def structure(data: Any, _t: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        errors: list[str] = []
+        for key, value in data.items():
+            spec = by_json.get(key)
+            if spec is None:
+                extra[key] = value
+                continue
+            attr, hook, tp = spec
+            if value is None:
+                kwargs[attr] = None
+                continue
+            try:
+                kwargs[attr] = hook(value, tp)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one report line
+                errors.append(f"{cls.__name__}.{key}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise _FieldErrors(errors)
+        try:
+            return cls(**kwargs, extra=extra)
+        except TypeError as exc:  # a required input attribute is missing
+            raise _FieldErrors([f"{cls.__name__}: {exc}"]) from None
+
+    return structure
+
+
+def _model_unstructure_hook(cls: type) -> Callable[[Any], Any]:
+    plan = _plan(cls)
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = dict(obj.extra)
+        for json_key, attr, _tp in plan:
+            value = getattr(obj, attr)
+            if isinstance(value, enum.Enum):
+                out[json_key] = value.value
+            elif value is not None:
+                out[json_key] = _converter.unstructure(value)
+        return out
+
+    return unstructure
+
+
+_converter.register_structure_hook_factory(_is_model, _model_structure_hook)
+_converter.register_unstructure_hook_factory(_is_model, _model_unstructure_hook)
+
+
+class _FieldErrors(Exception):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+# -- public entry points ---------------------------------------------------------------------
+
+
+def structure(data: Any, cls: type[T], *, raw: str = "") -> T:
+    """Build a ``cls`` from decoded JSON; raise :class:`ResponseValidationError` if it does not fit."""
+    try:
+        return _converter.structure(data, cls)
+    except _FieldErrors as exc:
+        raise ResponseValidationError(
+            f"response does not fit {cls.__name__}: {exc}", raw=raw or _dump(data), errors=tuple(exc.lines)
+        ) from None
+    except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+        lines = tuple(cattrs.transform_error(exc)) if isinstance(exc, cattrs.BaseValidationError) else (str(exc),)
+        raise ResponseValidationError(
+            f"response does not fit {cls.__name__}: {'; '.join(lines)}", raw=raw or _dump(data), errors=lines
+        ) from None
+
+
+def structure_list(data: Any, cls: type[T]) -> list[T]:
+    """A list endpoint's ``data``: an array, or (a documented quirk of calls) one object."""
+    if isinstance(data, Mapping):
+        data = [data]
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise ResponseValidationError(
+            f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data)
+        )
+    return [structure(item, cls) for item in data]
+
+
+def unstructure(obj: Any) -> Any:
+    """Models and inputs to JSON-ready values (camelCase, ``None`` omitted, extras merged)."""
+    return _converter.unstructure(obj)
+
+
+def _dump(data: Any) -> str:
+    try:
+        return json.dumps(data, default=str)[:65536]
+    except (TypeError, ValueError):  # pragma: no cover - defensive
+        return repr(data)[:65536]
+
+
+@attrs.frozen
+class Envelope:
+    """Strictly private. The API's response envelope ``{statusCode, count, error, data}``."""
+
+    status_code: int | None
+    count: int | None
+    error: str | None
+    data: Any
+
+
+def unwrap_envelope(payload: Any, *, raw: str, status: int) -> Envelope:
+    """Check and unwrap the envelope; anything else is a :class:`ResponseValidationError`."""
+    if not isinstance(payload, Mapping) or "data" not in payload:
+        raise ResponseValidationError(
+            "response is not the API envelope {statusCode, count, error, data}", raw=raw, status_code=status
+        )
+    count = payload.get("count")
+    code = payload.get("statusCode")
+    error = payload.get("error")
+    return Envelope(
+        status_code=code if isinstance(code, int) else None,
+        count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        error=error if isinstance(error, str) else None,
+        data=payload["data"],
+    )

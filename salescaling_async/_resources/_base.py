@@ -1,0 +1,81 @@
+"""The base of every resource: turns endpoint data into typed calls. Strictly private."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from .._convert import structure, structure_list, unstructure
+from .._endpoints import ENDPOINTS
+from .._errors import ConfigError
+from .._pagination import AsyncPaginator, Page
+from .._types import Params, Priority, Requester
+
+T = TypeVar("T")
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Reject ids that would change the path (empty, not a string, or with ``/``)."""
+    if not isinstance(value, str) or not value.strip() or "/" in value:
+        raise ConfigError(f"{what} must be a non-empty string without '/', got {value!r}")
+    return quote(value, safe="")
+
+
+def filters(**values: Any) -> dict[str, Any]:
+    """Query parameters from keyword filters, dropping the ones not given (``None``)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, (str, int, float, list)):
+            out[name] = value
+        else:
+            raise ConfigError(f"filter {name!r} must be a string, number or bool, got {value!r}")
+    return out
+
+
+class Resource:
+    """Strictly private. A group of endpoints bound to one client."""
+
+    _prefix: str = ""
+
+    def __init__(self, client: Requester) -> None:
+        self._client = client
+
+    def _list(
+        self,
+        name: str,
+        model: type[T],
+        params: Params,
+        *,
+        page_size: int,
+        start_page: int,
+        prefetch: int,
+        priority: Priority | None,
+    ) -> AsyncPaginator[T]:
+        endpoint = ENDPOINTS[f"{self._prefix}.{name}"]
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ConfigError(f"page_size must be an integer >= 1, got {page_size!r}")
+
+        async def fetch(page: int, limit: int) -> Page[T]:
+            envelope = await self._client._call(
+                endpoint, params={**params, "page": page, "limit": limit}, priority=priority
+            )
+            items = structure_list(envelope.data, model)
+            return Page(items=items, number=page, limit=limit, count=envelope.count, raw_length=len(items))
+
+        return AsyncPaginator(fetch, limit=page_size, start_page=start_page, prefetch=prefetch)
+
+    async def _get(self, name: str, model: type[T], id: str) -> T:
+        envelope = await self._client._call(
+            ENDPOINTS[f"{self._prefix}.{name}"], path={"id": check_id(id)}
+        )
+        return structure(envelope.data, model)
+
+    async def _create(self, name: str, model: type[T], body: Any) -> T:
+        payload = body if isinstance(body, Mapping) else unstructure(body)
+        envelope = await self._client._call(ENDPOINTS[f"{self._prefix}.{name}"], json=payload)
+        return structure(envelope.data, model)

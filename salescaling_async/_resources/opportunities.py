@@ -1,0 +1,40 @@
+"""Opportunities (reference.md §2.3)."""
+
+from __future__ import annotations
+
+from .._pagination import AsyncPaginator
+from .._types import Priority
+from ..models import Opportunity, OpportunityCreate
+from ._base import Resource, filters
+
+
+class Opportunities(Resource):
+    """``client.opportunities``: list, get (provisional) and create.
+
+    .. versionadded:: 0.1.0
+    """
+
+    _prefix = "opportunities"
+
+    def list(
+        self,
+        *,
+        name: str | None = None,
+        contact_id: str | None = None,
+        page_size: int = 100,
+        start_page: int = 1,
+        prefetch: int = 0,
+        priority: Priority | None = None,
+    ) -> AsyncPaginator[Opportunity]:
+        """Every opportunity matching the filters (``name`` matches partially)."""
+        params = filters(name=name, contactId=contact_id)
+        return self._list("list", Opportunity, params, page_size=page_size, start_page=start_page,
+                          prefetch=prefetch, priority=priority)  # fmt: skip
+
+    async def get(self, id: str) -> Opportunity:
+        """One opportunity by id. Provisional: the path is inferred."""
+        return await self._get("get", Opportunity, id)
+
+    async def create(self, data: OpportunityCreate) -> Opportunity:
+        """Create an opportunity (``POST /opportunities``)."""
+        return await self._create("create", Opportunity, data)

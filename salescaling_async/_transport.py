@@ -1,0 +1,131 @@
+"""The transport seam and its one real implementation. Strictly private.
+
+Only this module imports aiohttp.  ``AiohttpTransport`` owns one ``ClientSession`` (one
+connection pool), created lazily inside the running loop and bound to it.  It maps every
+aiohttp failure to the :class:`TransportError` family, telling apart failures proven to have
+happened before anything was sent (``ConnectError``: the scheduler gets the slot back) from
+those after (the request may have been counted or even processed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from typing import Any, Protocol
+
+import aiohttp
+
+from ._config import PoolLimits
+from ._errors import ClientClosedError, ConnectError, ReadError, RequestTimeoutError
+from ._request import RawRequest, RawResponse
+
+class Transport(Protocol):
+    """Sends one request and returns its response; raises the TransportError family.
+
+    .. versionadded:: 0.1.0
+    """
+
+    async def send(self, request: RawRequest) -> RawResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """The aiohttp implementation: one session, one connector, redirects never followed.
+
+    Redirects are returned to the caller (``allow_redirects=False``) so that the pipeline
+    decides whether the key may follow them.
+    """
+
+    def __init__(self, pool: PoolLimits | None = None, *, trust_env: bool = True) -> None:
+        self._pool = pool or PoolLimits()
+        self._trust_env = trust_env
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool.max_connections, keepalive_timeout=self._pool.keepalive_seconds
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=self._trust_env, auto_decompress=True
+            )
+            self._loop = loop
+        elif self._loop is not loop:
+            raise ClientClosedError("the client is bound to another event loop; create one per loop")
+        return self._session
+
+    async def send(self, request: RawRequest) -> RawResponse:
+        session = self._get_session()
+        t = request.timeouts
+        timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+        method, url = request.method, request.url
+        try:
+            async with session.request(
+                method,
+                url,
+                params=request.params or None,
+                headers=dict(request.headers),
+                json=request.json if request.json is not None and not request.files else None,
+                data=self._form(request),
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+                return RawResponse(
+                    status=resp.status,
+                    headers=tuple((k, v) for k, v in resp.headers.items()),
+                    body=body,
+                    url=url,
+                )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise RequestTimeoutError(
+                f"connect timeout: {type(exc).__name__}", method=method, url=url, sent=False
+            ) from None
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise RequestTimeoutError(
+                f"timeout after sending: {type(exc).__name__}", method=method, url=url, sent=True
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"cannot connect: {exc.os_error}", method=method, url=url) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ReadError(
+                f"connection failed after sending: {type(exc).__name__}: {exc}",
+                method=method,
+                url=url,
+                sent=True,
+            ) from None
+
+    @staticmethod
+    def _form(request: RawRequest) -> aiohttp.FormData | None:
+        if not request.files and request.form is None:
+            return None
+        form = aiohttp.FormData()
+        for name, value in (request.form or {}).items():
+            form.add_field(name, value)
+        for part in request.files:
+            content: Any = part.content
+            if isinstance(content, (str, os.PathLike)):
+                content = open(content, "rb")  # noqa: SIM115 - aiohttp's payload closes it
+            elif isinstance(content, bytes):
+                content = io.BytesIO(content)
+            form.add_field(
+                part.field, content, filename=part.filename, content_type=part.content_type
+            )
+        return form
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

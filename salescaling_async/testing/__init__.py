@@ -1,0 +1,32 @@
+"""Testing helpers: the API simulator, a fake clock and a fake transport.
+
+Public namespace.  ``Simulator`` is a real aiohttp server that behaves like the Salescaling
+API, rate limits included; the pytest plugin (``salescaling_async.testing.pytest_plugin``,
+registered automatically) gives fixtures built on it.
+
+.. versionadded:: 0.1.0
+"""
+
+from ._fakes import FakeClock as FakeClock
+from ._fakes import FakeTransport as FakeTransport
+from ._fakes import json_response as json_response
+from ._fakes import no_retries as no_retries
+from ._fakes import text_response as text_response
+from ._simulator import DEFAULT_KEY as DEFAULT_KEY
+from ._simulator import Fault as Fault
+from ._simulator import KeyStats as KeyStats
+from ._simulator import SimKey as SimKey
+from ._simulator import Simulator as Simulator
+
+__all__ = [
+    "DEFAULT_KEY",
+    "FakeClock",
+    "FakeTransport",
+    "Fault",
+    "KeyStats",
+    "SimKey",
+    "Simulator",
+    "json_response",
+    "no_retries",
+    "text_response",
+]

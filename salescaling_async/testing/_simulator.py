@@ -1,0 +1,413 @@
+"""A local simulator of the Salescaling API on aiohttp.web.
+
+It serves every endpoint the SDK wraps under ``/api/v1/``, with in-memory seeded records,
+the real envelope, page/limit pagination and the documented filters; authenticates keys with
+scopes and expiry (401 before anything counts); throttles exactly like a NestJS throttler
+(see ``_throttler``); and injects faults on demand.  ``/_simulator/stats`` and
+``/_simulator/reset`` are never authenticated or throttled.
+
+    async with Simulator(records=1000) as sim:
+        async with AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+import attrs
+from aiohttp import web
+
+from .._config import RateLimits, Window
+from .._endpoints import SCOPES
+from ._store import KINDS, Order, Store, iso
+from ._throttler import Storage, Throttler
+
+DEFAULT_KEY = "sk_test_simulator"
+FaultKind = Literal[
+    "status", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json"
+]
+
+
+@attrs.frozen
+class SimKey:
+    """A key known to the simulator: its scopes and optional expiry (simulator clock).
+
+    .. versionadded:: 0.1.0
+    """
+
+    scopes: frozenset[str] = attrs.field(default=SCOPES, converter=frozenset)
+    expires_at: float | None = None
+
+
+@attrs.frozen
+class Fault:
+    """One injected fault, applied with ``probability`` or on the request numbers in ``on``.
+
+    Args:
+        kind: ``status`` (answer ``status``), ``retry_after`` (503 with ``Retry-After``),
+            ``latency`` (delay ``latency`` seconds, plus ``tail`` with ``tail_probability``),
+            ``reset_before`` (drop the connection before processing), ``reset_after``
+            (process, e.g. create the record, then drop the connection), ``truncated``
+            (cut JSON body), ``non_json`` (an HTML error page with status 200).
+        probability: Chance per matching request.
+        on: 1-based numbers of matching requests that get the fault (a schedule).
+        methods: Only requests with these methods (all when empty).
+        status: The status for ``status`` faults.
+        retry_after: Seconds for ``retry_after`` faults.
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: FaultKind
+    probability: float = 0.0
+    on: frozenset[int] = attrs.field(default=frozenset(), converter=frozenset)
+    methods: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    status: int = 500
+    retry_after: float = 1.0
+    latency: float = 0.0
+    tail: float = 0.0
+    tail_probability: float = 0.0
+
+
+@attrs.define
+class KeyStats:
+    """Per-key counters (``accepted`` = answered without 429; ``rejected`` = 429s)."""
+
+    accepted: int = 0
+    rejected: int = 0
+    unauthorized: int = 0
+    forbidden: int = 0
+    faults: Counter[str] = attrs.field(factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "unauthorized": self.unauthorized,
+            "forbidden": self.forbidden,
+            "faults": dict(self.faults),
+        }
+
+
+def _envelope(data: Any, *, status: int = 200, count: int | None = None, error: str | None = None) -> dict[str, Any]:
+    return {"statusCode": status, "count": count if count is not None else 1, "error": error, "data": data}
+
+
+class Simulator:
+    """The Salescaling API, simulated locally.
+
+    Args:
+        keys: Key -> :class:`SimKey` (default: one key, ``DEFAULT_KEY``, with every scope).
+        records: Seeded records per resource path (``{"contacts": 5000}``) or one number for all.
+        seed: Seed of the generated data and of probabilistic faults.
+        limits: The throttler's windows (the published ones by default; ``None`` disables).
+        time_scale: Shrinks every window by this factor (10: 20/0.1 s, 200/1 s, 1000/6 s).
+        storage: ``sliding`` (NestJS default) or ``fixed`` (a common Redis storage).
+        block_duration: Block after going over (default: the window length), unscaled seconds.
+        per_route: Count limits per key and route instead of per key.
+        faults: Faults to inject.
+        order: Listing order; ``newest_first`` makes records shift pages when created mid-listing.
+        count_mode: ``total`` (envelope ``count`` is the number matching) or ``page``.
+        clock: Monotonic seconds (tests may pass ``FakeClock().now``).
+        host, port: Where to listen (port 0: any free port).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        keys: Mapping[str, SimKey] | None = None,
+        records: int | Mapping[str, int] = 50,
+        seed: int = 0,
+        limits: RateLimits | None = RateLimits(),
+        time_scale: float = 1.0,
+        storage: Storage = "sliding",
+        block_duration: float | None = None,
+        per_route: bool = False,
+        faults: Iterable[Fault] = (),
+        order: Order = "oldest_first",
+        count_mode: Literal["total", "page"] = "total",
+        clock: Callable[[], float] = time.monotonic,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.keys = dict(keys) if keys is not None else {DEFAULT_KEY: SimKey()}
+        counts = records if isinstance(records, Mapping) else {p: records for p in KINDS}
+        self.store = Store(seed=seed, records=counts, order=order)
+        self.time_scale = time_scale
+        self.limits = limits.scaled(time_scale) if limits is not None else None
+        block = block_duration / time_scale if block_duration is not None else None
+        self.throttler = (
+            Throttler(self.limits.windows, storage=storage, block_duration=block, header_scale=time_scale)
+            if self.limits is not None
+            else None
+        )
+        self.per_route = per_route
+        self.faults = tuple(faults)
+        self.count_mode = count_mode
+        self.clock = clock
+        self.host, self.port = host, port
+        self._rng = random.Random(seed)
+        self._fault_counts: Counter[int] = Counter()
+        self._stats: dict[str, KeyStats] = {}
+        self._runner: web.AppRunner | None = None
+        self.app = self._build_app()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The first registered key (the default key unless ``keys`` was given)."""
+        return next(iter(self.keys))
+
+    @property
+    def url(self) -> str:
+        """Base URL for clients: ``http://host:port/api/v1/``."""
+        return f"http://{self.host}:{self.port}/api/v1/"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        server = site._server
+        if self.port == 0 and server is not None:
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def stats(self, key: str | None = None) -> KeyStats:
+        """Counters of ``key`` (default: :attr:`api_key`)."""
+        return self._stats.setdefault(key or self.api_key, KeyStats())
+
+    def reset_stats(self) -> None:
+        self._stats.clear()
+
+    # -- the app ------------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        r = app.router
+        r.add_get("/_simulator/stats", self._h_stats)
+        r.add_post("/_simulator/reset", self._h_reset)
+        r.add_post("/api/v1/calls/upload", self._wrap("calls", "write", self._h_upload))
+        r.add_put("/api/v1/users/{id}/metadata", self._wrap("users", "write", self._h_metadata))
+        for path, kind in KINDS.items():
+            r.add_get(f"/api/v1/{path}", self._wrap(kind.scope, "read", self._h_list, path))
+            r.add_get(f"/api/v1/{path}/{{id}}", self._wrap(kind.scope, "read", self._h_get, path))
+            if kind.creatable:
+                r.add_post(f"/api/v1/{path}", self._wrap(kind.scope, "write", self._h_create, path))
+        return app
+
+    async def _h_stats(self, request: web.Request) -> web.Response:
+        return web.json_response({k: v.as_dict() for k, v in self._stats.items()})
+
+    async def _h_reset(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return web.json_response({"ok": True})
+
+    def _wrap(self, scope: str, access: str, handler: Callable[..., Any], path: str | None = None) -> Any:
+        needed = f"{scope}:{access}"
+
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            return await self._pipeline(request, needed, handler, path)
+
+        return endpoint
+
+    async def _pipeline(
+        self, request: web.Request, scope: str, handler: Callable[..., Any], path: str | None
+    ) -> web.StreamResponse:
+        faults = self._pick_faults(request.method)
+        for fault in faults:
+            if fault.kind == "latency":
+                extra = fault.tail if self._rng.random() < fault.tail_probability else 0.0
+                await asyncio.sleep(fault.latency + extra)
+        key = request.headers.get("x-api-key", "")
+        sim_key = self.keys.get(key)
+        now = self.clock()
+        if sim_key is None or (sim_key.expires_at is not None and now >= sim_key.expires_at):
+            if sim_key is not None:
+                self.stats(key).unauthorized += 1
+            return web.json_response(
+                _envelope(None, status=401, count=0, error="Unauthorized: missing or invalid API key"),
+                status=401,
+            )
+        stats = self.stats(key)
+        if scope not in sim_key.scopes:
+            stats.forbidden += 1
+            return web.json_response(
+                _envelope(None, status=403, count=0, error=f"Forbidden: the API key lacks the scope {scope}"),
+                status=403,
+            )
+        if any(f.kind == "reset_before" for f in faults):
+            stats.faults["reset_before"] += 1
+            return self._reset(request)
+        headers: tuple[tuple[str, str], ...] = ()
+        if self.throttler is not None:
+            route = f"{request.method} {request.match_info.route.resource.canonical if request.match_info.route.resource else ''}"
+            verdict = self.throttler.hit(f"{key}|{route}" if self.per_route else key, now)
+            headers = verdict.headers
+            if not verdict.allowed:
+                stats.rejected += 1
+                return web.json_response(
+                    {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"},
+                    status=429,
+                    headers=headers,
+                )
+        stats.accepted += 1
+        for fault in faults:
+            if fault.kind in ("status", "retry_after", "non_json"):
+                stats.faults[fault.kind] += 1
+                return self._fault_response(fault, headers)
+        response: web.StreamResponse = await (handler(request, path) if path else handler(request))
+        for name, value in headers:
+            response.headers[name] = value
+        for fault in faults:
+            if fault.kind == "reset_after":
+                stats.faults["reset_after"] += 1
+                return self._reset(request)
+            if fault.kind == "truncated" and isinstance(response, web.Response) and response.body:
+                stats.faults["truncated"] += 1
+                body = bytes(response.body)  # type: ignore[arg-type]
+                response.body = body[: max(1, len(body) // 2)]
+        return response
+
+    def _pick_faults(self, method: str) -> list[Fault]:
+        chosen = []
+        for index, fault in enumerate(self.faults):
+            if fault.methods and method not in fault.methods:
+                continue
+            self._fault_counts[index] += 1
+            if self._fault_counts[index] in fault.on or (
+                fault.probability and self._rng.random() < fault.probability
+            ):
+                chosen.append(fault)
+        return chosen
+
+    @staticmethod
+    def _reset(request: web.Request) -> web.Response:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
+
+    def _fault_response(self, fault: Fault, headers: tuple[tuple[str, str], ...]) -> web.Response:
+        if fault.kind == "non_json":
+            return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        if fault.kind == "retry_after":
+            seconds = fault.retry_after / self.time_scale
+            value = str(math.ceil(seconds)) if self.time_scale == 1 else f"{seconds:g}"
+            return web.json_response(
+                _envelope(None, status=503, count=0, error="Service Unavailable"),
+                status=503,
+                headers={"Retry-After": value},
+            )
+        return web.json_response(
+            _envelope(None, status=fault.status, count=0, error="Internal server error"),
+            status=fault.status,
+            headers=headers,
+        )
+
+    # -- resource handlers ------------------------------------------------------------------
+
+    async def _h_list(self, request: web.Request, path: str) -> web.Response:
+        query = request.query
+        page, limit = _int(query.get("page"), 1), _int(query.get("limit"), 10)
+        if page is None or limit is None:
+            return _bad("page and limit must be integers >= 1")
+        filters = {k: v for k, v in query.items() if k not in ("page", "limit")}
+        rows = self.store.query(path, filters)
+        chunk = rows[(page - 1) * limit : page * limit]
+        count = len(rows) if self.count_mode == "total" else len(chunk)
+        return web.json_response(_envelope(chunk, count=count))
+
+    async def _h_get(self, request: web.Request, path: str) -> web.Response:
+        record = self.store.get(path, request.match_info["id"])
+        if record is None:
+            return web.json_response(_envelope(None, status=404, count=0, error="Not Found"), status=404)
+        return web.json_response(_envelope(record))
+
+    async def _h_create(self, request: web.Request, path: str) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _bad("body must be JSON")
+        if not isinstance(body, dict):
+            return _bad("body must be a JSON object")
+        missing = [f for f in KINDS[path].required if not body.get(f)]
+        if missing:
+            return _bad(f"{', '.join(missing)} should not be empty")
+        now = iso_now()
+        record = self.store.add(path, {**body, "createdAt": now, "updatedAt": now})
+        return web.json_response(_envelope(record), status=201)
+
+    async def _h_upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        name, start = form.get("name"), form.get("startDateTime")
+        if not name or not start or not (form.get("mediaUrl") or form.get("file") is not None):
+            return _bad("name, startDateTime and mediaUrl or file are required")
+        record = self.store.add(
+            "calls",
+            {"status": "processing", "name": str(name), "startDateTime": str(start),
+             "description": str(form.get("description") or "") or None,
+             "fromNumber": form.get("fromNumber"), "toNumber": form.get("toNumber")},
+        )  # fmt: skip
+        return web.json_response(_envelope({"callId": record["callId"]}), status=201)
+
+    async def _h_metadata(self, request: web.Request) -> web.Response:
+        user = self.store.get("users", request.match_info["id"])
+        if user is None:
+            return web.json_response(_envelope(None, status=404, count=0, error="Not Found"), status=404)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _bad("body must be JSON")
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        if not isinstance(metadata, dict):
+            return _bad("metadata must be an object")
+        user["metadata"] = dict(metadata)
+        return web.json_response(_envelope(user["metadata"]))
+
+
+def iso_now() -> str:
+    from datetime import datetime, timezone
+
+    return iso(datetime.now(timezone.utc))
+
+
+def _int(value: str | None, default: int) -> int | None:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number >= 1 else None
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response(_envelope(None, status=400, count=0, error=message), status=400)
+
+
+__all__ = ["DEFAULT_KEY", "Fault", "KeyStats", "SimKey", "Simulator", "Window"]

@@ -1,0 +1,147 @@
+"""Property tests of the pure budget math: no server-side window ever sees over its limit."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from salescaling_async import RateLimits, Window
+from salescaling_async._budget import INFINITY, KeyBudget
+
+LIMITS = RateLimits((Window("a", 3, 1.0), Window("b", 5, 4.0)))
+
+
+def _max_in_span(times: list[float], span: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= span:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+request_stream = st.lists(
+    st.tuples(
+        st.floats(0.0, 0.5),  # gap before the client wants to send
+        st.floats(0.0, 1.0),  # fraction of the round trip before the server counts it
+        st.floats(0.001, 2.0),  # round-trip latency
+        st.sampled_from(["ok", "ok", "ok", "ambiguous", "unsent"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(request_stream)
+def test_no_window_ever_exceeded(stream: list[tuple[float, float, float, str]]) -> None:
+    """Whatever the latencies, reorderings and outcomes, every window of every length holds.
+
+    An event-driven simulation: a request is granted at the earliest moment the budget
+    allows, the server counts it at a random point of its round trip, and the response
+    settles the slot.  Counted times must never put more than N in any W-long span, which
+    covers sliding windows and fixed windows with any anchor.
+    """
+    budget = KeyBudget(LIMITS, ambiguity_horizon=2.0)
+    now = 0.0
+    pending: list[tuple[float, str, object]] = []  # (receive time, outcome, slot)
+    counted: list[float] = []
+    for gap, frac, rtt, outcome in stream:
+        now += gap
+        while True:
+            pending.sort(key=lambda p: p[0])
+            # settle everything that has completed by now
+            while pending and pending[0][0] <= now:
+                t, kind, slot = pending.pop(0)
+                if kind == "ok":
+                    budget.received(slot, t)  # type: ignore[arg-type]
+                elif kind == "ambiguous":
+                    budget.ambiguous(slot, t)  # type: ignore[arg-type]
+                else:
+                    budget.returned(slot)  # type: ignore[arg-type]
+            delay = budget.delay(now)
+            assert delay >= 0
+            if delay == 0:
+                break
+            next_event = min([now + delay] + [p[0] for p in pending])
+            assert next_event < INFINITY
+            now = next_event
+        slot = budget.acquire(now)
+        if outcome != "unsent":
+            counted.append(now + frac * rtt)
+        pending.append((now + rtt, outcome, slot))
+    for window in LIMITS:
+        assert _max_in_span(counted, window.seconds) <= window.limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 0.3), min_size=1, max_size=30))
+def test_returned_slots_restore_capacity_exactly(gaps: list[float]) -> None:
+    """Slots given back (never sent) leave the budget as if they had never been taken."""
+    budget = KeyBudget(LIMITS)
+    now = 0.0
+    for gap in gaps:
+        now += gap
+        if budget.delay(now) == 0:
+            budget.returned(budget.acquire(now))
+    assert budget.is_idle(now)
+    assert budget.snapshot(now).held == {"a": 0, "b": 0}
+
+
+def test_in_flight_slots_block_until_a_response() -> None:
+    """With every slot in flight, the wait is infinite: only a response can free one."""
+    budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
+    first, _second = budget.acquire(0.0), budget.acquire(0.0)
+    assert budget.delay(0.0) == INFINITY
+    budget.received(first, 0.5)
+    margin = 0.002 + 1e-4
+    assert math.isclose(budget.delay(0.5), 1.0 + margin)
+    assert budget.delay(1.5 + margin) == 0
+
+
+def test_settling_twice_is_harmless() -> None:
+    """A slot settled twice counts once."""
+    budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
+    slot = budget.acquire(0.0)
+    budget.received(slot, 0.1)
+    budget.received(slot, 0.2)
+    budget.returned(slot)
+    assert budget.snapshot(0.2).held == {"w": 1}
+
+
+def test_learning_only_makes_the_budget_stricter() -> None:
+    """A smaller server limit wins, a larger one is ignored, foreign hits become phantoms."""
+    budget = KeyBudget(RateLimits((Window("short", 20, 1.0),)))
+    slot = budget.acquire(0.0)
+    budget.received(slot, 0.1)
+    assert budget.observe(0.1, "SHORT", limit=50, remaining=40) == 9  # 10 counted, 1 ours
+    assert budget.snapshot(0.1).limits == {"short": 20}
+    budget.observe(0.1, "short", limit=15, remaining=5)
+    assert budget.snapshot(0.1).limits == {"short": 15}
+    assert budget.snapshot(0.1).held == {"short": 10}
+    assert budget.observe(0.1, "unknown", limit=1, remaining=0) == 0
+
+
+def test_rate_limited_pauses_and_fills_the_named_window() -> None:
+    """A 429 pauses the key past the hint and treats the named window as full."""
+    budget = KeyBudget(LIMITS)
+    until = budget.rate_limited(10.0, {"b": 4.0}, fallback=1.0)
+    assert until > 14.0
+    assert budget.delay(10.0) >= 4.0
+    assert budget.snapshot(10.0).held["b"] == 5
+    assert budget.delay(until) == 0  # phantoms expire with the pause (anchor + W + m)
+
+
+def test_deadline_lower_bound_counts_requests_ahead() -> None:
+    """``delay(ahead=k)`` bounds the wait of the request k places back in the queue."""
+    budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
+    for t in (0.0, 0.1):
+        budget.received(budget.acquire(t), t)
+    assert budget.earliest(0.1, ahead=0) > 0.9
+    assert budget.earliest(0.1, ahead=1) > 1.0
+    assert budget.earliest(0.1, ahead=2) >= 1.0  # needs a response of a request not yet sent
+    budget.acquire(1.2), budget.acquire(1.2)
+    assert budget.delay(1.2) == INFINITY and budget.earliest(1.2) >= 1.0
