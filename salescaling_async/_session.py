@@ -363,8 +363,9 @@ class AsyncSalescaling:
                 delay = self._retry_delay(error, raw, attempt, deadline)
                 if delay is None:
                     raise
-            self._emit(RetryScheduled(raw.method, url, attempt, delay, type(error).__name__))
-            log.debug("retrying %s %s in %.3fs after %s", raw.method, url, delay, type(error).__name__)
+                reason = type(error).__name__
+            self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))
+            log.debug("retrying %s %s in %.3fs after %s", raw.method, url, delay, reason)
             if delay > 0:
                 await _sleep(core.clock, delay)
 

@@ -56,6 +56,12 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector, trust_env=self._trust_env, auto_decompress=True
             )
+            # aiohttp silently resends an idempotent request once when a pooled connection
+            # drops before the response (RFC 9112 §9.3.1).  That second hit would ride on the
+            # first one's rate slot, so it is switched off: our retry policy resends instead,
+            # through the scheduler, with a slot of its own.  (No public switch exists.)
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._loop = loop
         elif self._loop is not loop:
             raise ClientClosedError("the client is bound to another event loop; create one per loop")
