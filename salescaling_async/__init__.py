@@ -45,7 +45,6 @@ from .sync import SyncInAsyncContextWarning as SyncInAsyncContextWarning
 from .sync import run_sync as run_sync
 
 __all__ = [
-    "UNSET",
     "APIStatusError",
     "AsyncPaginator",
     "AsyncSalescaling",
@@ -81,6 +80,7 @@ __all__ = [
     "ThrottleWait",
     "Timeouts",
     "TransportError",
+    "UNSET",
     "Window",
     "run_sync",
 ]

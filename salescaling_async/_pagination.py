@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -107,12 +107,16 @@ class AsyncPaginator(Generic[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[T]:
-        async for page in self.pages():
-            for item in page.items:
-                yield item
+    async def _items(self) -> AsyncGenerator[T, None]:
+        pages = self.pages()
+        try:
+            async for page in pages:
+                for item in page.items:
+                    yield item
+        finally:
+            await pages.aclose()
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
+    async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield pages in order until a short page; ``next_page`` advances after each yield."""
         recent = _RecentIds(self.dedupe_window) if self.dedupe_window else None
         pending: deque[asyncio.Task[Page[T]]] = deque()
@@ -145,10 +149,14 @@ class AsyncPaginator(Generic[T]):
         out: list[T] = []
         if max_items is not None and max_items <= 0:
             return out
-        async for item in self:
-            out.append(item)
-            if max_items is not None and len(out) >= max_items:
-                break
+        items = self._items()
+        try:
+            async for item in items:
+                out.append(item)
+                if max_items is not None and len(out) >= max_items:
+                    break
+        finally:
+            await items.aclose()  # cancels any prefetched pages now, not at garbage collection
         return out
 
 

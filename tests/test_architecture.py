@@ -1,0 +1,49 @@
+"""Imports flow one way: pure modules stay pure, only the transport imports aiohttp."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "salescaling_async"
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.module:
+                found.add("." + node.module)
+    return found
+
+
+@pytest.mark.parametrize("name", ["_budget.py", "_backoff.py", "_convert.py", "_config.py", "_errors.py"])
+def test_pure_modules_import_no_io(name: str) -> None:
+    """The math, policy and conversion modules never import asyncio, time or network code."""
+    assert not _imports(PACKAGE / name) & {"asyncio", "time", "aiohttp", "anyio", "redis", "socket"}
+
+
+def test_only_transport_and_testing_touch_aiohttp() -> None:
+    """aiohttp is imported by the transport, the simulator and the aiohttp integrations only."""
+    allowed = {"_transport.py", "_simulator.py", "aiohttp.py", "webhooks.py", "cli.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if "aiohttp" in _imports(path):
+            assert path.name in allowed, path
+
+
+def test_resources_never_import_the_session() -> None:
+    """Resources depend on the Requester protocol, never on the client class."""
+    for path in (PACKAGE / "_resources").glob("*.py"):
+        assert not any(i.startswith("._session") or i == "aiohttp" for i in _imports(path)), path
+
+
+def test_models_know_nothing_of_json() -> None:
+    """Models import no converter, no cattrs and no I/O."""
+    for path in (PACKAGE / "models").glob("*.py"):
+        assert not _imports(path) & {"cattrs", "json", "aiohttp", "asyncio"}, path

@@ -1,0 +1,116 @@
+"""AsyncPaginator: stopping, resuming, prefetching and de-duplication."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from salescaling_async import AsyncSalescaling, ConfigError, Page, RateLimits
+from salescaling_async._pagination import AsyncPaginator
+from salescaling_async._request import RawRequest, RawResponse
+from salescaling_async.testing import FakeClock, FakeTransport, Simulator, json_response
+
+
+def _paged(total: int, *, count: str = "total") -> tuple[FakeTransport, list[int]]:
+    asked: list[int] = []
+
+    def handler(request: RawRequest) -> RawResponse:
+        params = dict(request.params)
+        page, limit = int(params["page"]), int(params["limit"])
+        asked.append(page)
+        rows = [{"id": str(i)} for i in range((page - 1) * limit, min(total, page * limit))]
+        return json_response(rows, count=total if count == "total" else len(rows))
+
+    return FakeTransport(handler), asked
+
+
+@pytest.mark.parametrize("count", ["total", "page"])
+@pytest.mark.parametrize(("total", "pages"), [(0, 1), (9, 1), (10, 2), (25, 3)])
+async def test_stops_on_the_short_page_whatever_count_means(
+    clock: FakeClock, drive: Any, count: str, total: int, pages: int
+) -> None:
+    """Iteration ends at the first short page, with ``count`` as total or as page size."""
+    transport, asked = _paged(total, count=count)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    items = await drive(client.contacts.list(page_size=10).to_list())
+    assert [c.id for c in items] == [str(i) for i in range(total)]
+    assert asked == list(range(1, pages + 1))
+
+
+async def test_resume_from_start_page(clock: FakeClock, drive: Any) -> None:
+    """``start_page`` resumes exactly where a checkpoint said; ``next_page`` tracks progress."""
+    transport, asked = _paged(35)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10, start_page=3)
+    numbers = []
+
+    async def run() -> None:
+        async for page in paginator.pages():
+            numbers.append(page.number)
+            assert paginator.next_page == page.number  # not yet handed out completely
+
+    await drive(run())
+    assert numbers == [3, 4] and paginator.next_page == 5 and asked == [3, 4]
+
+
+async def test_to_list_max_items_stops_fetching(clock: FakeClock, drive: Any) -> None:
+    """``to_list(max_items=)`` fetches only the pages it needs."""
+    transport, asked = _paged(1000)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    items = await drive(client.contacts.list(page_size=10).to_list(max_items=15))
+    assert len(items) == 15 and asked == [1, 2]
+
+
+async def test_prefetch_keeps_order_and_stops_cleanly(clock: FakeClock, drive: Any) -> None:
+    """With prefetch the records still come in order, and pages past the end are cancelled."""
+    transport, asked = _paged(45)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    items = await drive(client.contacts.list(page_size=10, prefetch=3).to_list())
+    assert [c.id for c in items] == [str(i) for i in range(45)]
+    assert set(asked) >= {1, 2, 3, 4, 5}
+
+
+async def test_first_page_only(clock: FakeClock, drive: Any) -> None:
+    """``first_page()`` returns one Page with the server's count."""
+    transport, asked = _paged(25)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    page = await drive(client.contacts.list(page_size=10).first_page())
+    assert isinstance(page, Page) and page.count == 25 and not page.is_last and asked == [1]
+
+
+def test_invalid_arguments() -> None:
+    """Bad page sizes, start pages and prefetch values are refused."""
+
+    async def fetch(page: int, limit: int) -> Page[Any]:
+        raise AssertionError
+
+    for kwargs in ({"limit": 0}, {"start_page": 0}, {"prefetch": -1}):
+        with pytest.raises(ConfigError):
+            AsyncPaginator(fetch, **kwargs)
+
+
+async def test_each_id_once_while_records_are_inserted() -> None:
+    """Newest-first listing shifts records to the next page as others are created; none repeats."""
+    async with Simulator(records={"contacts": 300}, order="newest_first", limits=None) as sim:
+        async with AsyncSalescaling(sim.api_key, base_url=sim.url, limits=RateLimits()) as client:
+            original = {c["id"] for c in sim.store.data["contacts"]}
+            seen: list[str] = []
+            async for contact in client.contacts.list(page_size=20):
+                assert contact.id is not None
+                seen.append(contact.id)
+                if len(seen) % 20 == 0:  # five new records land at the front after each page
+                    for _ in range(5):
+                        sim.store.add("contacts", {"firstName": "New"})
+            assert len(seen) == len(set(seen))
+            assert original <= set(seen)
+
+
+async def test_streams_through_the_scheduler_concurrently() -> None:
+    """Prefetched pages go through the rate scheduler: no 429 even when prefetching hard."""
+    async with Simulator(records={"users": 2000}, time_scale=10) as sim:
+        async with AsyncSalescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(10)) as client:
+            users = await client.users.list(page_size=10, prefetch=30).to_list()
+    assert len(users) == 2000 and sim.stats().rejected == 0
+    await asyncio.sleep(0)
