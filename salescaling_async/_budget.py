@@ -98,7 +98,7 @@ class KeyBudget:
             have reached the server) is held beyond ``now + W + m``.
     """
 
-    __slots__ = ("_logs", "_in_flight", "paused_until", "ambiguity_horizon")
+    __slots__ = ("_in_flight", "_logs", "ambiguity_horizon", "paused_until")
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
         self._logs = [_WindowLog(w, w.limit) for w in limits]

@@ -7,7 +7,8 @@ surface at construction, never mid-request.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import attrs
 
@@ -22,6 +23,15 @@ def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) ->
 def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
         raise ConfigError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _optional_positive(inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None:
+        _positive(inst, attribute, value)
+
+
+def _to_windows(value: Iterable[Window]) -> tuple[Window, ...]:
+    return tuple(value)
 
 
 def _positive_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -77,7 +87,7 @@ class RateLimits:
 
     windows: tuple[Window, ...] = attrs.field(
         factory=lambda: (Window("short", 20, 1.0), Window("medium", 200, 10.0), Window("long", 1000, 60.0)),
-        converter=tuple,
+        converter=_to_windows,
         validator=_check_windows,
     )
 
@@ -113,7 +123,7 @@ class RetryConfig:
     """
 
     attempts: int = attrs.field(default=4, validator=_positive_int)
-    timeout: float | None = attrs.field(default=180.0, validator=attrs.validators.optional(_positive))
+    timeout: float | None = attrs.field(default=180.0, validator=_optional_positive)
     wait_initial: float = attrs.field(default=1.0, validator=_non_negative)
     wait_max: float = attrs.field(default=30.0, validator=_non_negative)
     wait_exp_base: float = attrs.field(default=2.0, validator=_positive)
@@ -133,9 +143,9 @@ class Timeouts:
     .. versionadded:: 0.1.0
     """
 
-    connect: float | None = attrs.field(default=10.0, validator=attrs.validators.optional(_positive))
-    read: float | None = attrs.field(default=60.0, validator=attrs.validators.optional(_positive))
-    total: float | None = attrs.field(default=120.0, validator=attrs.validators.optional(_positive))
+    connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
+    read: float | None = attrs.field(default=60.0, validator=_optional_positive)
+    total: float | None = attrs.field(default=120.0, validator=_optional_positive)
 
 
 @attrs.frozen

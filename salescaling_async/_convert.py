@@ -118,7 +118,7 @@ def _strip_none(tp: Any) -> Any:
     if type(None) not in args:
         return tp
     rest = tuple(a for a in args if a is not type(None))
-    return rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007 - runtime construction
+    return rest[0] if len(rest) == 1 else Union[rest]
 
 
 @functools.cache

@@ -89,7 +89,7 @@ class KeyStatistics:
 
 
 class _Waiter:
-    __slots__ = ("future", "priority", "deadline", "enqueued_at")
+    __slots__ = ("deadline", "enqueued_at", "future", "priority")
 
     def __init__(
         self, future: asyncio.Future[Slot], priority: Priority, deadline: float | None, now: float
@@ -107,7 +107,7 @@ class _KeyState:
         self.name = name
         self.budget = KeyBudget(limits)
         self.lanes: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
-        self.live: dict[Priority, int] = {p: 0 for p in Priority}
+        self.live: dict[Priority, int] = dict.fromkeys(Priority, 0)
         self.deadlines: list[tuple[float, int, _Waiter]] = []
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
@@ -129,7 +129,7 @@ class Permit:
     Strictly private (exposed through hooks only).
     """
 
-    __slots__ = ("_scheduler", "_state", "_slot")
+    __slots__ = ("_scheduler", "_slot", "_state")
 
     def __init__(self, scheduler: Scheduler, state: _KeyState, slot: Slot) -> None:
         self._scheduler = scheduler

@@ -486,7 +486,12 @@ class AsyncSalescaling:
 async def _sleep(clock: Clock, delay: float) -> None:
     """Sleep on the injected clock (so a FakeClock drives retries too)."""
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    handle = clock.call_at(clock.now() + delay, lambda: future.done() or future.set_result(None))
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    handle = clock.call_at(clock.now() + delay, wake)
     try:
         await future
     finally:

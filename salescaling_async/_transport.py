@@ -20,6 +20,7 @@ from ._config import PoolLimits
 from ._errors import ClientClosedError, ConnectError, ReadError, RequestTimeoutError
 from ._request import RawRequest, RawResponse
 
+
 class Transport(Protocol):
     """Sends one request and returns its response; raises the TransportError family.
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import threading
 import warnings
@@ -236,10 +237,8 @@ async def _stats(client: Salescaling) -> Any:
 
 def _warn_unclosed(portal: _Portal) -> None:
     warnings.warn("Salescaling client was never closed; call close()", ResourceWarning, stacklevel=1)
-    try:
+    with contextlib.suppress(Exception):  # best effort at garbage collection / exit
         portal.stop()
-    except Exception:  # noqa: BLE001 - best effort at garbage collection / exit
-        pass
 
 
 # -- blocking resources and paginators --------------------------------------------------------
@@ -307,7 +306,7 @@ def blocking(fn: Callable[Concatenate[Any, P], Awaitable[R]]) -> Callable[Concat
     """Turn an async resource method into a blocking one with the same parameters."""
     name = fn.__name__
 
-    def method(self: _SyncResource, *args: P.args, **kwargs: P.kwargs) -> R:
+    def method(self: _SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> R:
         async def call() -> R:
             resource = getattr(self._client.async_client, self._name)
             result: R = await getattr(resource, name)(*args, **kwargs)
@@ -326,7 +325,7 @@ def paginated(
     """Turn an async ``list`` method into one returning a blocking :class:`SyncPaginator`."""
     name = fn.__name__
 
-    def method(self: _SyncResource, *args: P.args, **kwargs: P.kwargs) -> SyncPaginator[T]:
+    def method(self: _SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> SyncPaginator[T]:
         def make() -> AsyncPaginator[T]:
             resource = getattr(self._client.async_client, self._name)
             paginator: AsyncPaginator[T] = getattr(resource, name)(*args, **kwargs)

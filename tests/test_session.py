@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -111,10 +112,6 @@ async def test_html_error_page_keeps_text_as_body(clock: FakeClock, drive: Any) 
     assert info.value.body == "<html>oops</html>"
 
 
-def _waits(transport: FakeTransport, clock_times: list[float]) -> list[float]:
-    return [round(b - a, 3) for a, b in zip(clock_times, clock_times[1:])]
-
-
 class _Recorder:
     """A handler that records the fake time of every attempt."""
 
@@ -129,7 +126,7 @@ class _Recorder:
 
     @property
     def waits(self) -> list[float]:
-        return [round(b - a, 3) for a, b in zip(self.times, self.times[1:])]
+        return [round(b - a, 3) for a, b in itertools.pairwise(self.times)]
 
 
 async def test_5xx_retried_for_get_with_capped_exponential_backoff(clock: FakeClock, drive: Any) -> None:
@@ -139,7 +136,7 @@ async def test_5xx_retried_for_get_with_capped_exponential_backoff(clock: FakeCl
     with pytest.raises(ServerError):
         await drive(client.request("GET", "contacts"))
     assert len(rec.times) == 4
-    for wait, cap in zip(rec.waits, [1, 2, 4]):
+    for wait, cap in zip(rec.waits, [1, 2, 4], strict=True):
         assert 0 <= wait <= cap
 
 
@@ -187,8 +184,8 @@ async def test_429_waits_for_the_largest_hint_then_retries_even_post(
 
 async def test_429_with_http_date_hint(clock: FakeClock, drive: Any) -> None:
     """An HTTP-date Retry-After is turned into seconds."""
-    from email.utils import formatdate
     import time
+    from email.utils import formatdate
 
     date = formatdate(time.time() + 30, usegmt=True)
     rec = _Recorder(clock, json_response(None, status=429, headers={"Retry-After": date}), json_response(1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -170,8 +171,6 @@ async def test_fault_injection(http: aiohttp.ClientSession, fault: Fault, check:
                 assert resp.status == 200 and text.startswith("<html>")
             else:
                 with pytest.raises(ValueError):
-                    import json
-
                     json.loads(text)
         assert (await _get(http, sim)).status == 200  # only request 1 was faulty
         assert sum(sim.stats().faults.values()) == 1

@@ -75,11 +75,17 @@ class Calls(Resource):
         )
         files: tuple[FilePart, ...] = ()
         if file is not None:
-            if isinstance(file, (str, os.PathLike)) and not os.path.isfile(file):
-                raise ConfigError(f"no such file: {os.fspath(file)!r}")
-            if not isinstance(file, (bytes, str, os.PathLike, AsyncIterable)):
-                raise ConfigError("file must be bytes, a path or an async iterable of bytes")
-            default_name = os.path.basename(os.fspath(file)) if isinstance(file, (str, os.PathLike)) else "recording"
-            files = (FilePart("file", filename or default_name, file, content_type),)
+            files = (FilePart("file", filename or _file_name(file), file, content_type),)
         envelope = await self._client._call(ENDPOINTS["calls.upload"], form=form, files=files)
         return structure(envelope.data, CallUploadResult)
+
+
+def _file_name(file: FileContent) -> str:
+    """Check ``file`` and give its default upload name (a stat of a local path, no reading)."""
+    if isinstance(file, (str, os.PathLike)):
+        if not os.path.isfile(file):
+            raise ConfigError(f"no such file: {os.fspath(file)!r}")
+        return os.path.basename(os.fspath(file))
+    if not isinstance(file, (bytes, AsyncIterable)):
+        raise ConfigError("file must be bytes, a path or an async iterable of bytes")
+    return "recording"

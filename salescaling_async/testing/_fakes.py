@@ -60,7 +60,7 @@ class FakeClock:
         """Move time forward, firing due timers in order (each at its own time)."""
         target = self._now + seconds
         while (due := self.next_due()) is not None and due <= target:
-            when, _, handle, callback = heapq.heappop(self._timers)
+            when, _, _handle, callback = heapq.heappop(self._timers)
             self._now = max(self._now, when)
             self.fired += 1
             callback()

@@ -14,7 +14,6 @@ scopes and expiry (401 before anything counts); throttles exactly like a NestJS 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import time
@@ -31,6 +30,7 @@ from ._store import KINDS, Order, Store, iso
 from ._throttler import Storage, Throttler
 
 DEFAULT_KEY = "sk_test_simulator"
+DEFAULT_LIMITS = RateLimits()
 FaultKind = Literal[
     "status", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json"
 ]
@@ -128,7 +128,7 @@ class Simulator:
         keys: Mapping[str, SimKey] | None = None,
         records: int | Mapping[str, int] = 50,
         seed: int = 0,
-        limits: RateLimits | None = RateLimits(),
+        limits: RateLimits | None = DEFAULT_LIMITS,
         time_scale: float = 1.0,
         storage: Storage = "sliding",
         block_duration: float | None = None,
@@ -141,7 +141,7 @@ class Simulator:
         port: int = 0,
     ) -> None:
         self.keys = dict(keys) if keys is not None else {DEFAULT_KEY: SimKey()}
-        counts = records if isinstance(records, Mapping) else {p: records for p in KINDS}
+        counts = records if isinstance(records, Mapping) else dict.fromkeys(KINDS, records)
         self.store = Store(seed=seed, records=counts, order=order)
         self.time_scale = time_scale
         self.limits = limits.scaled(time_scale) if limits is not None else None
@@ -266,7 +266,8 @@ class Simulator:
             return self._reset(request)
         headers: tuple[tuple[str, str], ...] = ()
         if self.throttler is not None:
-            route = f"{request.method} {request.match_info.route.resource.canonical if request.match_info.route.resource else ''}"
+            resource = request.match_info.route.resource
+            route = f"{request.method} {resource.canonical if resource else request.path}"
             verdict = self.throttler.hit(f"{key}|{route}" if self.per_route else key, now)
             headers = verdict.headers
             if not verdict.allowed:

@@ -166,8 +166,7 @@ class Store:
         rows = self.data[path]
         if self.order == "newest_first":
             rows = rows[::-1]
-        tests = [_matcher(kind, name, value) for name, value in params.items()]
-        tests = [t for t in tests if t is not None]
+        tests = [t for name, value in params.items() if (t := _matcher(kind, name, value)) is not None]
         return [r for r in rows if all(t(r) for t in tests)] if tests else list(rows)
 
 
