@@ -236,15 +236,21 @@ def _dump(data: Any) -> str:
 
 @attrs.frozen
 class Envelope:
-    """Strictly private. The API's response envelope ``{statusCode, count, error, data}``."""
+    """The API's response envelope ``{statusCode, count, error, data}``, unwrapped.
+
+    ``headers`` are the HTTP response headers (lower-case names), e.g. the rate-limit ones.
+
+    .. versionadded:: 0.1.0
+    """
 
     status_code: int | None
     count: int | None
     error: str | None
     data: Any
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
 
-def unwrap_envelope(payload: Any, *, raw: str, status: int) -> Envelope:
+def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str, str]) -> Envelope:
     """Check and unwrap the envelope; anything else is a :class:`ResponseValidationError`."""
     if not isinstance(payload, Mapping) or "data" not in payload:
         raise ResponseValidationError(
@@ -258,4 +264,5 @@ def unwrap_envelope(payload: Any, *, raw: str, status: int) -> Envelope:
         count=count if isinstance(count, int) and not isinstance(count, bool) else None,
         error=error if isinstance(error, str) else None,
         data=payload["data"],
+        headers=headers,
     )

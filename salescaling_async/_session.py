@@ -442,9 +442,10 @@ class AsyncSalescaling:
             raise self._status_error(response, endpoint, payload if is_json else text)
         if not is_json:
             raise ResponseValidationError("response is not JSON", raw=text, status_code=response.status)
+        headers = response.header_map()
         if response.status == 204 or payload is None:
-            return Envelope(status_code=response.status, count=None, error=None, data=None)
-        return unwrap_envelope(payload, raw=text, status=response.status)
+            return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
+        return unwrap_envelope(payload, raw=text, status=response.status, headers=headers)
 
     def _status_error(self, response: RawResponse, endpoint: Endpoint, body: Any) -> APIStatusError:
         status = response.status

@@ -1,0 +1,5 @@
+"""``python -m salescaling_async``: the ``salescaling`` command line."""
+
+from .cli import main
+
+main()
