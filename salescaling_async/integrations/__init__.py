@@ -1,0 +1,1 @@
+"""Framework integrations: ``integrations.aiohttp`` and ``integrations.fastapi`` (extra ``fastapi``)."""
