@@ -86,12 +86,15 @@ async def _build(factory: Callable[[], AsyncSalescaling]) -> AsyncSalescaling:
 
 
 _live: weakref.WeakSet[Salescaling] = weakref.WeakSet()
+_orphans: list[Any] = []  # portals inherited through fork: never touched, never collected
 
 
 def _after_fork_in_child() -> None:
+    global _default
     for client in list(_live):
         client._forget_portal()
-    global _default
+    if _default is not None:
+        _orphans.append(_default)
     _default = None
 
 
@@ -158,10 +161,16 @@ class Salescaling:
             portal.stop()
 
     def _forget_portal(self) -> None:
-        """In a forked child: the portal thread does not exist here; build a new one lazily."""
+        """In a forked child: the portal thread does not exist here; build a new one lazily.
+
+        The parent's portal object is kept alive on purpose: letting it be collected would
+        run its context manager's exit, which waits forever for a thread that is not here.
+        """
         self._lock = threading.Lock()
         if self._finalizer is not None:
             self._finalizer.detach()
+        if self._portal is not None:
+            _orphans.append(self._portal)
         self._portal = None
 
     def _get_portal(self) -> _Portal:

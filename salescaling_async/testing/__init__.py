@@ -17,6 +17,7 @@ from ._simulator import Fault as Fault
 from ._simulator import KeyStats as KeyStats
 from ._simulator import SimKey as SimKey
 from ._simulator import Simulator as Simulator
+from ._threaded import simulator_in_thread as simulator_in_thread
 
 __all__ = [
     "DEFAULT_KEY",
@@ -28,5 +29,6 @@ __all__ = [
     "Simulator",
     "json_response",
     "no_retries",
+    "simulator_in_thread",
     "text_response",
 ]

@@ -159,6 +159,8 @@ class Simulator:
         self._rng = random.Random(seed)
         self._fault_counts: Counter[int] = Counter()
         self._stats: dict[str, KeyStats] = {}
+        self.peers: set[object] = set()
+        """Client addresses seen (one per TCP connection), to check connection pooling."""
         self._runner: web.AppRunner | None = None
         self.app = self._build_app()
 
@@ -239,6 +241,8 @@ class Simulator:
     async def _pipeline(
         self, request: web.Request, scope: str, handler: Callable[..., Any], path: str | None
     ) -> web.StreamResponse:
+        if request.transport is not None:
+            self.peers.add(request.transport.get_extra_info("peername"))
         faults = self._pick_faults(request.method)
         for fault in faults:
             if fault.kind == "latency":

@@ -1,0 +1,267 @@
+"""The blocking client: same behaviour as the async one, shared budget, portal safety."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import gc
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from salescaling_async import (
+    AsyncSalescaling,
+    AuthenticationError,
+    NotFoundError,
+    RateLimits,
+    RetryConfig,
+    Salescaling,
+    SalescalingError,
+    ScopeError,
+    SyncInAsyncContextWarning,
+    run_sync,
+)
+from salescaling_async._pagination import AsyncPaginator
+from salescaling_async.models import OpportunityCreate
+from salescaling_async.sync import SyncPaginator
+from salescaling_async.testing import Fault, Simulator, simulator_in_thread
+
+SCALE = 10.0
+FAST_RETRY = RetryConfig(wait_initial=0.01, wait_max=0.02)
+
+
+@pytest.fixture(name="sim")
+def _sim() -> Iterator[Simulator]:
+    faults = [Fault("status", on={1, 2}, status=503, methods={"PUT"})]
+    with simulator_in_thread(Simulator(records=30, time_scale=SCALE, faults=faults)) as sim:
+        yield sim
+
+
+Api = Callable[..., Any]
+
+
+@pytest.fixture(name="api", params=["async", "sync"])
+def _api(request: pytest.FixtureRequest, sim: Simulator) -> Api:
+    """Run ``fn(client)`` with an async or a blocking client; paginators are drained to lists."""
+
+    def run(fn: Callable[[Any], Any], **client_kwargs: Any) -> Any:
+        kwargs = {"base_url": sim.url, "limits": RateLimits().scaled(SCALE), "retry": FAST_RETRY, **client_kwargs}
+        key = kwargs.pop("api_key", sim.api_key)
+        if request.param == "sync":
+            with Salescaling(key, **kwargs) as client:
+                result = fn(client)
+                return list(result) if isinstance(result, SyncPaginator) else result
+
+        async def main() -> Any:
+            async with AsyncSalescaling(key, **kwargs) as client:
+                result = fn(client)
+                if isinstance(result, AsyncPaginator):
+                    return [item async for item in result]
+                return await result
+
+        return asyncio.run(main())
+
+    return run
+
+
+def test_pagination_and_get(api: Api, sim: Simulator) -> None:
+    """Listing pages through every record; get returns one by id."""
+    users = api(lambda c: c.users.list(page_size=7))
+    assert len(users) == 30
+    contact_id = sim.store.data["contacts"][4]["id"]
+    assert api(lambda c: c.contacts.get(contact_id)).id == contact_id
+
+
+def test_create_then_list(api: Api) -> None:
+    """Created records come back typed and are listed."""
+    created = api(lambda c: c.opportunities.create(OpportunityCreate(name="Blocking deal")))
+    assert created.name == "Blocking deal"
+    assert "Blocking deal" in {o.name for o in api(lambda c: c.opportunities.list(name="Blocking"))}
+
+
+def test_errors(api: Api) -> None:
+    """Status errors, auth errors and scope errors surface identically."""
+    with pytest.raises(NotFoundError):
+        api(lambda c: c.contacts.get("missing"))
+    with pytest.raises(AuthenticationError):
+        api(lambda c: c.users.list(), api_key="unknown-key", retry=RetryConfig(attempts=1))
+    with pytest.raises(ScopeError):
+        api(lambda c: c.calls.list(), scopes={"users:read"})
+
+
+def test_retries(api: Api, sim: Simulator) -> None:
+    """A PUT answered 503 twice is retried (idempotent) and succeeds."""
+    user_id = sim.store.data["users"][0]["id"]
+    assert api(lambda c: c.users.update_metadata(user_id, {"tier": "gold"})) == {"tier": "gold"}
+
+
+def test_sixteen_threads_share_one_budget_and_one_pool(sim: Simulator) -> None:
+    """16 threads hammering one blocking client: zero 429s, one connection pool."""
+    with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE),
+                     pool=None) as client:  # fmt: skip
+        def worker() -> None:
+            for _ in range(25):
+                client.request("GET", "users", params={"limit": 1})
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert client.statistics().granted == 400
+    assert sim.stats().accepted == 400 and sim.stats().rejected == 0
+    assert 1 <= len(sim.peers) <= 100  # bounded by the single pool's size
+
+
+def test_call_inside_running_loop_warns_once_and_strict_raises(sim: Simulator) -> None:
+    """From a thread with a running loop the call works and warns once; strict mode raises."""
+    with Salescaling(sim.api_key, base_url=sim.url) as client:
+
+        async def inside() -> int:
+            with pytest.warns(SyncInAsyncContextWarning):
+                first = len(client.users.list(page_size=5).first_page().items)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                client.users.list(page_size=5).first_page()  # no second warning
+            return first
+
+        assert asyncio.run(inside()) == 5
+    with Salescaling(sim.api_key, base_url=sim.url, strict=True) as strict:
+
+        async def inside_strict() -> None:
+            with pytest.raises(SalescalingError, match="event loop"):
+                strict.users.list().first_page()
+
+        asyncio.run(inside_strict())
+
+
+def test_reentry_from_the_portal_thread_raises(sim: Simulator) -> None:
+    """A blocking call made from the portal's own loop raises instead of deadlocking."""
+    with Salescaling(sim.api_key, base_url=sim.url) as client:
+
+        async def hook() -> None:
+            client.users.list().first_page()
+
+        with pytest.raises(SalescalingError, match="deadlock"):
+            client.run(hook)
+
+
+def test_async_def_route_under_a_real_server_works_and_warns(sim: Simulator) -> None:
+    """A FastAPI ``async def`` route using the blocking client, served by uvicorn, works and warns."""
+    import socket
+
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    client = Salescaling(sim.api_key, base_url=sim.url)
+
+    @app.get("/n")
+    async def route() -> dict[str, Any]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            count = len(client.users.list(page_size=4).first_page().items)
+        return {"count": count, "warned": any(issubclass(w.category, SyncInAsyncContextWarning) for w in caught)}
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.02)
+        assert httpx.get(f"http://127.0.0.1:{port}/n").json() == {"count": 4, "warned": True}
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        client.close()
+
+
+def _tasks_and_connections(client: Salescaling) -> tuple[int, int]:
+    async def probe() -> tuple[int, int]:
+        transport = client.async_client._core.transport
+        session = getattr(transport, "_session", None)
+        acquired = len(session.connector._acquired) if session is not None else 0  # type: ignore[union-attr]
+        return len(asyncio.all_tasks()) - 1, acquired
+
+    return client.run(probe)
+
+
+def test_timeout_and_interrupt_cancel_the_task(sim: Simulator) -> None:
+    """A sync-side timeout and a Ctrl-C both cancel the in-flight task and free its connection."""
+    sim.faults = (Fault("latency", probability=1.0, latency=3.0),)
+    try:
+        with Salescaling(sim.api_key, base_url=sim.url, call_timeout=0.3) as client:
+            baseline = _tasks_and_connections(client)  # the portal's own task
+            assert baseline[1] == 0
+            with pytest.raises(TimeoutError):
+                client.users.list().first_page()
+            threading.Event().wait(0.1)
+            assert _tasks_and_connections(client) == baseline
+            client.call_timeout = None
+            timer = threading.Timer(0.3, _thread.interrupt_main)
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                client.users.list().first_page()
+            threading.Event().wait(0.1)
+            assert _tasks_and_connections(client) == baseline
+    finally:
+        sim.faults = ()
+
+
+def test_forked_child_makes_its_own_call(sim: Simulator) -> None:
+    """After fork the child builds its own portal lazily and its call succeeds."""
+    with Salescaling(sim.api_key, base_url=sim.url) as client:
+        client.users.list().first_page()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+            pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                code = 0 if len(client.users.list(page_size=3).first_page().items) == 3 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert len(client.users.list(page_size=2).first_page().items) == 2  # the parent still works
+
+
+def test_forgotten_client_warns(sim: Simulator) -> None:
+    """A client garbage-collected while open emits ResourceWarning and stops its thread."""
+    client = Salescaling(sim.api_key, base_url=sim.url)
+    client.users.list().first_page()
+    before = threading.active_count()
+    with pytest.warns(ResourceWarning):
+        del client
+        gc.collect()
+    assert threading.active_count() < before
+
+
+def test_run_sync_runs_user_coroutines(sim: Simulator) -> None:
+    """run_sync runs any coroutine function on the shared portal and returns its result."""
+
+    async def count_users(limit: int) -> int:
+        async with AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
+            return len((await client.users.list(page_size=limit).first_page()).items)
+
+    assert run_sync(count_users, 6) == 6
+    assert run_sync(count_users, limit=2) == 2
+
+
+def test_closed_client_refuses_calls(sim: Simulator) -> None:
+    """After close() calls raise; closing twice is harmless."""
+    client = Salescaling(sim.api_key, base_url=sim.url)
+    client.close()
+    client.close()
+    with pytest.raises(SalescalingError):
+        client.users.list().first_page()
