@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from typing import Annotated
+
 from fastapi import Depends, FastAPI
 
 from salescaling_async import AsyncSalescaling
@@ -27,7 +29,9 @@ app.include_router(webhook_router(on_event, secret=os.environ.get("WEBHOOK_SECRE
 
 
 @app.get("/contacts")
-async def first_contacts(limit: int = 5, client: AsyncSalescaling = Depends(get_salescaling)) -> list[str | None]:
+async def first_contacts(
+    client: Annotated[AsyncSalescaling, Depends(get_salescaling)], limit: int = 5
+) -> list[str | None]:
     page = await client.contacts.list(page_size=limit).first_page()
     return [c.email for c in page.items]
 

@@ -241,8 +241,8 @@ def test_forgotten_client_warns(sim: Simulator) -> None:
     client = Salescaling(sim.api_key, base_url=sim.url)
     client.users.list().first_page()
     before = threading.active_count()
+    del client
     with pytest.warns(ResourceWarning):
-        del client
         gc.collect()
     assert threading.active_count() < before
 
