@@ -8,7 +8,6 @@ Run:  SALESCALING_API_KEY=... uvicorn examples.fastapi_app:app
 from __future__ import annotations
 
 import os
-
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
