@@ -34,6 +34,7 @@ from ._events import RetryScheduled as RetryScheduled
 from ._events import ThrottleWait as ThrottleWait
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
+from ._redis import RedisBudget as RedisBudget
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
 from ._session import ClientState as ClientState
@@ -67,6 +68,7 @@ __all__ = [
     "RateLimitHit",
     "RateLimitedError",
     "RateLimits",
+    "RedisBudget",
     "ReadError",
     "RequestTimeoutError",
     "ResponseValidationError",

@@ -157,9 +157,13 @@ class KeyBudget:
 
     # -- grant and outcomes -------------------------------------------------------------
 
-    def acquire(self, now: float) -> Slot:
-        """Take a slot in every window. The caller checked ``delay(now) == 0``."""
-        if self.delay(now) > 0:
+    def acquire(self, now: float, *, record_only: bool = False) -> Slot:
+        """Take a slot in every window. The caller checked ``delay(now) == 0``.
+
+        ``record_only`` takes it regardless, to mirror a grant made elsewhere (the Redis
+        budget keeps this process's own traffic here, ready for a fallback).
+        """
+        if not record_only and self.delay(now) > 0:
             raise RuntimeError("KeyBudget.acquire() without budget")  # a scheduler bug
         self._in_flight += 1
         return Slot()

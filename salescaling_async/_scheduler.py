@@ -34,6 +34,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 
@@ -157,6 +158,33 @@ class Permit:
         self._scheduler._dispatch(self._state)
 
 
+class PermitLike(Protocol):
+    """Strictly private. What the pipeline does with a granted slot."""
+
+    def received(self, headers: Mapping[str, str] | None = None) -> None: ...
+
+    def failed(self, *, sent: bool) -> None: ...
+
+
+class SchedulerLike(Protocol):
+    """Strictly private. The local :class:`Scheduler` and the Redis one both offer this."""
+
+    limits: RateLimits
+
+    async def acquire(
+        self, key: str, *, priority: Priority = ..., deadline: float | None = ...
+    ) -> PermitLike: ...
+
+    def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float: ...
+
+    def statistics(self, key: str) -> KeyStatistics: ...
+
+    @property
+    def tracked_keys(self) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Scheduler:
     """Keeps every API key within all of its windows at once.
 
@@ -254,6 +282,9 @@ class Scheduler:
     def tracked_keys(self) -> int:
         """How many keys currently have state (idle keys are evicted)."""
         return len(self._keys)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the local scheduler holds no connections."""
 
     def __repr__(self) -> str:
         parts = []

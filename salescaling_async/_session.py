@@ -50,7 +50,8 @@ from ._resources import (
     Users,
     VoiceAgents,
 )
-from ._scheduler import KeyStatistics, Scheduler, key_id
+from ._redis import RedisBudget
+from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
 from ._transport import AiohttpTransport, Transport
 from ._types import JSON, Params, Priority
 
@@ -114,7 +115,7 @@ class _Options:
 class _Core:
     """Strictly private. What every view of one client shares: pool, scheduler, state."""
 
-    def __init__(self, transport: Transport, scheduler: Scheduler, clock: Clock, rng: random.Random) -> None:
+    def __init__(self, transport: Transport, scheduler: SchedulerLike, clock: Clock, rng: random.Random) -> None:
         self.transport = transport
         self.scheduler = scheduler
         self.clock = clock
@@ -153,6 +154,8 @@ class AsyncSalescaling:
         priority: Default lane of this client's requests.
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         on_event: Hook called with every throttle wait, 429 and retry event.
+        budget: A shared budget store (:class:`RedisBudget`) for fleets of processes using
+            one key; the default keeps the budget in this process.
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
         clock: A custom clock (tests: :class:`salescaling_async.testing.FakeClock`).
         seed: Seed of the backoff jitter (reproducible tests).
@@ -173,6 +176,7 @@ class AsyncSalescaling:
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
+        budget: RedisBudget | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
@@ -182,12 +186,12 @@ class AsyncSalescaling:
         self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
         self.scopes = _check_scopes(scopes)
         clock = clock or LoopClock()
-        self._core = _Core(
-            transport or AiohttpTransport(pool),
-            Scheduler(limits, clock=clock, on_event=on_event),
-            clock,
-            random.Random(seed),
+        scheduler: SchedulerLike = (
+            budget.make_scheduler(limits, on_event=on_event)
+            if budget is not None
+            else Scheduler(limits, clock=clock, on_event=on_event)
         )
+        self._core = _Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
         self._on_event = on_event
         self._owner = True
         self._options = _Options(_timeouts(timeout), retry or RetryConfig(), priority)
@@ -257,14 +261,17 @@ class AsyncSalescaling:
         if not self._owner or self._core.state is ClientState.CLOSED:
             return
         self._core.state = ClientState.CLOSED
-        await self._core.transport.aclose()
+        try:
+            await self._core.transport.aclose()
+        finally:
+            await self._core.scheduler.aclose()
 
     def statistics(self) -> KeyStatistics:
         """A frozen snapshot of this key's scheduling state."""
         return self._core.scheduler.statistics(self._key_id)
 
     @property
-    def scheduler(self) -> Scheduler:
+    def scheduler(self) -> SchedulerLike:
         """The scheduler shared by every view of this client."""
         return self._core.scheduler
 

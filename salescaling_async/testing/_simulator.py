@@ -86,6 +86,8 @@ class KeyStats:
     unauthorized: int = 0
     forbidden: int = 0
     faults: Counter[str] = attrs.field(factory=Counter)
+    first_accepted: float | None = None
+    last_accepted: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,8 @@ class KeyStats:
             "unauthorized": self.unauthorized,
             "forbidden": self.forbidden,
             "faults": dict(self.faults),
+            "span": (self.last_accepted - self.first_accepted) if self.first_accepted is not None
+            and self.last_accepted is not None else None,
         }
 
 
@@ -282,6 +286,9 @@ class Simulator:
                     headers=headers,
                 )
         stats.accepted += 1
+        if stats.first_accepted is None:
+            stats.first_accepted = now
+        stats.last_accepted = now
         for fault in faults:
             if fault.kind in ("status", "retry_after", "non_json"):
                 stats.faults[fault.kind] += 1
