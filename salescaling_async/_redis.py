@@ -32,6 +32,7 @@ fraction is at most 1/number of processes), and retries Redis after ``recheck_se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -160,7 +161,7 @@ class _RedisSlot:
     traffic instead of an empty log.
     """
 
-    __slots__ = ("id", "local", "in_redis")
+    __slots__ = ("id", "in_redis", "local")
 
     def __init__(self, slot_id: str, local: Slot, *, in_redis: bool) -> None:
         self.id = slot_id
@@ -169,7 +170,7 @@ class _RedisSlot:
 
 
 class _Waiter:
-    __slots__ = ("future", "priority", "deadline", "enqueued_at")
+    __slots__ = ("deadline", "enqueued_at", "future", "priority")
 
     def __init__(self, future: asyncio.Future[_RedisSlot], priority: Priority, deadline: float | None,
                  now: float) -> None:  # fmt: skip
@@ -195,7 +196,7 @@ class _Key:
 class RedisPermit:
     """Strictly private. Settles one Redis slot (in a background task: settling is async)."""
 
-    __slots__ = ("_sched", "_key", "_slot")
+    __slots__ = ("_key", "_sched", "_slot")
 
     def __init__(self, sched: RedisScheduler, key: _Key, slot: _RedisSlot) -> None:
         self._sched, self._key, self._slot = sched, key, slot
@@ -228,7 +229,7 @@ class RedisScheduler:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fallback = _fraction(limits, config.fallback_fraction)
         self._seq = itertools.count()
-        holds = [(w.limit, int(math.ceil((w.seconds + w.margin) * 1000))) for w in limits]
+        holds = [(w.limit, math.ceil((w.seconds + w.margin) * 1000)) for w in limits]
         self._args: list[Any] = [len(holds)]
         for limit, hold in holds:
             self._args += [limit, hold]
@@ -264,7 +265,7 @@ class RedisScheduler:
         for name in hints:
             window = next((w for w in self.limits if name and w.name.lower() == name.lower()), None)
             if window is not None:
-                hold = int(math.ceil((window.seconds + window.margin) * 1000))
+                hold = math.ceil((window.seconds + window.margin) * 1000)
                 ttl = self._max_hold_ms + int(self.config.horizon * 1000)
                 self._spawn(self._fill(keys=[self.redis_key(key)], args=[window.limit, hold, uuid.uuid4().hex, ttl]))
         pause = max(hints.values(), default=fallback) + 0.002
@@ -348,10 +349,8 @@ class RedisScheduler:
                     head.future.set_exception(DeadlineExceededError(
                         "rate budget cannot grant within the deadline", retry_after=wait))  # fmt: skip
                 continue
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):  # woken early by a local response, or not
                 await asyncio.wait_for(state.wake.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
 
     async def _try_grant(self, state: _Key, head: _Waiter, loop: asyncio.AbstractEventLoop) -> float | None:
         """Grant ``head`` (returning None) or return how long to wait."""

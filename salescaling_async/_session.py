@@ -38,6 +38,7 @@ from ._errors import (
     status_error_class,
 )
 from ._events import Event, RetryScheduled
+from ._redis import RedisBudget
 from ._request import FilePart, RawRequest, RawResponse
 from ._resources import (
     CalendarEvents,
@@ -50,7 +51,6 @@ from ._resources import (
     Users,
     VoiceAgents,
 )
-from ._redis import RedisBudget
 from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
 from ._transport import AiohttpTransport, Transport
 from ._types import JSON, Params, Priority
