@@ -7,6 +7,7 @@ surface at construction, never mid-request.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -101,8 +102,26 @@ class RateLimits:
         return RateLimits(tuple(attrs.evolve(w, seconds=w.seconds / factor) for w in self.windows))
 
     def ceiling(self, seconds: float) -> int:
-        """The most requests any client may send in ``seconds`` starting cold (rate-limits.md §3.1)."""
-        return min(w.limit * (math.floor(seconds / w.seconds) + 1) for w in self.windows)
+        """The most requests any client can get accepted in a span of ``seconds``, starting cold.
+
+        Computed by sending each request at the earliest moment every window allows, with
+        zero latency (rate-limits.md §3.1).  No schedule does better: by induction the greedy
+        k-th request is never later than any other schedule's k-th.  This is tighter than
+        the per-window bound ``N * (floor(T / W) + 1)``, which ignores how windows interact.
+        """
+        logs: list[deque[float]] = [deque() for _ in self.windows]
+        count, t = 0, 0.0
+        while True:
+            for window, log in zip(self.windows, logs, strict=True):
+                if len(log) >= window.limit:
+                    t = max(t, log[-window.limit] + window.seconds)
+            if t > seconds + 1e-9:
+                return count
+            count += 1
+            for window, log in zip(self.windows, logs, strict=True):
+                log.append(t)
+                if len(log) > window.limit:
+                    log.popleft()
 
 
 @attrs.frozen

@@ -53,7 +53,8 @@ class Fault:
 
     Args:
         kind: ``status`` (answer ``status``), ``retry_after`` (503 with ``Retry-After``),
-            ``latency`` (delay ``latency`` seconds, plus ``tail`` with ``tail_probability``),
+            ``latency`` (delay ``latency`` seconds, plus a uniform random ``jitter``, plus
+            ``tail`` with ``tail_probability``),
             ``reset_before`` (drop the connection before processing), ``reset_after``
             (process, e.g. create the record, then drop the connection), ``truncated``
             (cut JSON body), ``non_json`` (an HTML error page with status 200).
@@ -73,6 +74,7 @@ class Fault:
     status: int = 500
     retry_after: float = 1.0
     latency: float = 0.0
+    jitter: float = 0.0
     tail: float = 0.0
     tail_probability: float = 0.0
 
@@ -251,7 +253,7 @@ class Simulator:
         for fault in faults:
             if fault.kind == "latency":
                 extra = fault.tail if self._rng.random() < fault.tail_probability else 0.0
-                await asyncio.sleep(fault.latency + extra)
+                await asyncio.sleep(fault.latency + self._rng.uniform(0.0, fault.jitter) + extra)
         key = request.headers.get("x-api-key", "")
         sim_key = self.keys.get(key)
         now = self.clock()

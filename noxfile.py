@@ -1,0 +1,43 @@
+"""Sessions: tests, lint (ruff), typing (mypy --strict), bench (benchmarks, opt-in)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typing"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    session.install("pip>=25.1")  # dependency groups (PEP 735) need a recent pip
+    session.install("-e", ".[all]")
+    for group in groups:
+        session.install("--group", group)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite (needs redis-server on PATH for the Redis tests)."""
+    _install(session, "tests")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    _install(session, "typing")
+    session.run("mypy", "--strict", "salescaling_async")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark against the simulator; writes benchmarks/results/RESULTS.md and throughput.png."""
+    _install(session, "tests")
+    session.run("python", "-m", "benchmarks.run_all")
