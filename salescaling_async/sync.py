@@ -24,6 +24,7 @@ without copying it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -410,6 +411,19 @@ class _SyncVoiceAgents(_SyncResource):
 
 _default: tuple[AbstractContextManager[BlockingPortal], BlockingPortal] | None = None
 _default_lock = threading.Lock()
+
+
+def _close_default() -> None:
+    """At exit, stop the shared portal while the interpreter is still whole."""
+    global _default
+    with _default_lock:
+        default, _default = _default, None
+    if default is not None:
+        with contextlib.suppress(Exception):
+            default[0].__exit__(None, None, None)
+
+
+atexit.register(_close_default)
 
 
 def run_sync(fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
