@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiolimiter import AsyncLimiter

@@ -402,3 +402,25 @@ async def test_with_key_has_its_own_budget_and_shares_the_pool(clock: FakeClock,
     assert other._core is client._core
     assert client.statistics().granted == 1 and other.statistics().granted == 1
     assert client.statistics().key != other.statistics().key
+
+
+async def test_cancel_while_in_flight_holds_the_slot(clock: FakeClock) -> None:
+    """A request cancelled after sending began may still count: its slot is held, not returned."""
+    gate = asyncio.Event()
+
+    async def slow(request: RawRequest) -> RawResponse:
+        await gate.wait()
+        return json_response(1)
+
+    client = _client(clock, slow)
+    task = asyncio.create_task(client.request("GET", "contacts"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert client.statistics().in_flight == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stats = client.statistics()
+    assert stats.in_flight == 0 and stats.held["short"] == 1  # held conservatively (now + horizon + W)
+    clock.advance(1.5)
+    assert client.statistics().held["short"] == 1

@@ -209,3 +209,16 @@ async def test_per_route_limits(http: aiohttp.ClientSession, clock: FakeClock) -
             await _get(http, sim, "contacts")
         assert (await _get(http, sim, "contacts")).status == 429
         assert (await _get(http, sim, "users")).status == 200
+
+
+async def test_block_duration_option(http: aiohttp.ClientSession, clock: FakeClock) -> None:
+    """``block_duration`` replaces the window length as the block after going over."""
+    async with Simulator(clock=clock.now, records=1, block_duration=3.0) as sim:
+        for _ in range(20):
+            await _get(http, sim)
+        resp = await _get(http, sim)
+        assert resp.status == 429 and resp.headers["Retry-After-short"] == "3"
+        clock.advance(2.5)
+        assert (await _get(http, sim)).status == 429
+        clock.advance(0.6)
+        assert (await _get(http, sim)).status == 200

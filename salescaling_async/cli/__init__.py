@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .._config import RateLimits
@@ -70,11 +70,10 @@ def _client(api_key: str | None, base_url: str | None, time_scale: float, counte
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.fields[total_text]} records"),
-        TextColumn("{task.fields[requests]} req  {task.fields[rate]:.1f} rec/s  waits {task.fields[waits]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        BarColumn(bar_width=16),
+        TextColumn("{task.completed:,.0f}/{task.fields[total_text]} rec"),
+        TextColumn("{task.fields[requests]} req {task.fields[rate]:.0f} rec/s waits {task.fields[waits]}"),
+        TimeRemainingColumn(compact=True),
         console=err,
         transient=False,
     )
