@@ -15,7 +15,6 @@ import attrs
 
 from ._config import RetryConfig
 from ._errors import (
-    APIStatusError,
     RateLimitedError,
     SalescalingError,
     ServerError,
@@ -125,11 +124,7 @@ def is_retryable(error: SalescalingError, method: str) -> bool:
     if isinstance(error, TransportError):
         return not error.sent or method.upper() in IDEMPOTENT_METHODS
     if isinstance(error, ServerError):
-        if error.status_code == 503 and _has_retry_after(error):
+        if error.status_code == 503 and error.retry_hints:
             return True
         return method.upper() in IDEMPOTENT_METHODS
     return False
-
-
-def _has_retry_after(error: APIStatusError) -> bool:
-    return bool(getattr(error, "retry_hints", None))

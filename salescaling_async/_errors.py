@@ -129,6 +129,8 @@ class APIStatusError(SalescalingError):
         body: The parsed JSON body, or the raw text when it was not JSON.
         message: The server's message (``error`` or ``message`` of the body).
         request_id: The ``x-request-id`` response header, when present.
+        retry_hints: Every ``Retry-After``/``Retry-After-<name>`` hint of the response, in
+            seconds, by window name (``None`` for the plain header).
     """
 
     def __init__(
@@ -148,6 +150,7 @@ class APIStatusError(SalescalingError):
         self.url = url
         self.body = body
         self.request_id = request_id
+        self.retry_hints: dict[str | None, float] = {}
 
 
 class BadRequestError(APIStatusError):

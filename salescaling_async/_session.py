@@ -411,7 +411,9 @@ class AsyncSalescaling:
 
     def _on_rate_limited(self, response: RawResponse) -> None:
         hints = retry_hints(response.headers, time.time())
-        fallback = compute_delay(1, self._options.retry, self._core.rng) or 1.0
+        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
+        retry = self._options.retry
+        fallback = max(retry.wait_initial, compute_delay(1, retry, self._core.rng), 0.001)
         self._core.scheduler.rate_limited(self._key_id, hints, fallback)
 
     def _retry_delay(
@@ -430,7 +432,7 @@ class AsyncSalescaling:
             ):
                 return None
             return 0.0
-        hints = getattr(error, "retry_hints", {}) or {}
+        hints = error.retry_hints if isinstance(error, APIStatusError) else {}
         delay = max(hints.values()) if hints else compute_delay(attempt, retry, self._core.rng)
         if delay > retry.max_retry_after or (deadline is not None and now + delay > deadline):
             return None
@@ -468,7 +470,7 @@ class AsyncSalescaling:
             request_id=headers.get("x-request-id"),
         )
         hints = retry_hints(response.headers, time.time())
-        error.retry_hints = hints  # type: ignore[attr-defined]  # read by the retry policy
+        error.retry_hints = hints
         if isinstance(error, RateLimitedError):
             error.retry_after = max(hints.values()) if hints else None
         if isinstance(error, PermissionDeniedError) and endpoint.scope:

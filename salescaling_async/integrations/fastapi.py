@@ -59,11 +59,11 @@ def webhook_router(
         try:
             length = request.headers.get("content-length")
             verifier.check_size(int(length) if length and length.isdigit() else None)
-            body = b""
+            body = bytearray()
             async for chunk in request.stream():
                 body += chunk
                 verifier.check_size(len(body))
-            event = receive(body, request.headers, verifier, event_type=event_type)
+            event = receive(bytes(body), request.headers, verifier, event_type=event_type)
         except WebhookError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         await deliver(callback, event)

@@ -19,6 +19,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 import attrs
@@ -405,8 +406,6 @@ class Simulator:
 
 
 def iso_now() -> str:
-    from datetime import datetime, timezone
-
     return iso(datetime.now(timezone.utc))
 
 
