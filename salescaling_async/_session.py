@@ -53,7 +53,7 @@ from ._resources import (
 )
 from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
 from ._transport import AiohttpTransport, Transport
-from ._types import JSON, Params, Priority
+from ._types import JSON, UNSET, Params, Priority, UnsetType
 
 log = logging.getLogger("salescaling_async")
 
@@ -145,7 +145,8 @@ class AsyncSalescaling:
     Args:
         api_key: The key (default: ``SALESCALING_API_KEY``).  Never logged or shown.
         base_url: Default ``SALESCALING_BASE_URL`` or ``https://api.salescaling.com/api/v1/``.
-        timeout: Per-attempt :class:`Timeouts`, or one number for the total.
+        timeout: Per-attempt :class:`Timeouts`, one number for the total, or ``None`` to
+            disable every timeout (not recommended).  Default: finite connect/read/total.
         retry: The :class:`RetryConfig`.
         limits: The key's :class:`RateLimits` (the published three windows by default).
         pool: Connection pool size.
@@ -168,7 +169,7 @@ class AsyncSalescaling:
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: Timeouts | float | None = None,
+        timeout: Timeouts | float | UnsetType | None = UNSET,
         retry: RetryConfig | None = None,
         limits: RateLimits | None = None,
         pool: PoolLimits | None = None,
@@ -229,15 +230,15 @@ class AsyncSalescaling:
     def with_options(
         self,
         *,
-        timeout: Timeouts | float | None = None,
+        timeout: Timeouts | float | UnsetType | None = UNSET,
         retry: RetryConfig | None = None,
         priority: Priority | None = None,
     ) -> AsyncSalescaling:
-        """A view with other per-call options, sharing everything else."""
+        """A view with other per-call options, sharing everything else (``UNSET``: keep)."""
         opts = self._options
         return self._view(
             _options=_Options(
-                _timeouts(timeout) if timeout is not None else opts.timeouts,
+                opts.timeouts if timeout is UNSET else _timeouts(timeout),
                 retry or opts.retry,
                 priority or opts.priority,
             )
@@ -508,9 +509,11 @@ async def _sleep(clock: Clock, delay: float) -> None:
         handle.cancel()
 
 
-def _timeouts(value: Timeouts | float | None) -> Timeouts:
-    if value is None:
+def _timeouts(value: Timeouts | float | UnsetType | None) -> Timeouts:
+    if value is UNSET:
         return Timeouts()
+    if value is None:
+        return Timeouts(connect=None, read=None, total=None)
     if isinstance(value, Timeouts):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -424,3 +424,19 @@ async def test_cancel_while_in_flight_holds_the_slot(clock: FakeClock) -> None:
     assert stats.in_flight == 0 and stats.held["short"] == 1  # held conservatively (now + horizon + W)
     clock.advance(1.5)
     assert client.statistics().held["short"] == 1
+
+
+def test_timeouts_configuration() -> None:
+    """Finite defaults; a number sets the total; None disables; with_options keeps or overrides."""
+    from salescaling_async import UNSET, Timeouts
+
+    client = AsyncSalescaling(KEY)
+    assert client._options.timeouts == Timeouts() and Timeouts().total is not None
+    assert AsyncSalescaling(KEY, timeout=5)._options.timeouts.total == 5
+    assert AsyncSalescaling(KEY, timeout=None)._options.timeouts == Timeouts(connect=None, read=None, total=None)
+    assert client.with_options(timeout=UNSET)._options.timeouts == Timeouts()
+    assert client.with_options(timeout=2)._options.timeouts.total == 2
+    with pytest.raises(ConfigError):
+        AsyncSalescaling(KEY, timeout="soon")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        Timeouts(connect=-1)
