@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -121,3 +122,18 @@ def _redis_url() -> Any:
         yield server.url
     finally:
         server.kill()
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> Any:
+    """Serve an aiohttp ``web.Application`` on a free loopback port; yield its base URL."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()

@@ -23,6 +23,8 @@ from salescaling_async import (
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport
 
+from .conftest import serve
+
 URL = "http://127.0.0.1:1/api/v1/contacts"
 
 
@@ -37,20 +39,13 @@ async def test_pooled_connections_are_reused() -> None:
 
     app = web.Application()
     app.router.add_get("/api/v1/contacts", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serve(app) as url:
         limits = RateLimits((Window("none", 100_000, 1.0),))
         async with AsyncSalescaling(
-            "k", base_url=f"http://127.0.0.1:{port}/api/v1/", pool=PoolLimits(max_connections=8), limits=limits
+            "k", base_url=f"{url}/api/v1/", pool=PoolLimits(max_connections=8), limits=limits
         ) as client:
             for _ in range(3):
                 await asyncio.gather(*(client.request("GET", "contacts") for _ in range(100)))
-    finally:
-        await runner.cleanup()
     assert 1 <= len(peers) <= 8
 
 
@@ -106,11 +101,6 @@ async def test_sends_multipart_with_form_fields_and_file(tmp_path: object) -> No
 
     app = web.Application()
     app.router.add_post("/up", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/up"  # type: ignore[union-attr]
     path = Path(str(tmp_path)) / "call.mp3"
     path.write_bytes(b"from-path")
 
@@ -119,13 +109,13 @@ async def test_sends_multipart_with_form_fields_and_file(tmp_path: object) -> No
         yield b"amed"
 
     transport = AiohttpTransport()
-    try:
-        for content in (b"from-bytes", path, chunks()):
-            part = FilePart("file", "a.mp3", content)
-            response = await transport.send(RawRequest("POST", url, {}, form={"name": "n"}, files=(part,)))
-            assert response.status == 201
-    finally:
-        await transport.aclose()
-        await runner.cleanup()
+    async with serve(app) as base:
+        try:
+            for content in (b"from-bytes", path, chunks()):
+                part = FilePart("file", "a.mp3", content)
+                response = await transport.send(RawRequest("POST", f"{base}/up", {}, form={"name": "n"}, files=(part,)))
+                assert response.status == 201
+        finally:
+            await transport.aclose()
     assert [r["file"] for r in received] == [b"from-bytes", b"from-path", b"streamed"]
     assert {r["name"] for r in received} == {"n"} and received[0]["filename"] == "a.mp3"

@@ -24,6 +24,8 @@ from salescaling_async.models import (
 )
 from salescaling_async.webhooks import WebhookVerifier, parse_event
 
+from .conftest import serve
+
 SECRET = "s3cret-s3cret-s3cret"
 GOOD = {"X-Webhook-Secret": SECRET, "content-type": "application/json"}
 
@@ -72,19 +74,13 @@ async def _aiohttp_receiver() -> AsyncIterator[tuple[Post, list[WebhookEvent]]]:
     received: list[WebhookEvent] = []
     app = web.Application()
     app.add_routes(webhook_routes(received.append, secret=SECRET, max_body=4096))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/webhooks/salescaling"  # type: ignore[union-attr]
-    async with aiohttp.ClientSession() as http:
+    async with serve(app) as base, aiohttp.ClientSession() as http:
 
         async def post(headers: dict[str, str], body: str) -> int:
-            async with http.post(url, data=body.encode(), headers=headers) as resp:
+            async with http.post(f"{base}/webhooks/salescaling", data=body.encode(), headers=headers) as resp:
                 return resp.status
 
         yield post, received
-    await runner.cleanup()
 
 
 async def _fastapi_receiver() -> AsyncIterator[tuple[Post, list[WebhookEvent]]]:
