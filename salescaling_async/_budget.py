@@ -55,16 +55,18 @@ class Slot:
 
 @attrs.define
 class _WindowLog:
-    """Strictly private. One window's limit (which may only shrink) and completed slots."""
+    """Strictly private. One window's limit (which may only shrink) and completed slots.
+
+    ``hold`` is how long a completed slot stays held after its anchor: W + m.
+    """
 
     window: Window
     limit: int
     expiries: list[float] = attrs.field(factory=list)
+    hold: float = attrs.field(init=False)
 
-    @property
-    def hold(self) -> float:
-        """How long a completed slot stays held after its anchor."""
-        return self.window.seconds + self.window.margin
+    def __attrs_post_init__(self) -> None:
+        self.hold = self.window.seconds + self.window.margin
 
     def purge(self, now: float) -> None:
         heap = self.expiries

@@ -108,7 +108,7 @@ class _KeyState:
         self.name = name
         self.budget = KeyBudget(limits)
         self.lanes: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
-        self.live: dict[Priority, int] = dict.fromkeys(Priority, 0)
+        self.queued = 0  # live waiters (lanes also hold abandoned ones, dropped lazily)
         self.deadlines: list[tuple[float, int, _Waiter]] = []
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
@@ -119,9 +119,8 @@ class _KeyState:
         self.phantoms = 0
         self.wakeups = 0
 
-    @property
-    def queued(self) -> int:
-        return self.live[Priority.INTERACTIVE] + self.live[Priority.BULK]
+    def queued_by_lane(self) -> dict[str, int]:
+        return {p.value: sum(not w.future.done() for w in lane) for p, lane in self.lanes.items()}
 
 
 class Permit:
@@ -237,7 +236,7 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop.create_future(), priority, deadline, now)
         state.lanes[priority].append(waiter)
-        state.live[priority] += 1
+        state.queued += 1
         if deadline is not None:
             heapq.heappush(state.deadlines, (deadline, next(self._seq), waiter))
         self._dispatch(state)
@@ -268,7 +267,7 @@ class Scheduler:
             held=snap.held,
             limits=snap.limits,
             in_flight=snap.in_flight,
-            queued={p.value: state.live[p] for p in Priority},
+            queued=state.queued_by_lane(),
             granted=state.granted,
             waited_seconds=state.waited,
             rate_limited=state.rate_limited,
@@ -316,7 +315,7 @@ class Scheduler:
 
     def _grant_now(self, state: _KeyState, now: float) -> Permit:
         state.granted += 1
-        return Permit(self, state, state.budget.acquire(now))
+        return Permit(self, state, state.budget.acquire(now, record_only=True))  # delay() was just 0
 
     def _check_deadline(self, state: _KeyState, now: float, deadline: float | None) -> None:
         if deadline is None:
@@ -334,7 +333,7 @@ class Scheduler:
         if not fut.done():
             fut.cancel()
         if fut.cancelled():  # still queued: it leaves the lane (dropped lazily)
-            state.live[waiter.priority] -= 1
+            state.queued -= 1
         elif fut.exception() is None:
             # Granted between set_result() and our resumption: give the slot back.
             state.budget.returned(fut.result())
@@ -356,7 +355,7 @@ class Scheduler:
         while heap and (heap[0][2].future.done() or heap[0][0] <= now):
             _, _, waiter = heapq.heappop(heap)
             if not waiter.future.done():
-                state.live[waiter.priority] -= 1
+                state.queued -= 1
                 wait = state.budget.delay(now)
                 waiter.future.set_exception(
                     DeadlineExceededError(
@@ -366,7 +365,15 @@ class Scheduler:
                 )
 
     def _dispatch(self, state: _KeyState) -> None:
-        """Grant as many waiters as the budget allows now, then arm the key's one timer."""
+        """Grant as many waiters as the budget allows now, then arm the key's one timer.
+
+        Idle keys are not checked here (that would purge every window on every response):
+        the sweep in ``_state`` evicts them, amortised over key creations.
+        """
+        if not state.queued and not state.deadlines:  # the common case of a free budget
+            if state.timer is not None:
+                self._arm(state, 0.0, INFINITY)
+            return
         now = self.clock.now()
         self._expire_deadlines(state, now)
         delay = 0.0
@@ -375,12 +382,12 @@ class Scheduler:
             if delay > 0:
                 break
             state.lanes[waiter.priority].popleft()
-            state.live[waiter.priority] -= 1
+            state.queued -= 1
             if waiter.priority is Priority.INTERACTIVE:
                 state.interactive_streak += 1
             else:
                 state.interactive_streak = 0
-            slot = state.budget.acquire(now)
+            slot = state.budget.acquire(now, record_only=True)  # delay() was just 0
             state.granted += 1
             waited = now - waiter.enqueued_at
             state.waited += waited
@@ -390,8 +397,6 @@ class Scheduler:
         else:
             delay = INFINITY  # nobody waits
         self._arm(state, now, delay)
-        if self._is_idle(state, now):
-            self._keys.pop(state.name, None)
 
     def _arm(self, state: _KeyState, now: float, delay: float) -> None:
         when = now + delay
