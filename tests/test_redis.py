@@ -10,10 +10,12 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
+import redis as sync_redis
 import redis.asyncio as aioredis
 
-from salescaling_async import AsyncSalescaling, BudgetStoreError, RateLimits, RedisBudget, Window
+from salescaling_async import AsyncSalescaling, BudgetStoreError, RateLimits, RedisBudget, Salescaling, Window
 from salescaling_async._redis import ACQUIRE, SETTLE
+from salescaling_async._scheduler import key_id
 from salescaling_async.testing import Simulator, simulator_in_thread
 
 from . import redis_worker
@@ -161,3 +163,17 @@ def test_redis_keys_never_contain_the_api_key() -> None:
     scheduler = RedisBudget(namespace="ns").make_scheduler(RateLimits((Window("w", 1, 1.0),)), on_event=None)
     name = scheduler.redis_key("sk_live_SECRET")
     assert name.startswith("ns:budget:") and "SECRET" not in name
+
+
+def test_blocking_client_takes_the_same_budget(redis_url: str) -> None:
+    """``Salescaling(..., budget=RedisBudget(...))`` keeps its slots in the shared Redis log."""
+    budget = RedisBudget(redis_url, namespace=uuid.uuid4().hex)
+    with simulator_in_thread(Simulator(records=5, time_scale=SCALE)) as sim:
+        with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE), budget=budget) as client:
+            assert len(client.users.list().to_list()) == 5
+    log_key = budget.make_scheduler(None, on_event=None).redis_key(key_id(sim.api_key))
+    r = sync_redis.Redis.from_url(redis_url)
+    try:
+        assert r.zcard(log_key) == 1  # the one request's slot, settled
+    finally:
+        r.close()
