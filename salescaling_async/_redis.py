@@ -38,7 +38,6 @@ import itertools
 import logging
 import math
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -48,6 +47,7 @@ from ._budget import KeyBudget, Slot
 from ._config import RateLimits, Window
 from ._errors import BudgetStoreError, ConfigError, DeadlineExceededError
 from ._events import Event, RateLimitHit, ThrottleWait
+from ._lanes import Lanes, Waiter
 from ._scheduler import KeyStatistics
 from ._types import Priority
 
@@ -169,26 +169,17 @@ class _RedisSlot:
         self.in_redis = in_redis
 
 
-class _Waiter:
-    __slots__ = ("deadline", "enqueued_at", "future", "priority")
-
-    def __init__(self, future: asyncio.Future[_RedisSlot], priority: Priority, deadline: float | None,
-                 now: float) -> None:  # fmt: skip
-        self.future, self.priority, self.deadline, self.enqueued_at = future, priority, deadline, now
-
-
 class _Key:
     """Strictly private. Local queue, pump and counters of one key."""
 
     def __init__(self, name: str, fallback: RateLimits) -> None:
         self.name = name
-        self.lanes: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
+        self.lanes: Lanes[_RedisSlot] = Lanes()
         self.wake = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
         self.fallback = KeyBudget(fallback)
         self.local_until = -math.inf
         self.paused_until = -math.inf
-        self.streak = 0
         self.granted = self.rate_limited = self.round_trips = 0
         self.waited = 0.0
 
@@ -246,16 +237,21 @@ class RedisScheduler:
                       deadline: float | None = None) -> RedisPermit:  # fmt: skip
         state = self._state(key)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), priority, deadline, loop.time())
-        state.lanes[priority].append(waiter)
+        waiter: Waiter[_RedisSlot] = Waiter(loop.create_future(), priority, deadline, loop.time())
+        state.lanes.push(waiter)
         if state.pump is None or state.pump.done():
             state.pump = loop.create_task(self._pump(state))
         state.wake.set()
         try:
             slot = await waiter.future
         except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
-                self._settle(state, waiter.future.result(), "returned")
+            fut = waiter.future
+            if not fut.done():
+                fut.cancel()
+            if fut.cancelled():  # still queued: it leaves the lane (dropped lazily)
+                state.lanes.left()
+            elif fut.exception() is None:  # granted before we resumed: give the slot back
+                self._settle(state, fut.result(), "returned")
             raise
         return RedisPermit(self, state, slot)
 
@@ -278,7 +274,7 @@ class RedisScheduler:
         paused = max(0.0, state.paused_until - asyncio.get_running_loop().time())
         return KeyStatistics(
             key=key, held={}, limits={w.name: w.limit for w in self.limits}, in_flight=0,
-            queued={p.value: sum(not w.future.done() for w in state.lanes[p]) for p in Priority},
+            queued=state.lanes.by_lane(),
             granted=state.granted, waited_seconds=state.waited, rate_limited=state.rate_limited,
             phantom_hits=0, wakeups=state.round_trips, next_grant_in=0.0, paused_for=paused,
         )  # fmt: skip
@@ -314,28 +310,17 @@ class RedisScheduler:
             state = self._keys[key] = _Key(key, self._fallback)
         return state
 
-    def _head(self, state: _Key) -> _Waiter | None:
-        interactive, bulk = state.lanes[Priority.INTERACTIVE], state.lanes[Priority.BULK]
-        for lane in (interactive, bulk):
-            while lane and lane[0].future.done():
-                lane.popleft()
-        if interactive and (not bulk or state.streak < 4):
-            return interactive[0]
-        return bulk[0] if bulk else None
-
     def _expire(self, state: _Key, now: float) -> None:
-        for lane in state.lanes.values():
-            for waiter in lane:
-                if waiter.deadline is not None and waiter.deadline <= now and not waiter.future.done():
-                    waiter.future.set_exception(DeadlineExceededError("deadline reached waiting for budget",
-                                                                      retry_after=None))  # fmt: skip
+        for waiter in list(state.lanes.live()):
+            if waiter.deadline is not None and waiter.deadline <= now:
+                state.lanes.fail(waiter, DeadlineExceededError("deadline reached waiting for budget", retry_after=None))
 
     async def _pump(self, state: _Key) -> None:
         """Serve the key's queue head by head; the only code that asks Redis for slots."""
         loop = asyncio.get_running_loop()
         while True:
             self._expire(state, loop.time())
-            head = self._head(state)
+            head = state.lanes.peek()
             if head is None:
                 if state.fallback.is_idle(loop.time()):  # forget it only once the mirror is empty
                     self._keys.pop(state.name, None)
@@ -345,14 +330,13 @@ class RedisScheduler:
                 continue
             state.wake.clear()
             if head.deadline is not None and loop.time() + wait > head.deadline:
-                if not head.future.done():
-                    head.future.set_exception(DeadlineExceededError(
-                        "rate budget cannot grant within the deadline", retry_after=wait))  # fmt: skip
+                state.lanes.fail(head, DeadlineExceededError("rate budget cannot grant within the deadline",
+                                                             retry_after=wait))  # fmt: skip
                 continue
             with contextlib.suppress(asyncio.TimeoutError):  # woken early by a local response, or not
                 await asyncio.wait_for(state.wake.wait(), wait)
 
-    async def _try_grant(self, state: _Key, head: _Waiter, loop: asyncio.AbstractEventLoop) -> float | None:
+    async def _try_grant(self, state: _Key, head: Waiter[_RedisSlot], loop: asyncio.AbstractEventLoop) -> float | None:
         """Grant ``head`` (returning None) or return how long to wait."""
         slot_id = f"{next(self._seq)}:{uuid.uuid4().hex[:12]}"
         if loop.time() < state.paused_until:  # a 429 paused the whole key in this process
@@ -377,13 +361,11 @@ class RedisScheduler:
             return None
         return int(value) / 1000.0
 
-    def _grant(self, state: _Key, head: _Waiter, slot: _RedisSlot, loop: asyncio.AbstractEventLoop) -> None:
-        state.lanes[head.priority].popleft()
-        state.streak = state.streak + 1 if head.priority is Priority.INTERACTIVE else 0
+    def _grant(self, state: _Key, head: Waiter[_RedisSlot], slot: _RedisSlot, loop: asyncio.AbstractEventLoop) -> None:
+        state.lanes.grant(head, slot)
         state.granted += 1
         waited = loop.time() - head.enqueued_at
         state.waited += waited
-        head.future.set_result(slot)
         if waited > 0.001:
             self._emit(ThrottleWait(key=state.name, waited=waited, priority=head.priority))
 
@@ -393,11 +375,8 @@ class RedisScheduler:
             state.local_until = loop.time() + self.config.recheck_seconds
             return 0.0
         error = BudgetStoreError(f"redis budget store unavailable: {type(exc).__name__}: {exc}")
-        for lane in state.lanes.values():
-            while lane:
-                waiter = lane.popleft()
-                if not waiter.future.done():
-                    waiter.future.set_exception(error)
+        for waiter in list(state.lanes.live()):
+            state.lanes.fail(waiter, error)
         return 0.0
 
     def _settle(self, state: _Key, slot: _RedisSlot, mode: str) -> None:

@@ -6,6 +6,7 @@ from ``repr``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterable, Mapping
 from typing import Any, Union
@@ -62,8 +63,7 @@ class RawResponse:
     body: bytes
     url: str
 
+    @functools.cached_property
     def header_map(self) -> dict[str, str]:
-        """Headers with lower-case names (the last of duplicates wins)."""
+        """Headers with lower-case names (the last of duplicates wins), built once."""
         return {k.lower(): v for k, v in self.headers}
-
-

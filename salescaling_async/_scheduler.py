@@ -32,7 +32,6 @@ import hashlib
 import heapq
 import itertools
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -44,6 +43,7 @@ from ._clock import Clock, LoopClock, TimerHandle
 from ._config import RateLimits
 from ._errors import DeadlineExceededError
 from ._events import Event, RateLimitHit, ThrottleWait
+from ._lanes import BULK_EVERY, Lanes, Waiter
 from ._types import Priority
 
 log = logging.getLogger("salescaling_async")
@@ -89,38 +89,21 @@ class KeyStatistics:
     paused_for: float
 
 
-class _Waiter:
-    __slots__ = ("deadline", "enqueued_at", "future", "priority")
-
-    def __init__(
-        self, future: asyncio.Future[Slot], priority: Priority, deadline: float | None, now: float
-    ) -> None:
-        self.future = future
-        self.priority = priority
-        self.deadline = deadline
-        self.enqueued_at = now
-
-
 class _KeyState:
     """Strictly private. Queue, budget, timer and counters of one key."""
 
-    def __init__(self, name: str, limits: RateLimits) -> None:
+    def __init__(self, name: str, limits: RateLimits, bulk_every: int) -> None:
         self.name = name
         self.budget = KeyBudget(limits)
-        self.lanes: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
-        self.queued = 0  # live waiters (lanes also hold abandoned ones, dropped lazily)
-        self.deadlines: list[tuple[float, int, _Waiter]] = []
+        self.lanes: Lanes[Slot] = Lanes(bulk_every)
+        self.deadlines: list[tuple[float, int, Waiter[Slot]]] = []
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
-        self.interactive_streak = 0
         self.granted = 0
         self.waited = 0.0
         self.rate_limited = 0
         self.phantoms = 0
         self.wakeups = 0
-
-    def queued_by_lane(self) -> dict[str, int]:
-        return {p.value: sum(not w.future.done() for w in lane) for p, lane in self.lanes.items()}
 
 
 class Permit:
@@ -200,7 +183,7 @@ class Scheduler:
         limits: RateLimits | None = None,
         *,
         clock: Clock | None = None,
-        bulk_every: int = 4,
+        bulk_every: int = BULK_EVERY,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.limits = limits or RateLimits()
@@ -230,13 +213,12 @@ class Scheduler:
         """
         state = self._state(key)
         now = self.clock.now()
-        if not state.queued and state.budget.delay(now) == 0:
+        if not state.lanes.queued and state.budget.delay(now) == 0:
             return self._grant_now(state, now)  # fast path: no future, no await
         self._check_deadline(state, now, deadline)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), priority, deadline, now)
-        state.lanes[priority].append(waiter)
-        state.queued += 1
+        waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
+        state.lanes.push(waiter)
         if deadline is not None:
             heapq.heappush(state.deadlines, (deadline, next(self._seq), waiter))
         self._dispatch(state)
@@ -259,7 +241,7 @@ class Scheduler:
 
     def statistics(self, key: str) -> KeyStatistics:
         """A snapshot of ``key``'s state (an untouched key shows an empty budget)."""
-        state = self._keys.get(key) or _KeyState(key, self.limits)
+        state = self._keys.get(key) or _KeyState(key, self.limits, self.bulk_every)
         now = self.clock.now()
         snap = state.budget.snapshot(now)
         return KeyStatistics(
@@ -267,7 +249,7 @@ class Scheduler:
             held=snap.held,
             limits=snap.limits,
             in_flight=snap.in_flight,
-            queued=state.queued_by_lane(),
+            queued=state.lanes.by_lane(),
             granted=state.granted,
             waited_seconds=state.waited,
             rate_limited=state.rate_limited,
@@ -289,7 +271,7 @@ class Scheduler:
         parts = []
         for name, state in list(self._keys.items())[:5]:
             snap = state.budget.snapshot(self.clock.now())
-            parts.append(f"{name}: held={snap.held} queued={state.queued} granted={state.granted}")
+            parts.append(f"{name}: held={snap.held} queued={state.lanes.queued} granted={state.granted}")
         more = f" +{len(self._keys) - 5} more" if len(self._keys) > 5 else ""
         return f"<Scheduler keys={len(self._keys)} [{'; '.join(parts)}]{more}>"
 
@@ -300,7 +282,7 @@ class Scheduler:
         if state is None:
             if len(self._keys) >= self._sweep_at:
                 self._sweep()
-            state = self._keys[key] = _KeyState(key, self.limits)
+            state = self._keys[key] = _KeyState(key, self.limits, self.bulk_every)
         return state
 
     def _sweep(self) -> None:
@@ -311,7 +293,7 @@ class Scheduler:
         self._sweep_at = max(64, 2 * len(self._keys))
 
     def _is_idle(self, state: _KeyState, now: float) -> bool:
-        return not state.queued and state.timer is None and state.budget.is_idle(now)
+        return not state.lanes.queued and state.timer is None and state.budget.is_idle(now)
 
     def _grant_now(self, state: _KeyState, now: float) -> Permit:
         state.granted += 1
@@ -320,7 +302,7 @@ class Scheduler:
     def _check_deadline(self, state: _KeyState, now: float, deadline: float | None) -> None:
         if deadline is None:
             return
-        wait = state.budget.earliest(now, ahead=state.queued)
+        wait = state.budget.earliest(now, ahead=state.lanes.queued)
         if now + wait > deadline:
             known = None if wait == INFINITY else wait
             raise DeadlineExceededError(
@@ -328,41 +310,28 @@ class Scheduler:
                 retry_after=known,
             )
 
-    def _abandon(self, state: _KeyState, waiter: _Waiter) -> None:
+    def _abandon(self, state: _KeyState, waiter: Waiter[Slot]) -> None:
         fut = waiter.future
         if not fut.done():
             fut.cancel()
         if fut.cancelled():  # still queued: it leaves the lane (dropped lazily)
-            state.queued -= 1
+            state.lanes.left()
         elif fut.exception() is None:
             # Granted between set_result() and our resumption: give the slot back.
             state.budget.returned(fut.result())
             state.granted -= 1
         self._dispatch(state)
 
-    def _next_waiter(self, state: _KeyState) -> _Waiter | None:
-        """Peek at the waiter to serve next (dropping abandoned ones), honouring lanes."""
-        interactive, bulk = state.lanes[Priority.INTERACTIVE], state.lanes[Priority.BULK]
-        for lane in (interactive, bulk):
-            while lane and lane[0].future.done():
-                lane.popleft()
-        if interactive and (not bulk or state.interactive_streak < self.bulk_every):
-            return interactive[0]
-        return bulk[0] if bulk else None
-
     def _expire_deadlines(self, state: _KeyState, now: float) -> None:
         heap = state.deadlines
         while heap and (heap[0][2].future.done() or heap[0][0] <= now):
             _, _, waiter = heapq.heappop(heap)
             if not waiter.future.done():
-                state.queued -= 1
                 wait = state.budget.delay(now)
-                waiter.future.set_exception(
-                    DeadlineExceededError(
-                        "deadline reached while waiting for rate budget",
-                        retry_after=None if wait == INFINITY else wait,
-                    )
+                error = DeadlineExceededError(
+                    "deadline reached while waiting for rate budget", retry_after=None if wait == INFINITY else wait
                 )
+                state.lanes.fail(waiter, error)
 
     def _dispatch(self, state: _KeyState) -> None:
         """Grant as many waiters as the budget allows now, then arm the key's one timer.
@@ -370,28 +339,21 @@ class Scheduler:
         Idle keys are not checked here (that would purge every window on every response):
         the sweep in ``_state`` evicts them, amortised over key creations.
         """
-        if not state.queued and not state.deadlines:  # the common case of a free budget
+        if not state.lanes.queued and not state.deadlines:  # the common case of a free budget
             if state.timer is not None:
                 self._arm(state, 0.0, INFINITY)
             return
         now = self.clock.now()
         self._expire_deadlines(state, now)
         delay = 0.0
-        while (waiter := self._next_waiter(state)) is not None:
+        while (waiter := state.lanes.peek()) is not None:
             delay = state.budget.delay(now)
             if delay > 0:
                 break
-            state.lanes[waiter.priority].popleft()
-            state.queued -= 1
-            if waiter.priority is Priority.INTERACTIVE:
-                state.interactive_streak += 1
-            else:
-                state.interactive_streak = 0
-            slot = state.budget.acquire(now, record_only=True)  # delay() was just 0
+            state.lanes.grant(waiter, state.budget.acquire(now, record_only=True))  # delay() was just 0
             state.granted += 1
             waited = now - waiter.enqueued_at
             state.waited += waited
-            waiter.future.set_result(slot)
             if waited > 0:
                 self._emit(ThrottleWait(key=state.name, waited=waited, priority=waiter.priority))
         else:

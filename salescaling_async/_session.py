@@ -389,7 +389,7 @@ class AsyncSalescaling:
             except BaseException:  # cancelled or unexpected while sending: it may count
                 permit.failed(sent=True)
                 raise
-            permit.received(response.header_map())
+            permit.received(response.header_map)
             log.debug("%s %s -> %d", raw.method, raw.url, response.status)
             if response.status == 429:
                 self._on_rate_limited(response)
@@ -401,7 +401,7 @@ class AsyncSalescaling:
         raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
 
     def _follow(self, raw: RawRequest, response: RawResponse) -> tuple[RawRequest, bool]:
-        location = response.header_map().get("location")
+        location = response.header_map.get("location")
         if not location:
             raise ResponseValidationError("redirect without Location", raw="", status_code=response.status)
         target = urljoin(raw.url, location)
@@ -452,7 +452,7 @@ class AsyncSalescaling:
             raise self._status_error(response, endpoint, payload if is_json else text)
         if not is_json:
             raise ResponseValidationError("response is not JSON", raw=text, status_code=response.status)
-        headers = response.header_map()
+        headers = response.header_map
         if response.status == 204 or payload is None:
             return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
         return unwrap_envelope(payload, raw=text, status=response.status, headers=headers)
@@ -461,7 +461,7 @@ class AsyncSalescaling:
         status = response.status
         message = _message(body) or f"HTTP {status}"
         cls = status_error_class(status)
-        headers = response.header_map()
+        headers = response.header_map
         error = cls(
             message,
             status_code=status,

@@ -132,7 +132,3 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    @property
-    def closed(self) -> bool:
-        return self._closed

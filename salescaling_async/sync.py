@@ -67,23 +67,18 @@ class SyncInAsyncContextWarning(RuntimeWarning):
 class _Portal:
     """Strictly private. One portal thread and the async client living in it."""
 
-    def __init__(self, factory: Callable[[], AsyncSalescaling]) -> None:
+    def __init__(self, client: AsyncSalescaling) -> None:
         self._cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(name="salescaling-portal")
         self.portal = self._cm.__enter__()
         self.thread_id = self.portal.call(threading.get_ident)
-        self.client: AsyncSalescaling = self.portal.call(_build, factory)
+        self.client = client
+        self.portal.call(client.__aenter__)  # binds the client to the portal's loop now
 
     def stop(self) -> None:
         try:
             self.portal.call(self.client.aclose)
         finally:
             self._cm.__exit__(None, None, None)
-
-
-async def _build(factory: Callable[[], AsyncSalescaling]) -> AsyncSalescaling:
-    client = factory()
-    await client.__aenter__()  # binds the client to the portal's loop now
-    return client
 
 
 _live: weakref.WeakSet[Salescaling] = weakref.WeakSet()
@@ -121,9 +116,10 @@ class Salescaling:
 
     def __init__(self, api_key: str | None = None, *, strict: bool = False,
                  call_timeout: float | None = None, **kwargs: Any) -> None:  # fmt: skip
-        # Validate now, in the caller's thread, so that bad input fails before any thread starts.
-        AsyncSalescaling(api_key, **kwargs)
-        self._factory = lambda: AsyncSalescaling(api_key, **kwargs)
+        # Built now, in the caller's thread, so that bad input fails before any thread starts.
+        # It binds to no loop until the portal enters it; a forked child builds a fresh one.
+        self._unbound: AsyncSalescaling | None = AsyncSalescaling(api_key, **kwargs)
+        self._factory: Callable[[], AsyncSalescaling] = lambda: AsyncSalescaling(api_key, **kwargs)
         self.strict = strict
         self.call_timeout = call_timeout
         self._lock = threading.Lock()
@@ -179,7 +175,8 @@ class Salescaling:
             if self._closed:
                 raise ClientClosedError("the client is closed")
             if self._portal is None:
-                self._portal = _Portal(self._factory)
+                client, self._unbound = self._unbound or self._factory(), None
+                self._portal = _Portal(client)
                 self._finalizer = weakref.finalize(self, _warn_unclosed, self._portal)
             return self._portal
 

@@ -50,12 +50,13 @@ async def test_interactive_first_but_bulk_never_starves(clock: FakeClock) -> Non
     tasks += [asyncio.create_task(_take(sched, order, f"i{i}")) for i in range(5)]
     await settle()
     first.received()
+    settled: set[asyncio.Task[Permit]] = set()
     for task_count in range(7):
         clock.advance(1.01)
         await settle()
         assert len(order) == task_count + 1
-        done = next(t for t in tasks if t.done() and not getattr(t, "_settled", False))
-        done._settled = True  # type: ignore[attr-defined]
+        done = next(t for t in tasks if t.done() and t not in settled)
+        settled.add(done)
         done.result().received()
     assert order == ["i0", "i1", "b0", "i2", "i3", "b1", "i4"]
 

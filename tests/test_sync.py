@@ -7,6 +7,7 @@ import asyncio
 import gc
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -199,6 +200,16 @@ def _tasks_and_connections(client: Salescaling) -> tuple[int, int]:
     return client.run(probe)
 
 
+def _settles_to(probe: Callable[[], Any], expected: Any, timeout: float = 5.0) -> bool:
+    """Poll ``probe`` until it returns ``expected`` (cancellation completes on the portal's loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe() == expected:
+            return True
+        threading.Event().wait(0.005)
+    return False
+
+
 def test_timeout_and_interrupt_cancel_the_task(sim: Simulator) -> None:
     """A sync-side timeout and a Ctrl-C both cancel the in-flight task and free its connection."""
     sim.faults = (Fault("latency", probability=1.0, latency=3.0),)
@@ -208,15 +219,13 @@ def test_timeout_and_interrupt_cancel_the_task(sim: Simulator) -> None:
             assert baseline[1] == 0
             with pytest.raises(TimeoutError):
                 client.users.list().first_page()
-            threading.Event().wait(0.1)
-            assert _tasks_and_connections(client) == baseline
+            assert _settles_to(lambda: _tasks_and_connections(client), baseline)
             client.call_timeout = None
             timer = threading.Timer(0.3, _thread.interrupt_main)
             timer.start()
             with pytest.raises(KeyboardInterrupt):
                 client.users.list().first_page()
-            threading.Event().wait(0.1)
-            assert _tasks_and_connections(client) == baseline
+            assert _settles_to(lambda: _tasks_and_connections(client), baseline)
     finally:
         sim.faults = ()
 

@@ -7,7 +7,6 @@ this SDK does not know yet, so that nothing the server sends is ever dropped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -25,6 +24,3 @@ def json_name(name: str) -> Any:
     """An optional attribute whose JSON name is given explicitly (e.g. ``iCalUID``)."""
     return attrs.field(default=None, kw_only=True, metadata={JSON_NAME: name})
 
-
-Metadata = Mapping[str, Any]
-"""A free-form metadata map (users, calendars, events)."""

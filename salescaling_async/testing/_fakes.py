@@ -127,8 +127,3 @@ def no_retries() -> RetryConfig:
     .. versionadded:: 0.1.0
     """
     return RetryConfig(attempts=1)
-
-
-def decode_json(request: RawRequest) -> Any:
-    """The JSON body a request carries (helper for assertions)."""
-    return _json.loads(_json.dumps(request.json))

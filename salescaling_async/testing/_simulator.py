@@ -25,7 +25,7 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-from .._config import RateLimits, Window
+from .._config import RateLimits
 from .._endpoints import SCOPES
 from ._store import KINDS, Order, Store, iso
 from ._throttler import Storage, Throttler
@@ -422,5 +422,3 @@ def _int(value: str | None, default: int) -> int | None:
 def _bad(message: str) -> web.Response:
     return web.json_response(_envelope(None, status=400, count=0, error=message), status=400)
 
-
-__all__ = ["DEFAULT_KEY", "Fault", "KeyStats", "SimKey", "Simulator", "Window"]

@@ -1,0 +1,81 @@
+"""Waiters and the two priority lanes shared by the local and the Redis scheduler. Strictly private.
+
+Interactive waiters are served first, FIFO; after ``bulk_every`` interactive grants in a row
+while bulk waiters wait, one bulk waiter is served, so bulk never starves.  Waiters that left
+(cancelled, expired, failed) stay in their deque until they reach its head, where they are
+dropped: removal from the middle of a deque would cost O(n) per cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from ._types import Priority
+
+S = TypeVar("S")
+BULK_EVERY = 4
+
+
+class Waiter(Generic[S]):
+    """Strictly private. One queued request: its future receives the granted slot."""
+
+    __slots__ = ("deadline", "enqueued_at", "future", "priority")
+
+    def __init__(self, future: asyncio.Future[S], priority: Priority, deadline: float | None, now: float) -> None:
+        self.future = future
+        self.priority = priority
+        self.deadline = deadline
+        self.enqueued_at = now
+
+
+class Lanes(Generic[S]):
+    """Strictly private. The interactive and bulk FIFOs of one key, with a live-waiter count."""
+
+    __slots__ = ("_lanes", "bulk_every", "queued", "streak")
+
+    def __init__(self, bulk_every: int = BULK_EVERY) -> None:
+        self._lanes: dict[Priority, deque[Waiter[S]]] = {p: deque() for p in Priority}
+        self.bulk_every = bulk_every
+        self.queued = 0  # live waiters only
+        self.streak = 0  # interactive grants in a row
+
+    def push(self, waiter: Waiter[S]) -> None:
+        self._lanes[waiter.priority].append(waiter)
+        self.queued += 1
+
+    def peek(self) -> Waiter[S] | None:
+        """The waiter to serve next, dropping departed ones from the heads."""
+        interactive, bulk = self._lanes[Priority.INTERACTIVE], self._lanes[Priority.BULK]
+        for lane in (interactive, bulk):
+            while lane and lane[0].future.done():
+                lane.popleft()
+        if interactive and (not bulk or self.streak < self.bulk_every):
+            return interactive[0]
+        return bulk[0] if bulk else None
+
+    def grant(self, waiter: Waiter[S], slot: S) -> None:
+        """Serve the waiter ``peek()`` returned: remove it and resolve its future."""
+        self._lanes[waiter.priority].popleft()
+        self.queued -= 1
+        self.streak = self.streak + 1 if waiter.priority is Priority.INTERACTIVE else 0
+        waiter.future.set_result(slot)
+
+    def fail(self, waiter: Waiter[S], error: BaseException) -> None:
+        """A live waiter leaves with ``error`` (deadline, store failure)."""
+        if not waiter.future.done():
+            self.queued -= 1
+            waiter.future.set_exception(error)
+
+    def left(self) -> None:
+        """A live waiter was cancelled by its task."""
+        self.queued -= 1
+
+    def live(self) -> Iterator[Waiter[S]]:
+        for lane in self._lanes.values():
+            yield from (w for w in lane if not w.future.done())
+
+    def by_lane(self) -> dict[str, int]:
+        return {p.value: sum(not w.future.done() for w in lane) for p, lane in self._lanes.items()}
