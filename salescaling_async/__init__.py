@@ -38,9 +38,9 @@ from ._redis import RedisBudget as RedisBudget
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
 from ._session import ClientState as ClientState
-from ._session import __version__ as __version__
 from ._types import UNSET as UNSET
 from ._types import Priority as Priority
+from ._version import __version__ as __version__
 from .sync import Salescaling as Salescaling
 from .sync import SyncInAsyncContextWarning as SyncInAsyncContextWarning
 from .sync import run_sync as run_sync

@@ -15,6 +15,7 @@ import attrs
 
 from ._config import RetryConfig
 from ._errors import (
+    APIStatusError,
     RateLimitedError,
     SalescalingError,
     ServerError,
@@ -128,3 +129,49 @@ def is_retryable(error: SalescalingError, method: str) -> bool:
             return True
         return method.upper() in IDEMPOTENT_METHODS
     return False
+
+
+def retry_delay(
+    error: SalescalingError,
+    *,
+    method: str,
+    replayable: bool,
+    attempt: int,
+    config: RetryConfig,
+    rng: random.Random,
+    now: float,
+    deadline: float | None,
+    pause: float,
+) -> float | None:
+    """Seconds to wait before the next attempt after ``error``, or ``None`` to give up.
+
+    Pure: every input is a parameter.  A 429 waits ``0`` here because the scheduler already
+    paused the whole key (``pause`` seconds left) and the next grant waits for it; it gives up
+    when the server asks for more than ``config.max_retry_after`` or the pause outlasts the
+    deadline.  Other errors wait the server's largest hint, else the jittered backoff step,
+    and give up when that is too long or would end past the deadline.
+
+    Args:
+        error: What attempt number ``attempt`` raised.
+        method: The request's HTTP method (POSTs are resent only when provably safe).
+        replayable: Whether the body can be sent again (no streamed file).
+        attempt: The 1-based number of the attempt that failed.
+        config: The retry policy.
+        rng: The jitter source.
+        now: Monotonic seconds now.
+        deadline: Monotonic seconds by which every attempt must be done, or ``None``.
+        pause: Seconds the key's rate-limit pause still lasts.
+    """
+    if attempt >= config.attempts or not replayable or not is_retryable(error, method):
+        return None
+    if isinstance(error, RateLimitedError):
+        if (error.retry_after or 0) > config.max_retry_after or (
+            deadline is not None and now + pause > deadline
+        ):
+            return None
+        return 0.0
+    hints = error.retry_hints if isinstance(error, APIStatusError) else {}
+    delay = max(hints.values()) if hints else compute_delay(attempt, config, rng)
+    if delay > config.max_retry_after or (deadline is not None and now + delay > deadline):
+        return None
+    return delay

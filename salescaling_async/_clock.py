@@ -7,7 +7,6 @@ whose ``advance()`` moves time and fires due timers.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -46,6 +45,16 @@ class LoopClock:
         return asyncio.get_running_loop().call_at(when, callback)
 
 
-def monotonic() -> float:
-    """Wall-independent seconds for code outside an event loop (the simulator's default)."""
-    return time.monotonic()
+async def sleep(clock: Clock, delay: float) -> None:
+    """Sleep ``delay`` seconds on ``clock`` (so a FakeClock drives retries too)."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    handle = clock.call_at(clock.now() + delay, wake)
+    try:
+        await future
+    finally:
+        handle.cancel()

@@ -1,13 +1,14 @@
-"""Every endpoint of the API as data: method, path, scope, model. Strictly private.
+"""Every endpoint of the API as a module constant: method, path, scope, model. Strictly private.
 
-Adding an endpoint is one line here plus a method on its resource.  ``provisional`` marks
-paths inferred from the API's conventions because their reference pages are missing or cut
-(reference.md §2.7, §4); they may change when the real paths are known.
+Adding an endpoint is one constant here (and one entry in :data:`ENDPOINTS`) plus a method on
+its resource.  ``provisional`` marks paths inferred from the API's conventions because their
+reference pages are missing or cut (reference.md §2.7, §4); they may change when the real
+paths are known.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -24,16 +25,18 @@ from .models import (
     VoiceAgent,
 )
 
+T = TypeVar("T")
+
 
 @attrs.frozen
-class Endpoint:
-    """Strictly private. One operation of the API."""
+class Endpoint(Generic[T]):
+    """Strictly private. One operation of the API; ``model`` is what its data parses into."""
 
     name: str
     method: str
     path: str
     scope: str
-    model: Any
+    model: type[T]
     provisional: bool = False
 
     def render(self, **path_params: str) -> str:
@@ -41,44 +44,77 @@ class Endpoint:
         return self.path.format(**path_params)
 
 
-def _ep(name: str, method: str, path: str, scope: str, model: Any, *, provisional: bool = False) -> Endpoint:
-    return Endpoint(name, method, path, scope, model, provisional)
+CALLS_LIST = Endpoint("calls.list", "GET", "calls", "calls:read", Call)
+CALLS_GET = Endpoint("calls.get", "GET", "calls/{id}", "calls:read", Call, provisional=True)
+CALLS_UPLOAD = Endpoint("calls.upload", "POST", "calls/upload", "calls:write", CallUploadResult)
 
+CONTACTS_LIST = Endpoint("contacts.list", "GET", "contacts", "contacts:read", Contact)
+CONTACTS_GET = Endpoint("contacts.get", "GET", "contacts/{id}", "contacts:read", Contact, provisional=True)
+CONTACTS_CREATE = Endpoint("contacts.create", "POST", "contacts", "contacts:write", Contact, provisional=True)
 
-P = True  # shorthand for provisional=True in the table below
+OPPORTUNITIES_LIST = Endpoint("opportunities.list", "GET", "opportunities", "opportunities:read", Opportunity)
+OPPORTUNITIES_GET = Endpoint(
+    "opportunities.get", "GET", "opportunities/{id}", "opportunities:read", Opportunity, provisional=True
+)
+OPPORTUNITIES_CREATE = Endpoint(
+    "opportunities.create", "POST", "opportunities", "opportunities:write", Opportunity
+)
 
-ENDPOINTS: dict[str, Endpoint] = {
+USERS_LIST = Endpoint("users.list", "GET", "users", "users:read", User)
+USERS_UPDATE_METADATA: Endpoint[dict[str, Any]] = Endpoint(
+    "users.update_metadata", "PUT", "users/{id}/metadata", "users:write", dict
+)
+"""``users:write`` is inferred: the docs list no such scope."""
+
+CALENDARS_LIST = Endpoint("calendars.list", "GET", "calendars", "calendar:read", Calendar)
+CALENDARS_GET = Endpoint("calendars.get", "GET", "calendars/{id}", "calendar:read", Calendar, provisional=True)
+CALENDARS_CREATE = Endpoint("calendars.create", "POST", "calendars", "calendar:write", Calendar)
+
+CALENDAR_EVENTS_LIST = Endpoint(
+    "calendar_events.list", "GET", "calendar-events", "calendar:read", CalendarEvent
+)
+CALENDAR_EVENTS_GET = Endpoint(
+    "calendar_events.get", "GET", "calendar-events/{id}", "calendar:read", CalendarEvent, provisional=True
+)
+CALENDAR_EVENTS_CREATE = Endpoint(
+    "calendar_events.create", "POST", "calendar-events", "calendar:write", CalendarEvent, provisional=True
+)
+
+COMPANIES_LIST = Endpoint("companies.list", "GET", "companies", "companies:read", Company, provisional=True)
+COMPANIES_GET = Endpoint("companies.get", "GET", "companies/{id}", "companies:read", Company, provisional=True)
+COMPANIES_CREATE = Endpoint(
+    "companies.create", "POST", "companies", "companies:write", Company, provisional=True
+)
+
+MEETINGS_LIST = Endpoint("meetings.list", "GET", "meetings", "meetings:read", Meeting, provisional=True)
+MEETINGS_GET = Endpoint("meetings.get", "GET", "meetings/{id}", "meetings:read", Meeting, provisional=True)
+MEETINGS_CREATE = Endpoint("meetings.create", "POST", "meetings", "meetings:write", Meeting, provisional=True)
+
+VOICE_AGENTS_LIST = Endpoint(
+    "voice_agents.list", "GET", "voice-agents", "voice-agents:read", VoiceAgent, provisional=True
+)
+VOICE_AGENTS_GET = Endpoint(
+    "voice_agents.get", "GET", "voice-agents/{id}", "voice-agents:read", VoiceAgent, provisional=True
+)
+VOICE_AGENTS_CREATE = Endpoint(
+    "voice_agents.create", "POST", "voice-agents", "voice-agents:write", VoiceAgent, provisional=True
+)
+
+ENDPOINTS: dict[str, Endpoint[Any]] = {
     e.name: e
     for e in (
-        _ep("calls.list", "GET", "calls", "calls:read", Call),
-        _ep("calls.get", "GET", "calls/{id}", "calls:read", Call, provisional=P),
-        _ep("calls.upload", "POST", "calls/upload", "calls:write", CallUploadResult),
-        _ep("contacts.list", "GET", "contacts", "contacts:read", Contact),
-        _ep("contacts.get", "GET", "contacts/{id}", "contacts:read", Contact, provisional=P),
-        _ep("contacts.create", "POST", "contacts", "contacts:write", Contact, provisional=P),
-        _ep("opportunities.list", "GET", "opportunities", "opportunities:read", Opportunity),
-        _ep("opportunities.get", "GET", "opportunities/{id}", "opportunities:read", Opportunity, provisional=P),
-        _ep("opportunities.create", "POST", "opportunities", "opportunities:write", Opportunity),
-        _ep("users.list", "GET", "users", "users:read", User),
-        _ep("users.update_metadata", "PUT", "users/{id}/metadata", "users:write", dict),
-        _ep("calendars.list", "GET", "calendars", "calendar:read", Calendar),
-        _ep("calendars.get", "GET", "calendars/{id}", "calendar:read", Calendar, provisional=P),
-        _ep("calendars.create", "POST", "calendars", "calendar:write", Calendar),
-        _ep("calendar_events.list", "GET", "calendar-events", "calendar:read", CalendarEvent),
-        _ep("calendar_events.get", "GET", "calendar-events/{id}", "calendar:read", CalendarEvent, provisional=P),
-        _ep("calendar_events.create", "POST", "calendar-events", "calendar:write", CalendarEvent, provisional=P),
-        _ep("companies.list", "GET", "companies", "companies:read", Company, provisional=P),
-        _ep("companies.get", "GET", "companies/{id}", "companies:read", Company, provisional=P),
-        _ep("companies.create", "POST", "companies", "companies:write", Company, provisional=P),
-        _ep("meetings.list", "GET", "meetings", "meetings:read", Meeting, provisional=P),
-        _ep("meetings.get", "GET", "meetings/{id}", "meetings:read", Meeting, provisional=P),
-        _ep("meetings.create", "POST", "meetings", "meetings:write", Meeting, provisional=P),
-        _ep("voice_agents.list", "GET", "voice-agents", "voice-agents:read", VoiceAgent, provisional=P),
-        _ep("voice_agents.get", "GET", "voice-agents/{id}", "voice-agents:read", VoiceAgent, provisional=P),
-        _ep("voice_agents.create", "POST", "voice-agents", "voice-agents:write", VoiceAgent, provisional=P),
+        CALLS_LIST, CALLS_GET, CALLS_UPLOAD,
+        CONTACTS_LIST, CONTACTS_GET, CONTACTS_CREATE,
+        OPPORTUNITIES_LIST, OPPORTUNITIES_GET, OPPORTUNITIES_CREATE,
+        USERS_LIST, USERS_UPDATE_METADATA,
+        CALENDARS_LIST, CALENDARS_GET, CALENDARS_CREATE,
+        CALENDAR_EVENTS_LIST, CALENDAR_EVENTS_GET, CALENDAR_EVENTS_CREATE,
+        COMPANIES_LIST, COMPANIES_GET, COMPANIES_CREATE,
+        MEETINGS_LIST, MEETINGS_GET, MEETINGS_CREATE,
+        VOICE_AGENTS_LIST, VOICE_AGENTS_GET, VOICE_AGENTS_CREATE,
     )
-}
-"""Every wrapped operation by name.  ``users:write`` is inferred: the docs list no such scope."""
+}  # fmt: skip
+"""Every wrapped operation by name, for tools that enumerate them (the CLI, the tests)."""
 
 SCOPES = frozenset(
     {

@@ -1,11 +1,14 @@
-"""Plain request/response values shared by the transport and the pipeline. Strictly private.
+"""Plain request/response values shared by the transport and the pipeline.
 
 Standard library and attrs only; the key lives in ``RawRequest.headers``, which is excluded
-from ``repr``.
+from ``repr``.  ``RawRequest`` and ``RawResponse`` are public through
+:mod:`salescaling_async.testing` (the values a custom :class:`Transport` receives and returns);
+the rest is strictly private.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 from collections.abc import AsyncIterable, Mapping
@@ -14,6 +17,8 @@ from typing import Any, Union
 import attrs
 
 from ._config import Timeouts
+from ._errors import ConfigError
+from ._types import Params
 
 FileContent = Union[bytes, "os.PathLike[str]", str, AsyncIterable[bytes]]
 
@@ -38,7 +43,20 @@ class FilePart:
 
 @attrs.frozen
 class RawRequest:
-    """Strictly private. Everything the transport needs to send one request."""
+    """Everything a transport needs to send one request.
+
+    Attributes:
+        method: The upper-case HTTP method.
+        url: The absolute URL, without the query.
+        headers: Request headers, the API key included (hidden from ``repr``).
+        params: Query parameters in order, repeated names allowed.
+        json: A JSON body, or ``None``.
+        form: Form fields of a multipart body, or ``None``.
+        files: File parts of a multipart body.
+        timeouts: The per-attempt timeouts.
+
+    .. versionadded:: 0.1.0
+    """
 
     method: str
     url: str
@@ -51,12 +69,22 @@ class RawRequest:
 
     @property
     def replayable(self) -> bool:
+        """Whether the request can be sent again (no streamed file part)."""
         return all(f.replayable for f in self.files)
 
 
 @attrs.frozen
 class RawResponse:
-    """Strictly private. Status, headers (all of them, in order) and body bytes."""
+    """What a transport returns: status, headers (all of them, in order) and body bytes.
+
+    Attributes:
+        status: The HTTP status code.
+        headers: Every header as ``(name, value)`` pairs, in the order received.
+        body: The whole (decompressed) body.
+        url: The URL the request was sent to.
+
+    .. versionadded:: 0.1.0
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...]
@@ -67,3 +95,38 @@ class RawResponse:
     def header_map(self) -> dict[str, str]:
         """Headers with lower-case names (the last of duplicates wins), built once."""
         return {k.lower(): v for k, v in self.headers}
+
+
+class Outcome(enum.Enum):
+    """Strictly private. How one granted attempt ended, which decides what its rate slot costs.
+
+    The values are the words the shared (Redis) budget's settle script uses.
+    """
+
+    RECEIVED = "received"
+    """A response arrived: the slot counts from its receive time."""
+    AMBIGUOUS = "ambiguous"
+    """Something may have been sent: the slot counts, with a safety margin."""
+    RETURNED = "returned"
+    """Provably nothing was sent: the slot comes back."""
+
+    @classmethod
+    def of_failure(cls, *, sent: bool) -> Outcome:
+        """The outcome of an attempt that got no response."""
+        return cls.AMBIGUOUS if sent else cls.RETURNED
+
+
+def encode_params(params: Params | None) -> list[tuple[str, str]]:
+    """Query parameters as ordered pairs: lists repeat the name, ``None`` drops, bools are words."""
+    out: list[tuple[str, str]] = []
+    for name, value in (params or {}).items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v is None:
+                continue
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            if not isinstance(v, (str, int, float)):
+                raise ConfigError(f"query parameter {name!r} has an unsupported value {v!r}")
+            out.append((name, str(v)))
+    return out

@@ -1,142 +1,37 @@
-"""``AsyncSalescaling``: configuration, lifecycle and the request pipeline.
+"""``AsyncSalescaling``: configuration, lifecycle and views of one client.
 
-Pipeline of one call: scope check -> (per attempt) scheduler grant -> transport send ->
-settle the slot with the outcome -> map the status -> retry decision.  Every attempt,
-retries included, consumes one slot, so retries can never push a key over its limits.
+The request pipeline itself lives in ``_pipeline`` (one :class:`Pipeline` per view); URL
+rules in ``_urls``; response parsing in ``_responses``; the retry decision in ``_backoff``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import json
-import logging
-import os
 import random
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import attrs
 
-from ._backoff import compute_delay, is_retryable, retry_hints
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
-from ._convert import Envelope, unwrap_envelope
-from ._endpoints import SCOPES, Endpoint
-from ._errors import (
-    APIStatusError,
-    ClientClosedError,
-    ConfigError,
-    PermissionDeniedError,
-    RateLimitedError,
-    ResponseValidationError,
-    SalescalingError,
-    ScopeError,
-    TransportError,
-    status_error_class,
-)
-from ._events import Event, RetryScheduled
+from ._convert import Envelope
+from ._endpoints import Endpoint
+from ._errors import ConfigError
+from ._events import Event
+from ._options import Options, check_api_key, check_scopes, to_timeouts
+from ._pipeline import ClientState, Core, Pipeline
 from ._redis import RedisBudget
-from ._request import FilePart, RawRequest, RawResponse
-from ._resources import (
-    CalendarEvents,
-    Calendars,
-    Calls,
-    Companies,
-    Contacts,
-    Meetings,
-    Opportunities,
-    Users,
-    VoiceAgents,
-)
+from ._resources import ResourceGroups
 from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
 from ._transport import AiohttpTransport, Transport
-from ._types import JSON, UNSET, Params, Priority, UnsetType
+from ._types import UNSET, Params, Priority, UnsetType
+from ._urls import DEFAULT_BASE_URL, check_base_url, resolve
+from ._version import __version__
 
-log = logging.getLogger("salescaling_async")
-
-DEFAULT_BASE_URL = "https://api.salescaling.com/api/v1/"
-_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_REDIRECTS = {301, 302, 303, 307, 308}
-_MAX_REDIRECTS = 5
-__version__ = "0.1.0"
+__all__ = ["DEFAULT_BASE_URL", "AsyncSalescaling", "ClientState", "__version__"]
 
 
-class ClientState(enum.Enum):
-    """Lifecycle of a client. .. versionadded:: 0.1.0"""
-
-    UNOPENED = "unopened"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-def check_api_key(api_key: str | None) -> str:
-    """Validate a key before anything is sent (no header injection, no empty keys)."""
-    if api_key is None:
-        api_key = os.environ.get("SALESCALING_API_KEY")
-    if api_key is None:
-        raise ConfigError("no API key: pass api_key= or set SALESCALING_API_KEY")
-    if not isinstance(api_key, str) or not api_key:
-        raise ConfigError("the API key must be a non-empty string")
-    if any(not (0x21 <= ord(ch) <= 0x7E) for ch in api_key):
-        raise ConfigError("the API key contains whitespace, control or non-ASCII characters")
-    return api_key
-
-
-def check_base_url(base_url: str | None, *, allow_insecure: bool) -> str:
-    """Validate the base URL: https, or http only to a loopback host unless allowed."""
-    url = base_url or os.environ.get("SALESCALING_BASE_URL") or DEFAULT_BASE_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an http(s) URL, got {url!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError("base_url must not contain credentials, a query or a fragment")
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK and not allow_insecure:
-        raise ConfigError(f"refusing plain http to {parts.hostname!r}; pass allow_insecure=True")
-    return url if url.endswith("/") else url + "/"
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    p = urlsplit(url)
-    return (p.scheme, (p.hostname or "").lower(), p.port or {"http": 80, "https": 443}.get(p.scheme))
-
-
-@attrs.frozen
-class _Options:
-    """Strictly private. Per-view options (``with_options``)."""
-
-    timeouts: Timeouts
-    retry: RetryConfig
-    priority: Priority
-
-
-class _Core:
-    """Strictly private. What every view of one client shares: pool, scheduler, state."""
-
-    def __init__(self, transport: Transport, scheduler: SchedulerLike, clock: Clock, rng: random.Random) -> None:
-        self.transport = transport
-        self.scheduler = scheduler
-        self.clock = clock
-        self.rng = rng
-        self.state = ClientState.UNOPENED
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def check_usable(self) -> None:
-        if self.state is ClientState.CLOSED:
-            raise ClientClosedError("the client is closed")
-        loop = asyncio.get_running_loop()
-        if self.loop is None:
-            self.loop = loop
-            self.state = ClientState.OPEN
-        elif self.loop is not loop:
-            raise ClientClosedError(
-                "the client is bound to the event loop it was first used in; create one per loop"
-            )
-
-
-class AsyncSalescaling:
+class AsyncSalescaling(ResourceGroups):
     """The asyncio client of the Salescaling API.
 
     One client owns one aiohttp connection pool and one rate scheduler; any number of tasks
@@ -182,42 +77,36 @@ class AsyncSalescaling:
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
-        self._api_key = check_api_key(api_key)
-        self._key_id = key_id(self._api_key)
-        self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
-        self.scopes = _check_scopes(scopes)
+        key = check_api_key(api_key)
+        base = check_base_url(base_url, allow_insecure=allow_insecure)
+        checked_scopes = check_scopes(scopes)
         clock = clock or LoopClock()
         scheduler: SchedulerLike = (
             budget.make_scheduler(limits, on_event=on_event)
             if budget is not None
             else Scheduler(limits, clock=clock, on_event=on_event)
         )
-        self._core = _Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
-        self._on_event = on_event
-        self._owner = True
-        self._options = _Options(_timeouts(timeout), retry or RetryConfig(), priority)
-        self._init_resources()
+        core = Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
+        options = Options(to_timeouts(timeout), retry or RetryConfig(), priority)
+        pipeline = Pipeline(core, key, key_id(key), base, checked_scopes, options, on_event)
+        self._bind(pipeline, owner=True)
 
-    def _init_resources(self) -> None:
-        self.calls = Calls(self)
-        self.contacts = Contacts(self)
-        self.companies = Companies(self)
-        self.meetings = Meetings(self)
-        self.opportunities = Opportunities(self)
-        self.calendars = Calendars(self)
-        self.calendar_events = CalendarEvents(self)
-        self.users = Users(self)
-        self.voice_agents = VoiceAgents(self)
+    def _bind(self, pipeline: Pipeline, *, owner: bool) -> None:
+        """Set every attribute of a client or a view: the one constructor path of both."""
+        self._pipeline = pipeline
+        self._requester = pipeline
+        self._owner = owner
+        self.base_url = pipeline.base_url
+        self.scopes = pipeline.scopes
+
+    @classmethod
+    def _view_of(cls, pipeline: Pipeline) -> AsyncSalescaling:
+        """A view over ``pipeline``: it shares the core and never closes it."""
+        view = cls.__new__(cls)
+        view._bind(pipeline, owner=False)
+        return view
 
     # -- views ----------------------------------------------------------------------------
-
-    def _view(self, **changes: Any) -> AsyncSalescaling:
-        view = object.__new__(type(self))
-        view.__dict__.update(self.__dict__)
-        view.__dict__.update(changes)
-        view._owner = False
-        view._init_resources()
-        return view
 
     def with_key(self, api_key: str, *, scopes: Iterable[str] | None = None) -> AsyncSalescaling:
         """A view using another key: same pool and scheduler, its own rate budget.
@@ -225,7 +114,8 @@ class AsyncSalescaling:
         For multi-tenant services; idle keys' budgets are evicted automatically.
         """
         key = check_api_key(api_key)
-        return self._view(_api_key=key, _key_id=key_id(key), scopes=_check_scopes(scopes))
+        pipeline = attrs.evolve(self._pipeline, api_key=key, key_id=key_id(key), scopes=check_scopes(scopes))
+        return self._view_of(pipeline)
 
     def with_options(
         self,
@@ -235,23 +125,22 @@ class AsyncSalescaling:
         priority: Priority | None = None,
     ) -> AsyncSalescaling:
         """A view with other per-call options, sharing everything else (``UNSET``: keep)."""
-        opts = self._options
-        return self._view(
-            _options=_Options(
-                opts.timeouts if timeout is UNSET else _timeouts(timeout),
-                retry or opts.retry,
-                priority or opts.priority,
-            )
+        opts = self._pipeline.options
+        options = Options(
+            opts.timeouts if timeout is UNSET else to_timeouts(timeout),
+            retry or opts.retry,
+            priority or opts.priority,
         )
+        return self._view_of(attrs.evolve(self._pipeline, options=options))
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
     def state(self) -> ClientState:
-        return self._core.state
+        return self._pipeline.core.state
 
     async def __aenter__(self) -> AsyncSalescaling:
-        self._core.check_usable()
+        self._pipeline.core.ensure_open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -259,27 +148,40 @@ class AsyncSalescaling:
 
     async def aclose(self) -> None:
         """Close the connection pool.  Views do not own it: their ``aclose`` does nothing."""
-        if not self._owner or self._core.state is ClientState.CLOSED:
+        core = self._pipeline.core
+        if not self._owner or core.state is ClientState.CLOSED:
             return
-        self._core.state = ClientState.CLOSED
+        core.state = ClientState.CLOSED
         try:
-            await self._core.transport.aclose()
+            await core.transport.aclose()
         finally:
-            await self._core.scheduler.aclose()
+            await core.scheduler.aclose()
 
     def statistics(self) -> KeyStatistics:
         """A frozen snapshot of this key's scheduling state."""
-        return self._core.scheduler.statistics(self._key_id)
+        return self._pipeline.core.scheduler.statistics(self._pipeline.key_id)
 
     @property
     def scheduler(self) -> SchedulerLike:
         """The scheduler shared by every view of this client."""
-        return self._core.scheduler
+        return self._pipeline.core.scheduler
+
+    @property
+    def _core(self) -> Core:
+        return self._pipeline.core
+
+    @property
+    def _key_id(self) -> str:
+        return self._pipeline.key_id
+
+    @property
+    def _options(self) -> Options:
+        return self._pipeline.options
 
     def __repr__(self) -> str:
         return (
-            f"<AsyncSalescaling base_url={self.base_url!r} key=#{self._key_id} "
-            f"state={self._core.state.value}>"
+            f"<AsyncSalescaling base_url={self.base_url!r} key=#{self._pipeline.key_id} "
+            f"state={self._pipeline.core.state.value}>"
         )
 
     # -- requests -------------------------------------------------------------------------
@@ -311,252 +213,6 @@ class AsyncSalescaling:
         method = method.upper()
         if not method.isalpha():
             raise ConfigError(f"invalid method {method!r}")
-        url = urljoin(self.base_url, path.lstrip("/")) if "://" not in path else path
-        if _origin(url) != _origin(self.base_url):
-            raise ConfigError("request() only sends the key to the client's own origin")
-        endpoint = Endpoint(f"{method} {path}", method, "", scope or "", None)
-        return await self._send(endpoint, url, params=params, json=json, priority=priority)
-
-    async def _call(
-        self,
-        endpoint: Endpoint,
-        *,
-        path: Mapping[str, str] | None = None,
-        params: Params | None = None,
-        json: Any = None,
-        form: Mapping[str, str] | None = None,
-        files: tuple[FilePart, ...] = (),
-        priority: Priority | None = None,
-    ) -> Envelope:
-        url = self.base_url + endpoint.render(**(path or {}))
-        return await self._send(
-            endpoint, url, params=params, json=json, form=form, files=files, priority=priority
-        )
-
-    async def _send(
-        self,
-        endpoint: Endpoint,
-        url: str,
-        *,
-        params: Params | None = None,
-        json: Any = None,
-        form: Mapping[str, str] | None = None,
-        files: tuple[FilePart, ...] = (),
-        priority: Priority | None = None,
-    ) -> Envelope:
-        if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
-            raise ScopeError(endpoint.scope, endpoint.name)
-        core = self._core
-        core.check_usable()
-        opts = self._options
-        raw = RawRequest(
-            method=endpoint.method,
-            url=url,
-            headers=self._headers(),
-            params=_encode_params(params),
-            json=json,
-            form=form,
-            files=files,
-            timeouts=opts.timeouts,
-        )
-        started = core.clock.now()
-        deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await self._attempt(raw, priority or opts.priority, deadline)
-                return self._parse(response, endpoint)
-            except (APIStatusError, TransportError) as error:
-                delay = self._retry_delay(error, raw, attempt, deadline)
-                if delay is None:
-                    raise
-                reason = type(error).__name__
-            self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))
-            log.debug("retrying %s %s in %.3fs after %s", raw.method, url, delay, reason)
-            if delay > 0:
-                await _sleep(core.clock, delay)
-
-    async def _attempt(self, raw: RawRequest, priority: Priority, deadline: float | None) -> RawResponse:
-        core = self._core
-        for _ in range(_MAX_REDIRECTS + 1):
-            permit = await core.scheduler.acquire(self._key_id, priority=priority, deadline=deadline)
-            try:
-                response = await core.transport.send(raw)
-            except TransportError as exc:
-                permit.failed(sent=exc.sent)
-                raise
-            except BaseException:  # cancelled or unexpected while sending: it may count
-                permit.failed(sent=True)
-                raise
-            permit.received(response.header_map)
-            log.debug("%s %s -> %d", raw.method, raw.url, response.status)
-            if response.status == 429:
-                self._on_rate_limited(response)
-            if response.status not in _REDIRECTS:
-                return response
-            raw, cross_origin = self._follow(raw, response)
-            if cross_origin:  # never with the key, never through this key's budget
-                return await core.transport.send(raw)
-        raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
-
-    def _follow(self, raw: RawRequest, response: RawResponse) -> tuple[RawRequest, bool]:
-        location = response.header_map.get("location")
-        if not location:
-            raise ResponseValidationError("redirect without Location", raw="", status_code=response.status)
-        target = urljoin(raw.url, location)
-        cross = _origin(target) != _origin(raw.url)
-        headers = {k: v for k, v in raw.headers.items() if not (cross and k.lower() == "x-api-key")}
-        method = "GET" if response.status == 303 else raw.method
-        return attrs.evolve(raw, url=target, headers=headers, method=method, params=[]), cross
-
-    def _on_rate_limited(self, response: RawResponse) -> None:
-        hints = retry_hints(response.headers, time.time())
-        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
-        retry = self._options.retry
-        fallback = max(retry.wait_initial, compute_delay(1, retry, self._core.rng), 0.001)
-        self._core.scheduler.rate_limited(self._key_id, hints, fallback)
-
-    def _retry_delay(
-        self, error: SalescalingError, raw: RawRequest, attempt: int, deadline: float | None
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` to raise ``error`` now."""
-        retry = self._options.retry
-        if attempt >= retry.attempts or not raw.replayable or not is_retryable(error, raw.method):
-            return None
-        now = self._core.clock.now()
-        if isinstance(error, RateLimitedError):
-            # The scheduler pauses the whole key; the next acquire() waits for the pause.
-            wait = self.statistics().paused_for
-            if (error.retry_after or 0) > retry.max_retry_after or (
-                deadline is not None and now + wait > deadline
-            ):
-                return None
-            return 0.0
-        hints = error.retry_hints if isinstance(error, APIStatusError) else {}
-        delay = max(hints.values()) if hints else compute_delay(attempt, retry, self._core.rng)
-        if delay > retry.max_retry_after or (deadline is not None and now + delay > deadline):
-            return None
-        return delay
-
-    def _parse(self, response: RawResponse, endpoint: Endpoint) -> Envelope:
-        text = response.body.decode("utf-8", errors="replace")
-        payload: JSON = None
-        is_json = True
-        if text.strip():
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                is_json = False
-        if response.status >= 400:
-            raise self._status_error(response, endpoint, payload if is_json else text)
-        if not is_json:
-            raise ResponseValidationError("response is not JSON", raw=text, status_code=response.status)
-        headers = response.header_map
-        if response.status == 204 or payload is None:
-            return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
-        return unwrap_envelope(payload, raw=text, status=response.status, headers=headers)
-
-    def _status_error(self, response: RawResponse, endpoint: Endpoint, body: Any) -> APIStatusError:
-        status = response.status
-        message = _message(body) or f"HTTP {status}"
-        cls = status_error_class(status)
-        headers = response.header_map
-        error = cls(
-            message,
-            status_code=status,
-            method=endpoint.method,
-            url=response.url,
-            body=body,
-            request_id=headers.get("x-request-id"),
-        )
-        hints = retry_hints(response.headers, time.time())
-        error.retry_hints = hints
-        if isinstance(error, RateLimitedError):
-            error.retry_after = max(hints.values()) if hints else None
-        if isinstance(error, PermissionDeniedError) and endpoint.scope:
-            error.scope = endpoint.scope
-            error.args = (f"{error.args[0]} (this endpoint needs the scope {endpoint.scope!r})",)
-        return error
-
-    def _headers(self) -> dict[str, str]:
-        return {
-            "x-api-key": self._api_key,
-            "accept": "application/json",
-            "user-agent": f"salescaling-async/{__version__}",
-        }
-
-    def _emit(self, event: Event) -> None:
-        if self._on_event is not None:
-            try:
-                self._on_event(event)
-            except Exception:  # a user hook must never break a request
-                log.exception("salescaling event hook failed")
-
-
-async def _sleep(clock: Clock, delay: float) -> None:
-    """Sleep on the injected clock (so a FakeClock drives retries too)."""
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def wake() -> None:
-        if not future.done():
-            future.set_result(None)
-
-    handle = clock.call_at(clock.now() + delay, wake)
-    try:
-        await future
-    finally:
-        handle.cancel()
-
-
-def _timeouts(value: Timeouts | float | UnsetType | None) -> Timeouts:
-    if value is UNSET:
-        return Timeouts()
-    if value is None:
-        return Timeouts(connect=None, read=None, total=None)
-    if isinstance(value, Timeouts):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Timeouts(total=float(value))
-    raise ConfigError(f"timeout must be Timeouts or seconds, got {value!r}")
-
-
-def _check_scopes(scopes: Iterable[str] | None) -> frozenset[str] | None:
-    if scopes is None:
-        return None
-    if isinstance(scopes, str):
-        raise ConfigError("scopes must be a collection of scope names, not one string")
-    found = frozenset(scopes)
-    unknown = found - SCOPES
-    if unknown:
-        raise ConfigError(f"unknown scopes {sorted(unknown)}; known: {sorted(SCOPES)}")
-    return found
-
-
-def _encode_params(params: Params | None) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for name, value in (params or {}).items():
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if v is None:
-                continue
-            if isinstance(v, bool):
-                v = "true" if v else "false"
-            if not isinstance(v, (str, int, float)):
-                raise ConfigError(f"query parameter {name!r} has an unsupported value {v!r}")
-            out.append((name, str(v)))
-    return out
-
-
-def _message(body: Any) -> str | None:
-    if isinstance(body, Mapping):
-        for key in ("error", "message"):
-            value = body.get(key)
-            if isinstance(value, list):
-                return "; ".join(map(str, value))
-            if isinstance(value, str) and value:
-                return value
-        return None
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:200]
-    return None
+        url = resolve(self.base_url, path)
+        endpoint = Endpoint(f"{method} {path}", method, "", scope or "", object)
+        return await self._pipeline.send(endpoint, url, params=params, json=json, priority=priority)

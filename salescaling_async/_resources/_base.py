@@ -1,18 +1,38 @@
-"""The base of every resource: turns endpoint data into typed calls. Strictly private."""
+"""The base of every resource: turns endpoint constants into typed calls. Strictly private."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
-from .._convert import structure, structure_list, unstructure
-from .._endpoints import ENDPOINTS
+from .._convert import Envelope, structure, structure_list, unstructure
+from .._endpoints import Endpoint
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator, Page
-from .._types import Params, Priority, Requester
+from .._request import FilePart
+from .._types import Params, Priority
 
 T = TypeVar("T")
+
+
+class Requester(Protocol):
+    """Strictly private. What resources need from a client: call one endpoint, get its envelope.
+
+    Implemented by the client's pipeline; resources never import the session.
+    """
+
+    async def call(
+        self,
+        endpoint: Endpoint[Any],
+        *,
+        path: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: tuple[FilePart, ...] = (),
+        priority: Priority | None = None,
+    ) -> Envelope: ...
 
 
 def check_id(value: str, what: str = "id") -> str:
@@ -40,15 +60,12 @@ def filters(**values: Any) -> dict[str, Any]:
 class Resource:
     """Strictly private. A group of endpoints bound to one client."""
 
-    _prefix: str = ""
-
     def __init__(self, client: Requester) -> None:
         self._client = client
 
     def _list(
         self,
-        name: str,
-        model: type[T],
+        endpoint: Endpoint[T],
         params: Params,
         *,
         page_size: int,
@@ -56,26 +73,23 @@ class Resource:
         prefetch: int,
         priority: Priority | None,
     ) -> AsyncPaginator[T]:
-        endpoint = ENDPOINTS[f"{self._prefix}.{name}"]
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ConfigError(f"page_size must be an integer >= 1, got {page_size!r}")
 
         async def fetch(page: int, limit: int) -> Page[T]:
-            envelope = await self._client._call(
+            envelope = await self._client.call(
                 endpoint, params={**params, "page": page, "limit": limit}, priority=priority
             )
-            items = structure_list(envelope.data, model)
+            items = structure_list(envelope.data, endpoint.model)
             return Page(items=items, number=page, limit=limit, count=envelope.count, raw_length=len(items))
 
         return AsyncPaginator(fetch, limit=page_size, start_page=start_page, prefetch=prefetch)
 
-    async def _get(self, name: str, model: type[T], id: str) -> T:
-        envelope = await self._client._call(
-            ENDPOINTS[f"{self._prefix}.{name}"], path={"id": check_id(id)}
-        )
-        return structure(envelope.data, model)
+    async def _get(self, endpoint: Endpoint[T], id: str) -> T:
+        envelope = await self._client.call(endpoint, path={"id": check_id(id)})
+        return structure(envelope.data, endpoint.model)
 
-    async def _create(self, name: str, model: type[T], body: Any) -> T:
+    async def _create(self, endpoint: Endpoint[T], body: Any) -> T:
         payload = body if isinstance(body, Mapping) else unstructure(body)
-        envelope = await self._client._call(ENDPOINTS[f"{self._prefix}.{name}"], json=payload)
-        return structure(envelope.data, model)
+        envelope = await self._client.call(endpoint, json=payload)
+        return structure(envelope.data, endpoint.model)

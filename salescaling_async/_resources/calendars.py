@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from .._endpoints import (
+    CALENDAR_EVENTS_CREATE,
+    CALENDAR_EVENTS_GET,
+    CALENDAR_EVENTS_LIST,
+    CALENDARS_CREATE,
+    CALENDARS_GET,
+    CALENDARS_LIST,
+)
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Calendar, CalendarCreate, CalendarEvent, CalendarEventCreate
@@ -15,8 +23,6 @@ class Calendars(Resource):
 
     .. versionadded:: 0.1.0
     """
-
-    _prefix = "calendars"
 
     def list(
         self,
@@ -31,16 +37,16 @@ class Calendars(Resource):
     ) -> AsyncPaginator[Calendar]:
         """Every calendar matching the filters (``name`` matches partially)."""
         params = filters(name=name, isPrimary=is_primary, readOnly=read_only)
-        return self._list("list", Calendar, params, page_size=page_size, start_page=start_page,
+        return self._list(CALENDARS_LIST, params, page_size=page_size, start_page=start_page,
                           prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, id: str) -> Calendar:
         """One calendar by id. Provisional: the path is inferred."""
-        return await self._get("get", Calendar, id)
+        return await self._get(CALENDARS_GET, id)
 
     async def create(self, data: CalendarCreate) -> Calendar:
         """Create a calendar (``POST /calendars``)."""
-        return await self._create("create", Calendar, data)
+        return await self._create(CALENDARS_CREATE, data)
 
 
 class CalendarEvents(Resource):
@@ -48,8 +54,6 @@ class CalendarEvents(Resource):
 
     .. versionadded:: 0.1.0
     """
-
-    _prefix = "calendar_events"
 
     def list(
         self,
@@ -67,16 +71,16 @@ class CalendarEvents(Resource):
         params = filters(
             startDate=_day(start_date), endDate=_day(end_date), calendarId=calendar_id, status=status
         )
-        return self._list("list", CalendarEvent, params, page_size=page_size, start_page=start_page,
+        return self._list(CALENDAR_EVENTS_LIST, params, page_size=page_size, start_page=start_page,
                           prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, id: str) -> CalendarEvent:
         """One event by id. Provisional: the path is inferred."""
-        return await self._get("get", CalendarEvent, id)
+        return await self._get(CALENDAR_EVENTS_GET, id)
 
     async def create(self, data: CalendarEventCreate) -> CalendarEvent:
         """Create an event. Provisional: ``POST /calendar-events`` is inferred."""
-        return await self._create("create", CalendarEvent, data)
+        return await self._create(CALENDAR_EVENTS_CREATE, data)
 
 
 def _day(value: date | str | None) -> str | None:

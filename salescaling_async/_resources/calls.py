@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable
 from datetime import datetime
 
 from .._convert import format_datetime, structure
-from .._endpoints import ENDPOINTS
+from .._endpoints import CALLS_GET, CALLS_LIST, CALLS_UPLOAD
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator
 from .._request import FileContent, FilePart
@@ -22,8 +22,6 @@ class Calls(Resource):
     .. versionadded:: 0.1.0
     """
 
-    _prefix = "calls"
-
     def list(
         self,
         *,
@@ -34,12 +32,12 @@ class Calls(Resource):
         priority: Priority | None = None,
     ) -> AsyncPaginator[Call]:
         """Every call (``name`` matches partially)."""
-        return self._list("list", Call, filters(name=name), page_size=page_size,
+        return self._list(CALLS_LIST, filters(name=name), page_size=page_size,
                           start_page=start_page, prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, call_id: str) -> Call:
         """One call by ``callId``. Provisional: ``GET /calls/{callId}`` is inferred."""
-        return await self._get("get", Call, call_id)
+        return await self._get(CALLS_GET, call_id)
 
     async def upload(
         self,
@@ -76,7 +74,7 @@ class Calls(Resource):
         files: tuple[FilePart, ...] = ()
         if file is not None:
             files = (FilePart("file", filename or _file_name(file), file, content_type),)
-        envelope = await self._client._call(ENDPOINTS["calls.upload"], form=form, files=files)
+        envelope = await self._client.call(CALLS_UPLOAD, form=form, files=files)
         return structure(envelope.data, CallUploadResult)
 
 

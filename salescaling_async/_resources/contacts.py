@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._endpoints import CONTACTS_CREATE, CONTACTS_GET, CONTACTS_LIST
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Contact, ContactCreate
@@ -13,8 +14,6 @@ class Contacts(Resource):
 
     .. versionadded:: 0.1.0
     """
-
-    _prefix = "contacts"
 
     def list(
         self,
@@ -30,13 +29,13 @@ class Contacts(Resource):
     ) -> AsyncPaginator[Contact]:
         """Every contact matching the filters (``name``/``email`` match partially)."""
         params = filters(name=name, email=email, opportunityId=opportunity_id, companyId=company_id)
-        return self._list("list", Contact, params, page_size=page_size, start_page=start_page,
+        return self._list(CONTACTS_LIST, params, page_size=page_size, start_page=start_page,
                           prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, id: str) -> Contact:
         """One contact by id. Provisional: ``GET /contacts/{id}`` is inferred."""
-        return await self._get("get", Contact, id)
+        return await self._get(CONTACTS_GET, id)
 
     async def create(self, data: ContactCreate) -> Contact:
         """Create a contact. Provisional: ``POST /contacts`` is inferred."""
-        return await self._create("create", Contact, data)
+        return await self._create(CONTACTS_CREATE, data)

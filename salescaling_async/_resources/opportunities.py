@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._endpoints import OPPORTUNITIES_CREATE, OPPORTUNITIES_GET, OPPORTUNITIES_LIST
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Opportunity, OpportunityCreate
@@ -13,8 +14,6 @@ class Opportunities(Resource):
 
     .. versionadded:: 0.1.0
     """
-
-    _prefix = "opportunities"
 
     def list(
         self,
@@ -28,13 +27,13 @@ class Opportunities(Resource):
     ) -> AsyncPaginator[Opportunity]:
         """Every opportunity matching the filters (``name`` matches partially)."""
         params = filters(name=name, contactId=contact_id)
-        return self._list("list", Opportunity, params, page_size=page_size, start_page=start_page,
+        return self._list(OPPORTUNITIES_LIST, params, page_size=page_size, start_page=start_page,
                           prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, id: str) -> Opportunity:
         """One opportunity by id. Provisional: the path is inferred."""
-        return await self._get("get", Opportunity, id)
+        return await self._get(OPPORTUNITIES_GET, id)
 
     async def create(self, data: OpportunityCreate) -> Opportunity:
         """Create an opportunity (``POST /opportunities``)."""
-        return await self._create("create", Opportunity, data)
+        return await self._create(OPPORTUNITIES_CREATE, data)

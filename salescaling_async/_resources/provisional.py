@@ -10,6 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
+from .._endpoints import (
+    COMPANIES_CREATE,
+    COMPANIES_GET,
+    COMPANIES_LIST,
+    MEETINGS_CREATE,
+    MEETINGS_GET,
+    MEETINGS_LIST,
+    VOICE_AGENTS_CREATE,
+    VOICE_AGENTS_GET,
+    VOICE_AGENTS_LIST,
+    Endpoint,
+)
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator
 from .._types import Priority
@@ -20,7 +32,9 @@ M = TypeVar("M")
 
 
 class _Provisional(Resource, Generic[M]):
-    _model: type[M]
+    _list_endpoint: Endpoint[M]
+    _get_endpoint: Endpoint[M]
+    _create_endpoint: Endpoint[M]
 
     def list(
         self,
@@ -31,37 +45,40 @@ class _Provisional(Resource, Generic[M]):
         priority: Priority | None = None,
     ) -> AsyncPaginator[M]:
         """Every record. Provisional path."""
-        return self._list("list", self._model, {}, page_size=page_size, start_page=start_page,
+        return self._list(self._list_endpoint, {}, page_size=page_size, start_page=start_page,
                           prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, id: str) -> M:
         """One record by id. Provisional path."""
-        return await self._get("get", self._model, id)
+        return await self._get(self._get_endpoint, id)
 
     async def create(self, fields: Mapping[str, Any]) -> M:
         """Create a record from camelCase ``fields`` sent verbatim. Provisional path."""
         if not isinstance(fields, Mapping) or not fields:
             raise ConfigError("fields must be a non-empty mapping of camelCase names")
-        return await self._create("create", self._model, dict(fields))
+        return await self._create(self._create_endpoint, dict(fields))
 
 
 class Companies(_Provisional[Company]):
     """``client.companies`` (provisional). .. versionadded:: 0.1.0"""
 
-    _prefix = "companies"
-    _model = Company
+    _list_endpoint = COMPANIES_LIST
+    _get_endpoint = COMPANIES_GET
+    _create_endpoint = COMPANIES_CREATE
 
 
 class Meetings(_Provisional[Meeting]):
     """``client.meetings`` (provisional). .. versionadded:: 0.1.0"""
 
-    _prefix = "meetings"
-    _model = Meeting
+    _list_endpoint = MEETINGS_LIST
+    _get_endpoint = MEETINGS_GET
+    _create_endpoint = MEETINGS_CREATE
 
 
 class VoiceAgents(_Provisional[VoiceAgent]):
     """``client.voice_agents`` (provisional; the call-initiation webhook is undocumented,
     use ``client.request`` for it). .. versionadded:: 0.1.0"""
 
-    _prefix = "voice_agents"
-    _model = VoiceAgent
+    _list_endpoint = VOICE_AGENTS_LIST
+    _get_endpoint = VOICE_AGENTS_GET
+    _create_endpoint = VOICE_AGENTS_CREATE

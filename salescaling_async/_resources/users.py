@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._endpoints import ENDPOINTS
+from .._endpoints import USERS_LIST, USERS_UPDATE_METADATA
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator
 from .._types import Priority
@@ -18,8 +18,6 @@ class Users(Resource):
 
     .. versionadded:: 0.1.0
     """
-
-    _prefix = "users"
 
     def list(
         self,
@@ -39,15 +37,15 @@ class Users(Resource):
         """
         meta = [f"[{k}={v}]" for k, v in (metadata or {}).items()] or None
         params = filters(email=email, phone=phone, metadata=meta)
-        return self._list("list", User, params, page_size=page_size, start_page=start_page,
+        return self._list(USERS_LIST, params, page_size=page_size, start_page=start_page,
                           prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def update_metadata(self, user_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """Set a user's custom metadata (``PUT /users/{id}/metadata``); returns the result map."""
         if not isinstance(metadata, Mapping):
             raise ConfigError(f"metadata must be a mapping, got {type(metadata).__name__}")
-        envelope = await self._client._call(
-            ENDPOINTS["users.update_metadata"],
+        envelope = await self._client.call(
+            USERS_UPDATE_METADATA,
             path={"id": check_id(user_id, "user_id")},
             json={"metadata": dict(metadata)},
         )

@@ -1,0 +1,59 @@
+"""Build the typed error of an HTTP error response. Strictly private.
+
+Beside ``_errors`` (which stays standard-library only): this module reads responses and
+``Retry-After`` hints, so it sits above the transport values and the retry policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._backoff import retry_hints
+from ._endpoints import Endpoint
+from ._errors import APIStatusError, PermissionDeniedError, RateLimitedError, status_error_class
+from ._request import RawResponse
+
+
+def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, wall_now: float) -> APIStatusError:
+    """The error for a status >= 400, with its request id, retry hints and needed scope.
+
+    Args:
+        response: The error response.
+        endpoint: The operation called (its method and scope go into the error).
+        body: The decoded JSON body, or the text when it is not JSON.
+        wall_now: Wall-clock seconds, to turn an HTTP-date ``Retry-After`` into seconds.
+    """
+    status = response.status
+    cls = status_error_class(status)
+    error = cls(
+        error_message(body) or f"HTTP {status}",
+        status_code=status,
+        method=endpoint.method,
+        url=response.url,
+        body=body,
+        request_id=response.header_map.get("x-request-id"),
+    )
+    hints = retry_hints(response.headers, wall_now)
+    error.retry_hints = hints
+    if isinstance(error, RateLimitedError):
+        error.retry_after = max(hints.values()) if hints else None
+    if isinstance(error, PermissionDeniedError) and endpoint.scope:
+        error.scope = endpoint.scope
+        error.args = (f"{error.args[0]} (this endpoint needs the scope {endpoint.scope!r})",)
+    return error
+
+
+def error_message(body: Any) -> str | None:
+    """The server's message: ``error`` or ``message`` (lists joined), or the text's start."""
+    if isinstance(body, Mapping):
+        for key in ("error", "message"):
+            value = body.get(key)
+            if isinstance(value, list):
+                return "; ".join(map(str, value))
+            if isinstance(value, str) and value:
+                return value
+        return None
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:200]
+    return None

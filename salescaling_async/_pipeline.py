@@ -1,0 +1,217 @@
+"""The request pipeline of one client view. Strictly private.
+
+One call: scope check -> (per attempt) scheduler grant -> transport send -> settle the slot
+with the :class:`Outcome` -> follow same-origin redirects -> parse the response -> retry
+decision (:func:`retry_delay`, pure) -> sleep on the injected clock.  Every attempt, retries
+and redirects included, consumes one slot, so retries can never push a key over its limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._backoff import compute_delay, retry_delay, retry_hints
+from ._clock import Clock, sleep
+from ._convert import Envelope
+from ._endpoints import Endpoint
+from ._errors import (
+    APIStatusError,
+    ClientClosedError,
+    RateLimitedError,
+    ResponseValidationError,
+    ScopeError,
+    TransportError,
+)
+from ._events import Event, RetryScheduled
+from ._options import Options
+from ._request import FilePart, Outcome, RawRequest, RawResponse, encode_params
+from ._responses import parse_response
+from ._scheduler import PermitLike, SchedulerLike
+from ._transport import Transport
+from ._types import Params, Priority
+from ._urls import MAX_REDIRECTS, REDIRECT_STATUSES, follow_redirect
+from ._version import __version__
+
+log = logging.getLogger("salescaling_async")
+
+
+class ClientState(enum.Enum):
+    """Lifecycle of a client. .. versionadded:: 0.1.0"""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Core:
+    """Strictly private. What every view of one client shares: pool, scheduler, state."""
+
+    def __init__(self, transport: Transport, scheduler: SchedulerLike, clock: Clock, rng: random.Random) -> None:
+        self.transport = transport
+        self.scheduler = scheduler
+        self.clock = clock
+        self.rng = rng
+        self.state = ClientState.UNOPENED
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def ensure_open(self) -> None:
+        """Open the client on first use in a loop; refuse a closed client or another loop."""
+        if self.state is ClientState.CLOSED:
+            raise ClientClosedError("the client is closed")
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+            self.state = ClientState.OPEN
+        elif self.loop is not loop:
+            raise ClientClosedError(
+                "the client is bound to the event loop it was first used in; create one per loop"
+            )
+
+
+def settle(permit: PermitLike, outcome: Outcome, headers: Mapping[str, str] | None = None) -> None:
+    """Settle a granted slot exactly once with how its attempt ended."""
+    if outcome is Outcome.RECEIVED:
+        permit.received(headers)
+    else:
+        permit.failed(sent=outcome is Outcome.AMBIGUOUS)
+
+
+@attrs.frozen
+class Pipeline:
+    """Strictly private. One view's way to the API: its key, scopes and options on a shared core.
+
+    Implements the resources' ``Requester`` protocol (:meth:`call`).
+    """
+
+    core: Core
+    api_key: str = attrs.field(repr=False)
+    key_id: str
+    base_url: str
+    scopes: frozenset[str] | None
+    options: Options
+    on_event: Callable[[Event], None] | None
+
+    async def call(
+        self,
+        endpoint: Endpoint[Any],
+        *,
+        path: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: tuple[FilePart, ...] = (),
+        priority: Priority | None = None,
+    ) -> Envelope:
+        """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline."""
+        url = self.base_url + endpoint.render(**(path or {}))
+        return await self.send(endpoint, url, params=params, json=json, form=form, files=files, priority=priority)
+
+    async def send(
+        self,
+        endpoint: Endpoint[Any],
+        url: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: tuple[FilePart, ...] = (),
+        priority: Priority | None = None,
+    ) -> Envelope:
+        """Send to ``url`` (already checked to be of this client's origin), retrying as allowed."""
+        if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
+            raise ScopeError(endpoint.scope, endpoint.name)
+        core = self.core
+        core.ensure_open()
+        opts = self.options
+        raw = RawRequest(
+            method=endpoint.method,
+            url=url,
+            headers=self._headers(),
+            params=encode_params(params),
+            json=json,
+            form=form,
+            files=files,
+            timeouts=opts.timeouts,
+        )
+        started = core.clock.now()
+        deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._attempt(raw, priority or opts.priority, deadline)
+                return parse_response(response, endpoint, wall_now=time.time())
+            except (APIStatusError, TransportError) as error:
+                # Only a 429 needs the key's pause (the scheduler set it when the 429 came in).
+                limited = isinstance(error, RateLimitedError)
+                delay = retry_delay(
+                    error,
+                    method=raw.method,
+                    replayable=raw.replayable,
+                    attempt=attempt,
+                    config=opts.retry,
+                    rng=core.rng,
+                    now=core.clock.now(),
+                    deadline=deadline,
+                    pause=core.scheduler.statistics(self.key_id).paused_for if limited else 0.0,
+                )
+                if delay is None:
+                    raise
+                reason = type(error).__name__
+            self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))
+            log.debug("retrying %s %s in %.3fs after %s", raw.method, url, delay, reason)
+            if delay > 0:
+                await sleep(core.clock, delay)
+
+    async def _attempt(self, raw: RawRequest, priority: Priority, deadline: float | None) -> RawResponse:
+        """One attempt: a slot per hop; a cross-origin hop goes without the key and the slot."""
+        core = self.core
+        for _ in range(MAX_REDIRECTS + 1):
+            permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
+            try:
+                response = await core.transport.send(raw)
+            except TransportError as exc:
+                settle(permit, Outcome.of_failure(sent=exc.sent))
+                raise
+            except BaseException:  # cancelled or unexpected while sending: it may count
+                settle(permit, Outcome.AMBIGUOUS)
+                raise
+            settle(permit, Outcome.RECEIVED, response.header_map)
+            log.debug("%s %s -> %d", raw.method, raw.url, response.status)
+            if response.status == 429:
+                self._on_rate_limited(response)
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            raw, cross_origin = follow_redirect(raw, response)
+            if cross_origin:  # never with the key, never through this key's budget
+                return await core.transport.send(raw)
+        raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
+
+    def _on_rate_limited(self, response: RawResponse) -> None:
+        hints = retry_hints(response.headers, time.time())
+        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
+        retry = self.options.retry
+        fallback = max(retry.wait_initial, compute_delay(1, retry, self.core.rng), 0.001)
+        self.core.scheduler.rate_limited(self.key_id, hints, fallback)
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "x-api-key": self.api_key,
+            "accept": "application/json",
+            "user-agent": f"salescaling-async/{__version__}",
+        }
+
+    def _emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a user hook must never break a request
+                log.exception("salescaling event hook failed")
