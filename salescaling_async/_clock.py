@@ -20,6 +20,11 @@ class TimerHandle(Protocol):
 class Clock(Protocol):
     """Monotonic seconds plus one-shot timers on the same time base.
 
+    Public as :class:`salescaling_async.testing.Clock`: pass any object with these two
+    methods as ``AsyncSalescaling(clock=...)`` to drive scheduling waits and retry sleeps
+    (:class:`salescaling_async.testing.FakeClock` is the ready-made one).  The default reads
+    the running loop's ``time()``.
+
     .. versionadded:: 0.1.0
     """
 

@@ -24,12 +24,25 @@ from ._request import RawRequest, RawResponse
 class Transport(Protocol):
     """Sends one request and returns its response; raises the TransportError family.
 
+    Public as :class:`salescaling_async.testing.Transport`: pass any object with these two
+    methods as ``AsyncSalescaling(transport=...)``.  It must not follow redirects (the client
+    decides whether the key may follow them) and should raise :class:`ConnectError` when
+    provably nothing was sent, so the rate slot comes back.
+
     .. versionadded:: 0.1.0
     """
 
-    async def send(self, request: RawRequest) -> RawResponse: ...
+    async def send(self, request: RawRequest) -> RawResponse:
+        """Send ``request`` once and return the whole response.
 
-    async def aclose(self) -> None: ...
+        Raises:
+            TransportError: The request failed; ``sent`` tells whether anything was written.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connections; the client calls it once when it closes."""
+        ...
 
 
 class AiohttpTransport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, Final, Literal, Protocol, Union
+from typing import Any, Final, Literal, Union
 
 JSON = Any
 """A decoded JSON value."""
@@ -43,21 +43,3 @@ class Priority(enum.Enum):
     INTERACTIVE = "interactive"
     BULK = "bulk"
 
-
-class Requester(Protocol):
-    """What resources need from a client: call one endpoint, get the unwrapped envelope.
-
-    Implemented by :class:`AsyncSalescaling`; resources never import the session.
-    """
-
-    async def _call(
-        self,
-        endpoint: Any,
-        *,
-        path: Mapping[str, str] | None = None,
-        params: Params | None = None,
-        json: Any = None,
-        form: Mapping[str, str] | None = None,
-        files: tuple[Any, ...] = (),
-        priority: Priority | None = None,
-    ) -> Any: ...

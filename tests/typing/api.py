@@ -10,6 +10,7 @@ from typing_extensions import assert_type
 from salescaling_async import AsyncPaginator, AsyncSalescaling, Envelope, KeyStatistics, Page, Salescaling
 from salescaling_async.models import Call, CallUploadResult, Contact, ContactCreate, Opportunity, User
 from salescaling_async.sync import SyncPaginator
+from salescaling_async.testing import Clock, RawRequest, RawResponse, Transport
 
 
 async def async_api(client: AsyncSalescaling) -> None:
@@ -31,3 +32,23 @@ def blocking_api(client: Salescaling) -> None:
         assert_type(user, User)
     assert_type(client.calls.upload(name="n", start_date_time=datetime.now(), media_url="u"), CallUploadResult)
     assert_type(client.contacts.list().to_list(max_items=3), list[Contact])
+
+
+class RecordingTransport:
+    """A user's own transport, written against the public seams only."""
+
+    def __init__(self) -> None:
+        self.sent: list[RawRequest] = []
+
+    async def send(self, request: RawRequest) -> RawResponse:
+        self.sent.append(request)
+        return RawResponse(status=200, headers=(), body=b"{}", url=request.url)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def custom_seams(clock: Clock) -> None:
+    transport: Transport = RecordingTransport()
+    assert_type(clock.now(), float)
+    AsyncSalescaling("k", transport=transport, clock=clock)
