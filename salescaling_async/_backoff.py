@@ -165,9 +165,7 @@ def retry_delay(
     if attempt >= config.attempts or not replayable or not is_retryable(error, method):
         return None
     if isinstance(error, RateLimitedError):
-        if (error.retry_after or 0) > config.max_retry_after or (
-            deadline is not None and now + pause > deadline
-        ):
+        if (error.retry_after or 0) > config.max_retry_after or (deadline is not None and now + pause > deadline):
             return None
         return 0.0
     hints = error.retry_hints if isinstance(error, APIStatusError) else {}

@@ -56,9 +56,7 @@ OPPORTUNITIES_LIST = Endpoint("opportunities.list", "GET", "opportunities", "opp
 OPPORTUNITIES_GET = Endpoint(
     "opportunities.get", "GET", "opportunities/{id}", "opportunities:read", Opportunity, provisional=True
 )
-OPPORTUNITIES_CREATE = Endpoint(
-    "opportunities.create", "POST", "opportunities", "opportunities:write", Opportunity
-)
+OPPORTUNITIES_CREATE = Endpoint("opportunities.create", "POST", "opportunities", "opportunities:write", Opportunity)
 
 USERS_LIST = Endpoint("users.list", "GET", "users", "users:read", User)
 USERS_UPDATE_METADATA: Endpoint[dict[str, Any]] = Endpoint(
@@ -70,9 +68,7 @@ CALENDARS_LIST = Endpoint("calendars.list", "GET", "calendars", "calendar:read",
 CALENDARS_GET = Endpoint("calendars.get", "GET", "calendars/{id}", "calendar:read", Calendar, provisional=True)
 CALENDARS_CREATE = Endpoint("calendars.create", "POST", "calendars", "calendar:write", Calendar)
 
-CALENDAR_EVENTS_LIST = Endpoint(
-    "calendar_events.list", "GET", "calendar-events", "calendar:read", CalendarEvent
-)
+CALENDAR_EVENTS_LIST = Endpoint("calendar_events.list", "GET", "calendar-events", "calendar:read", CalendarEvent)
 CALENDAR_EVENTS_GET = Endpoint(
     "calendar_events.get", "GET", "calendar-events/{id}", "calendar:read", CalendarEvent, provisional=True
 )
@@ -82,9 +78,7 @@ CALENDAR_EVENTS_CREATE = Endpoint(
 
 COMPANIES_LIST = Endpoint("companies.list", "GET", "companies", "companies:read", Company, provisional=True)
 COMPANIES_GET = Endpoint("companies.get", "GET", "companies/{id}", "companies:read", Company, provisional=True)
-COMPANIES_CREATE = Endpoint(
-    "companies.create", "POST", "companies", "companies:write", Company, provisional=True
-)
+COMPANIES_CREATE = Endpoint("companies.create", "POST", "companies", "companies:write", Company, provisional=True)
 
 MEETINGS_LIST = Endpoint("meetings.list", "GET", "meetings", "meetings:read", Meeting, provisional=True)
 MEETINGS_GET = Endpoint("meetings.get", "GET", "meetings/{id}", "meetings:read", Meeting, provisional=True)
@@ -103,26 +97,55 @@ VOICE_AGENTS_CREATE = Endpoint(
 ENDPOINTS: dict[str, Endpoint[Any]] = {
     e.name: e
     for e in (
-        CALLS_LIST, CALLS_GET, CALLS_UPLOAD,
-        CONTACTS_LIST, CONTACTS_GET, CONTACTS_CREATE,
-        OPPORTUNITIES_LIST, OPPORTUNITIES_GET, OPPORTUNITIES_CREATE,
-        USERS_LIST, USERS_UPDATE_METADATA,
-        CALENDARS_LIST, CALENDARS_GET, CALENDARS_CREATE,
-        CALENDAR_EVENTS_LIST, CALENDAR_EVENTS_GET, CALENDAR_EVENTS_CREATE,
-        COMPANIES_LIST, COMPANIES_GET, COMPANIES_CREATE,
-        MEETINGS_LIST, MEETINGS_GET, MEETINGS_CREATE,
-        VOICE_AGENTS_LIST, VOICE_AGENTS_GET, VOICE_AGENTS_CREATE,
+        CALLS_LIST,
+        CALLS_GET,
+        CALLS_UPLOAD,
+        CONTACTS_LIST,
+        CONTACTS_GET,
+        CONTACTS_CREATE,
+        OPPORTUNITIES_LIST,
+        OPPORTUNITIES_GET,
+        OPPORTUNITIES_CREATE,
+        USERS_LIST,
+        USERS_UPDATE_METADATA,
+        CALENDARS_LIST,
+        CALENDARS_GET,
+        CALENDARS_CREATE,
+        CALENDAR_EVENTS_LIST,
+        CALENDAR_EVENTS_GET,
+        CALENDAR_EVENTS_CREATE,
+        COMPANIES_LIST,
+        COMPANIES_GET,
+        COMPANIES_CREATE,
+        MEETINGS_LIST,
+        MEETINGS_GET,
+        MEETINGS_CREATE,
+        VOICE_AGENTS_LIST,
+        VOICE_AGENTS_GET,
+        VOICE_AGENTS_CREATE,
     )
-}  # fmt: skip
+}
 """Every wrapped operation by name, for tools that enumerate them (the CLI, the tests)."""
 
 SCOPES = frozenset(
     {
-        "voice-agents:webhook", "voice-agents:read", "voice-agents:write",
-        "contacts:read", "contacts:write", "companies:read", "companies:write",
-        "calls:read", "calls:write", "meetings:read", "meetings:write",
-        "opportunities:read", "opportunities:write", "calendar:read", "calendar:write",
-        "users:read", "users:write",
+        "voice-agents:webhook",
+        "voice-agents:read",
+        "voice-agents:write",
+        "contacts:read",
+        "contacts:write",
+        "companies:read",
+        "companies:write",
+        "calls:read",
+        "calls:write",
+        "meetings:read",
+        "meetings:write",
+        "opportunities:read",
+        "opportunities:write",
+        "calendar:read",
+        "calendar:write",
+        "users:read",
+        "users:write",
     }
-)  # fmt: skip
+)
 """Scopes of introduction.md, plus the inferred ``users:write``."""

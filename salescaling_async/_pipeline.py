@@ -71,9 +71,7 @@ class Core:
             self.loop = loop
             self.state = ClientState.OPEN
         elif self.loop is not loop:
-            raise ClientClosedError(
-                "the client is bound to the event loop it was first used in; create one per loop"
-            )
+            raise ClientClosedError("the client is bound to the event loop it was first used in; create one per loop")
 
 
 def settle(permit: PermitLike, outcome: Outcome, headers: Mapping[str, str] | None = None) -> None:

@@ -42,4 +42,3 @@ class Priority(enum.Enum):
 
     INTERACTIVE = "interactive"
     BULK = "bulk"
-

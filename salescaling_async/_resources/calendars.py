@@ -37,8 +37,9 @@ class Calendars(Resource):
     ) -> AsyncPaginator[Calendar]:
         """Every calendar matching the filters (``name`` matches partially)."""
         params = filters(name=name, isPrimary=is_primary, readOnly=read_only)
-        return self._list(CALENDARS_LIST, params, page_size=page_size, start_page=start_page,
-                          prefetch=prefetch, priority=priority)  # fmt: skip
+        return self._list(
+            CALENDARS_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
+        )
 
     async def get(self, id: str) -> Calendar:
         """One calendar by id. Provisional: the path is inferred."""
@@ -68,11 +69,15 @@ class CalendarEvents(Resource):
         priority: Priority | None = None,
     ) -> AsyncPaginator[CalendarEvent]:
         """Every event matching the filters; dates are sent as ``YYYY-MM-DD``."""
-        params = filters(
-            startDate=_day(start_date), endDate=_day(end_date), calendarId=calendar_id, status=status
+        params = filters(startDate=_day(start_date), endDate=_day(end_date), calendarId=calendar_id, status=status)
+        return self._list(
+            CALENDAR_EVENTS_LIST,
+            params,
+            page_size=page_size,
+            start_page=start_page,
+            prefetch=prefetch,
+            priority=priority,
         )
-        return self._list(CALENDAR_EVENTS_LIST, params, page_size=page_size, start_page=start_page,
-                          prefetch=prefetch, priority=priority)  # fmt: skip
 
     async def get(self, id: str) -> CalendarEvent:
         """One event by id. Provisional: the path is inferred."""

@@ -32,8 +32,14 @@ class Calls(Resource):
         priority: Priority | None = None,
     ) -> AsyncPaginator[Call]:
         """Every call (``name`` matches partially)."""
-        return self._list(CALLS_LIST, filters(name=name), page_size=page_size,
-                          start_page=start_page, prefetch=prefetch, priority=priority)  # fmt: skip
+        return self._list(
+            CALLS_LIST,
+            filters(name=name),
+            page_size=page_size,
+            start_page=start_page,
+            prefetch=prefetch,
+            priority=priority,
+        )
 
     async def get(self, call_id: str) -> Call:
         """One call by ``callId``. Provisional: ``GET /calls/{callId}`` is inferred."""

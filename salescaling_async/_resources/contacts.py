@@ -29,8 +29,9 @@ class Contacts(Resource):
     ) -> AsyncPaginator[Contact]:
         """Every contact matching the filters (``name``/``email`` match partially)."""
         params = filters(name=name, email=email, opportunityId=opportunity_id, companyId=company_id)
-        return self._list(CONTACTS_LIST, params, page_size=page_size, start_page=start_page,
-                          prefetch=prefetch, priority=priority)  # fmt: skip
+        return self._list(
+            CONTACTS_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
+        )
 
     async def get(self, id: str) -> Contact:
         """One contact by id. Provisional: ``GET /contacts/{id}`` is inferred."""

@@ -27,8 +27,9 @@ class Opportunities(Resource):
     ) -> AsyncPaginator[Opportunity]:
         """Every opportunity matching the filters (``name`` matches partially)."""
         params = filters(name=name, contactId=contact_id)
-        return self._list(OPPORTUNITIES_LIST, params, page_size=page_size, start_page=start_page,
-                          prefetch=prefetch, priority=priority)  # fmt: skip
+        return self._list(
+            OPPORTUNITIES_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
+        )
 
     async def get(self, id: str) -> Opportunity:
         """One opportunity by id. Provisional: the path is inferred."""

@@ -45,8 +45,9 @@ class _Provisional(Resource, Generic[M]):
         priority: Priority | None = None,
     ) -> AsyncPaginator[M]:
         """Every record. Provisional path."""
-        return self._list(self._list_endpoint, {}, page_size=page_size, start_page=start_page,
-                          prefetch=prefetch, priority=priority)  # fmt: skip
+        return self._list(
+            self._list_endpoint, {}, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
+        )
 
     async def get(self, id: str) -> M:
         """One record by id. Provisional path."""

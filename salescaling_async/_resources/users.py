@@ -37,8 +37,9 @@ class Users(Resource):
         """
         meta = [f"[{k}={v}]" for k, v in (metadata or {}).items()] or None
         params = filters(email=email, phone=phone, metadata=meta)
-        return self._list(USERS_LIST, params, page_size=page_size, start_page=start_page,
-                          prefetch=prefetch, priority=priority)  # fmt: skip
+        return self._list(
+            USERS_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
+        )
 
     async def update_metadata(self, user_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """Set a user's custom metadata (``PUT /users/{id}/metadata``); returns the result map."""
