@@ -1,10 +1,10 @@
-"""Sessions: tests, lint (ruff), typing (mypy --strict), bench (benchmarks, opt-in)."""
+"""Sessions: tests, lint (ruff), typing (mypy --strict), imports (import-linter), bench (opt-in)."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typing"]
+nox.options.sessions = ["tests", "lint", "typing", "imports"]
 nox.options.reuse_existing_virtualenvs = True
 
 def _install(session: nox.Session, *groups: str) -> None:
@@ -28,6 +28,13 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def imports(session: nox.Session) -> None:
+    """The one-way layer contract of pyproject.toml ``[tool.importlinter]``."""
+    _install(session, "lint")
+    session.run("lint-imports")
 
 
 @nox.session
