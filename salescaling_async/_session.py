@@ -174,10 +174,6 @@ class AsyncSalescaling(ResourceGroups):
     def _key_id(self) -> str:
         return self._pipeline.key_id
 
-    @property
-    def _options(self) -> Options:
-        return self._pipeline.options
-
     def __repr__(self) -> str:
         return (
             f"<AsyncSalescaling base_url={self.base_url!r} key=#{self._pipeline.key_id} "

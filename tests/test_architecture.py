@@ -42,9 +42,10 @@ def test_only_transport_and_testing_touch_aiohttp() -> None:
 
 
 def test_resources_never_import_the_session() -> None:
-    """Resources depend on the Requester protocol, never on the client class."""
+    """Resources depend on the Requester protocol, never on the client class or its pipeline."""
     for path in (PACKAGE / "_resources").glob("*.py"):
-        assert not any(i.startswith("._session") or i == "aiohttp" for i in _imports(path)), path
+        found = _imports(path)
+        assert not any(i.startswith(("._session", "._pipeline")) or i == "aiohttp" for i in found), path
 
 
 def test_models_know_nothing_of_json() -> None:

@@ -426,16 +426,29 @@ async def test_cancel_while_in_flight_holds_the_slot(clock: FakeClock) -> None:
     assert client.statistics().held["short"] == 1
 
 
-def test_timeouts_configuration() -> None:
+async def test_timeouts_configuration(clock: FakeClock, drive: Any) -> None:
     """Finite defaults; a number sets the total; None disables; with_options keeps or overrides."""
     from salescaling_async import UNSET, Timeouts
 
-    client = AsyncSalescaling(KEY)
-    assert client._options.timeouts == Timeouts() and Timeouts().total is not None
-    assert AsyncSalescaling(KEY, timeout=5)._options.timeouts.total == 5
-    assert AsyncSalescaling(KEY, timeout=None)._options.timeouts == Timeouts(connect=None, read=None, total=None)
-    assert client.with_options(timeout=UNSET)._options.timeouts == Timeouts()
-    assert client.with_options(timeout=2)._options.timeouts.total == 2
+    sent: list[Timeouts] = []
+
+    def handler(request: RawRequest) -> RawResponse:
+        sent.append(request.timeouts)
+        return json_response(1)
+
+    client = _client(clock, handler)
+    views = [
+        client,
+        _client(clock, handler, timeout=5),
+        _client(clock, handler, timeout=None),
+        client.with_options(timeout=UNSET),
+        client.with_options(timeout=2),
+    ]
+    for view in views:
+        await drive(view.request("GET", "contacts"))
+    assert Timeouts().total is not None
+    none = Timeouts(connect=None, read=None, total=None)
+    assert sent == [Timeouts(), Timeouts(total=5.0), none, Timeouts(), Timeouts(total=2.0)]
     with pytest.raises(ConfigError):
         AsyncSalescaling(KEY, timeout="soon")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
