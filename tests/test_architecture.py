@@ -23,7 +23,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["_budget.py", "_backoff.py", "_convert.py", "_config.py", "_errors.py"])
+@pytest.mark.parametrize("name", ["_budget.py", "_backoff.py", "_convert.py", "_config.py", "_errors.py", "_decode.py"])
 def test_pure_modules_import_no_io(name: str) -> None:
     """The math, policy and conversion modules never import asyncio, time or network code."""
     assert not _imports(PACKAGE / name) & {"asyncio", "time", "aiohttp", "anyio", "redis", "socket"}
