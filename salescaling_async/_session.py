@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import os
 import random
@@ -24,6 +23,7 @@ from ._backoff import compute_delay, is_retryable, retry_hints
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
 from ._convert import Envelope, unwrap_envelope
+from ._decode import decode_json
 from ._endpoints import SCOPES, Endpoint
 from ._errors import (
     APIStatusError,
@@ -440,18 +440,10 @@ class AsyncSalescaling:
         return delay
 
     def _parse(self, response: RawResponse, endpoint: Endpoint) -> Envelope:
-        text = response.body.decode("utf-8", errors="replace")
-        payload: JSON = None
-        is_json = True
-        if text.strip():
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                is_json = False
+        payload: JSON = decode_json(response.body, status=response.status)
         if response.status >= 400:
-            raise self._status_error(response, endpoint, payload if is_json else text)
-        if not is_json:
-            raise ResponseValidationError("response is not JSON", raw=text, status_code=response.status)
+            raise self._status_error(response, endpoint, payload)
+        text = response.body[:65536].decode("utf-8", errors="replace")
         headers = response.header_map
         if response.status == 204 or payload is None:
             return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
