@@ -35,6 +35,7 @@ from ._errors import (
     SalescalingError,
     ScopeError,
     TransportError,
+    describe_error_body,
     status_error_class,
 )
 from ._events import Event, RetryScheduled
@@ -451,16 +452,18 @@ class AsyncSalescaling:
 
     def _status_error(self, response: RawResponse, endpoint: Endpoint, body: Any) -> APIStatusError:
         status = response.status
-        message = _message(body) or f"HTTP {status}"
+        said = describe_error_body(body)
         cls = status_error_class(status)
         headers = response.header_map
         error = cls(
-            message,
+            said.message or f"HTTP {status}",
             status_code=status,
             method=endpoint.method,
             url=response.url,
             body=body,
             request_id=headers.get("x-request-id"),
+            reason=said.reason,
+            messages=said.messages,
         )
         hints = retry_hints(response.headers, time.time())
         error.retry_hints = hints
@@ -539,16 +542,3 @@ def _encode_params(params: Params | None) -> list[tuple[str, str]]:
             out.append((name, str(v)))
     return out
 
-
-def _message(body: Any) -> str | None:
-    if isinstance(body, Mapping):
-        for key in ("error", "message"):
-            value = body.get(key)
-            if isinstance(value, list):
-                return "; ".join(map(str, value))
-            if isinstance(value, str) and value:
-                return value
-        return None
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:200]
-    return None
