@@ -21,7 +21,7 @@ import attrs
 
 from ._backoff import compute_delay, is_retryable, retry_hints
 from ._clock import Clock, LoopClock
-from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
+from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
 from ._convert import Envelope, unwrap_envelope
 from ._decode import decode_json
 from ._endpoints import SCOPES, Endpoint
@@ -151,6 +151,7 @@ class AsyncSalescaling:
         retry: The :class:`RetryConfig`.
         limits: The key's :class:`RateLimits` (the published three windows by default).
         pool: Connection pool size.
+        response_limits: Bounds on responses (:class:`ResponseLimits`, default 16 MiB bodies).
         scopes: The key's scopes, if known: calls needing another scope raise
             :class:`ScopeError` before spending any budget.
         priority: Default lane of this client's requests.
@@ -174,6 +175,7 @@ class AsyncSalescaling:
         retry: RetryConfig | None = None,
         limits: RateLimits | None = None,
         pool: PoolLimits | None = None,
+        response_limits: ResponseLimits | None = None,
         scopes: Iterable[str] | None = None,
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
@@ -193,7 +195,8 @@ class AsyncSalescaling:
             if budget is not None
             else Scheduler(limits, clock=clock, on_event=on_event)
         )
-        self._core = _Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
+        transport = transport or AiohttpTransport(pool, response_limits=response_limits)
+        self._core = _Core(transport, scheduler, clock, random.Random(seed))
         self._on_event = on_event
         self._owner = True
         self._options = _Options(_timeouts(timeout), retry or RetryConfig(), priority)
