@@ -153,8 +153,7 @@ async def test_the_limit_is_exact_and_configurable(server: tuple[str, list[Any]]
 async def test_the_whole_pipeline_raises_the_typed_error(server: tuple[str, list[Any]]) -> None:
     """Through AsyncSalescaling the oversized answer is a ResponseTooLargeError, not retried."""
     url, peers = server
-    transport = AiohttpTransport(response_limits=ResponseLimits(max_body_bytes=MiB))
-    async with AsyncSalescaling("k", base_url=url + "/", transport=transport) as client:
+    async with AsyncSalescaling("k", base_url=url + "/", response_limits=ResponseLimits(max_body_bytes=MiB)) as client:
         before = len(peers)
         with pytest.raises(ResponseTooLargeError):
             await client.request("GET", "bomb")
