@@ -6,6 +6,7 @@ with tracemalloc (which also sees zlib's buffers: CPython allocates them through
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -20,9 +21,11 @@ from salescaling_async import (
     ResponseLimits,
     ResponseTooLargeError,
     ResponseValidationError,
+    SalescalingError,
 )
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport
+from salescaling_async.testing import no_retries
 
 from .conftest import serve
 
@@ -165,3 +168,26 @@ def test_bad_limits_are_config_errors(value: Any) -> None:
     """The limit must be a positive integer."""
     with pytest.raises(ConfigError):
         ResponseLimits(max_body_bytes=value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        pytest.param({"Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00garbage", id="broken-gzip"),
+        pytest.param({"Content-Encoding": "deflate"}, b"not deflate at all", id="broken-deflate"),
+        pytest.param({"Content-Encoding": "x-unknown"}, b"{}", id="unknown-encoding"),
+        pytest.param({"Content-Type": "application/json; charset=latin-1"}, b'{"data": "\xe9"}', id="latin1"),
+        pytest.param({}, b"   ", id="whitespace"),
+    ],
+)
+async def test_broken_encodings_end_typed(headers: dict[str, str], body: bytes) -> None:
+    """Whatever the server's encoding claims, a real response ends in a result or a SalescalingError."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    async with serve(app) as url, AsyncSalescaling("k", base_url=url + "/", retry=no_retries()) as client:
+        with contextlib.suppress(SalescalingError):
+            await client.request("GET", "x")
