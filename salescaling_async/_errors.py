@@ -229,6 +229,7 @@ def status_error_class(status: int) -> type[APIStatusError]:
 
 _MAX_MESSAGES = 50
 _MAX_MESSAGE_CHARS = 1000
+_MAX_JOINED_CHARS = 2000  # the exception text; every message stays whole in ``messages``
 
 
 class ErrorBody(NamedTuple):
@@ -253,7 +254,8 @@ def describe_error_body(body: Any) -> ErrorBody:
       is the message and there is no reason.
     * A text body: its first 200 characters.
 
-    At most 50 messages of at most 1000 characters each are kept.
+    At most 50 messages of at most 1000 characters each are kept; the joined message is cut
+    at 2000 characters (ending with an ellipsis).
 
     .. versionadded:: 0.2.0
     """
@@ -267,5 +269,8 @@ def describe_error_body(body: Any) -> ErrorBody:
     raw_error = body.get("error")
     error = (_text(raw_error) or None) if isinstance(raw_error, str) else None
     if messages:
-        return ErrorBody("; ".join(messages), error, messages)
+        joined = "; ".join(messages)
+        if len(joined) > _MAX_JOINED_CHARS:
+            joined = joined[: _MAX_JOINED_CHARS - 1] + "\u2026"
+        return ErrorBody(joined, error, messages)
     return ErrorBody(error, None, (error,) if error else ())

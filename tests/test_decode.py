@@ -119,6 +119,7 @@ def test_describe_error_body(body: object, message: object, reason: object, mess
 
 
 def test_describe_error_body_bounds_the_text() -> None:
-    """A huge message list is cut to 50 messages of at most 1000 characters."""
+    """A huge message list is cut to 50 messages of 1000 characters, the joined text to 2000."""
     found = describe_error_body({"message": ["x" * 5000] * 500})
     assert len(found.messages) == 50 and all(len(m) == 1000 for m in found.messages)
+    assert found.message is not None and len(found.message) == 2000 and found.message.endswith("\u2026")
