@@ -158,7 +158,7 @@ class AsyncPaginator(Generic[T]):
         pending: deque[asyncio.Task[Page[T]]] = deque()
         number = self.start_page
         without_id = 0
-        self.end_reason = None
+        self.end_reason, self.total = None, None
         try:
             while True:
                 while len(pending) <= self.prefetch:

@@ -135,9 +135,11 @@ class AiohttpTransport:
     async def _read_body(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The decompressed body, counted chunk by chunk against the limit."""
         limit = self._limits.max_body_bytes
-        declared = resp.content_length  # of the encoded body: a lower bound of the decoded one
+        # Content-Length counts the encoded bytes; only without an encoding is it the body's size.
+        encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+        declared = resp.content_length
         body = bytearray()
-        if declared is None or declared <= limit:
+        if encoded or declared is None or declared <= limit:
             async for chunk in resp.content.iter_chunked(self._CHUNK):
                 if len(body) + len(chunk) > limit:
                     break

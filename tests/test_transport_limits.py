@@ -7,6 +7,8 @@ with tracemalloc (which also sees zlib's buffers: CPython allocates them through
 from __future__ import annotations
 
 import contextlib
+import gzip
+import os
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -191,3 +193,23 @@ async def test_broken_encodings_end_typed(headers: dict[str, str], body: bytes) 
     async with serve(app) as url, AsyncSalescaling("k", base_url=url + "/", retry=no_retries()) as client:
         with contextlib.suppress(SalescalingError):
             await client.request("GET", "x")
+
+
+async def test_an_encoded_length_over_the_limit_is_judged_after_decoding() -> None:
+    """A gzip body larger on the wire than the limit but not once decoded is accepted."""
+    plain = b'"' + os.urandom(600).hex()[:988].encode() + b'"'  # 990 bytes of JSON string
+    wire = gzip.compress(plain, compresslevel=0)
+    assert len(wire) > 1000 >= len(plain)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=wire, headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    transport = AiohttpTransport(response_limits=ResponseLimits(max_body_bytes=1000))
+    async with serve(app) as url:
+        try:
+            response = await transport.send(RawRequest("GET", url + "/x", headers={}))
+        finally:
+            await transport.aclose()
+    assert response.body == plain
