@@ -116,6 +116,8 @@ class Simulator:
         seed: Seed of the generated data and of probabilistic faults.
         limits: The throttler's windows (the published ones by default; ``None`` disables).
         time_scale: Shrinks every window by this factor (10: 20/0.1 s, 200/1 s, 1000/6 s).
+            Time headers stay whole seconds rounded up, as a real throttler with such short
+            windows sends them (a 0.1 s block says ``Retry-After-short: 1``).
         storage: ``sliding`` (NestJS default) or ``fixed`` (a common Redis storage).
         block_duration: Block after going over (default: the window length), unscaled seconds.
         per_route: Count limits per key and route instead of per key.
