@@ -26,6 +26,7 @@ from salescaling_async import (
     SalescalingError,
 )
 from salescaling_async._request import RawRequest, RawResponse
+from salescaling_async.models import ContactCreate
 from salescaling_async.testing import FakeClock, FakeTransport, json_response
 
 from .conftest import drive as drive_on
@@ -166,7 +167,7 @@ Operation = Callable[[AsyncSalescaling], Awaitable[Any]]
 OPERATIONS: dict[str, Operation] = {
     "request": lambda c: c.request("GET", "contacts"),
     "get": lambda c: c.contacts.get("abc"),
-    "create": lambda c: c.contacts.create({"firstName": "A"}),
+    "create": lambda c: c.contacts.create(ContactCreate(first_name="A")),
     "list-contacts": lambda c: c.contacts.list(page_size=3).to_list(),
     "list-calls": lambda c: c.calls.list(page_size=3, prefetch=1).to_list(),
 }
