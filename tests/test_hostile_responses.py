@@ -7,9 +7,11 @@ example is also bounded in real time, so a hang fails instead of stalling the su
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,13 +23,15 @@ from salescaling_async import (
     BadRequestError,
     PermissionDeniedError,
     RateLimitedError,
+    RateLimits,
     ResponseValidationError,
     RetryConfig,
     SalescalingError,
+    Window,
 )
 from salescaling_async._request import RawRequest, RawResponse
 from salescaling_async.models import ContactCreate
-from salescaling_async.testing import FakeClock, FakeTransport, json_response
+from salescaling_async.testing import FakeClock, FakeTransport, json_response, no_retries
 
 from .conftest import drive as drive_on
 from .strategies import json_values
@@ -187,5 +191,77 @@ def test_any_response_ends_in_a_result_or_a_salescaling_error(answers: list[RawR
             pass
         finally:
             await client.aclose()
+
+    asyncio.run(run())
+
+
+# -- the same through a real loopback server and AiohttpTransport -------------------------------
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+@contextlib.contextmanager
+def _replay_server(answers: list[Answer]) -> Iterator[str]:
+    """A loopback aiohttp server answering request N with ``answers[N % len(answers)]``."""
+    from aiohttp import web
+
+    served = itertools.count()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        status, headers, body = answers[next(served) % len(answers)]
+        return web.Response(status=status, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(runner.setup(), loop).result(30)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        asyncio.run_coroutine_threadsafe(site.start(), loop).result(30)
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/api/v1/"  # type: ignore[union-attr]
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+wire_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
+wire_headers = st.lists(
+    st.tuples(st.sampled_from([*HEADER_NAMES, "Content-Encoding"]),
+              st.one_of(wire_text, st.sampled_from(["gzip", "deflate", "br", "identity", "1_0", "/api/v1/contacts"]))),
+    max_size=4,
+)  # fmt: skip
+wire_answers = st.tuples(
+    st.one_of(st.sampled_from([200, 201, 302, 303, 400, 403, 404, 429, 500, 503]), st.integers(200, 599)),
+    wire_headers,
+    bodies,
+)
+
+
+@pytest.fixture(name="replay", scope="module")
+def _replay() -> Iterator[tuple[str, list[Answer]]]:
+    answers: list[Answer] = [(200, [], b"{}")]
+    with _replay_server(answers) as url:
+        yield url, answers
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(wire_answers, min_size=1, max_size=3), st.sampled_from(["request", "get", "list-contacts"]))
+def test_any_wire_response_ends_in_a_result_or_a_salescaling_error(
+    replay: tuple[str, list[Answer]], answers: list[Answer], operation: str
+) -> None:
+    """The same property over real HTTP: aiohttp's parsing and decoding included."""
+    url, current = replay
+    current[:] = answers
+    limits = RateLimits((Window("none", 10**6, 1.0),))
+
+    async def run() -> None:
+        async with AsyncSalescaling("k", base_url=url, limits=limits, retry=no_retries(), timeout=5.0) as client:
+            with contextlib.suppress(SalescalingError):
+                await asyncio.wait_for(OPERATIONS[operation](client), timeout=30)
 
     asyncio.run(run())
