@@ -6,6 +6,7 @@ public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 
 from ._config import PoolLimits as PoolLimits
 from ._config import RateLimits as RateLimits
+from ._config import ResponseLimits as ResponseLimits
 from ._config import RetryConfig as RetryConfig
 from ._config import Timeouts as Timeouts
 from ._config import Window as Window
@@ -23,6 +24,7 @@ from ._errors import PermissionDeniedError as PermissionDeniedError
 from ._errors import RateLimitedError as RateLimitedError
 from ._errors import ReadError as ReadError
 from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import ResponseTooLargeError as ResponseTooLargeError
 from ._errors import ResponseValidationError as ResponseValidationError
 from ._errors import SalescalingError as SalescalingError
 from ._errors import ScopeError as ScopeError
@@ -71,6 +73,8 @@ __all__ = [
     "ReadError",
     "RedisBudget",
     "RequestTimeoutError",
+    "ResponseLimits",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryConfig",
     "RetryScheduled",

@@ -2,14 +2,19 @@
 
 No clock reads: the one wall-clock value needed (to turn an HTTP-date ``Retry-After`` into
 seconds) is a parameter.
+
+Header values are read strictly (RFC 9110): ``Retry-After`` is ASCII digits or an exact
+HTTP-date, and the ``X-RateLimit-*`` numbers are ASCII digits.  Anything else (``1_0``,
+``1e9``, ``inf``, non-ASCII digits, a lenient date) is ignored as if absent, never coerced.
 """
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
+import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 
 import attrs
 
@@ -42,45 +47,96 @@ def compute_delay(attempt: int, config: RetryConfig, rng: random.Random) -> floa
     return rng.uniform(0.0, ceiling) if config.wait_jitter else ceiling
 
 
-def parse_retry_value(value: str, wall_now: float) -> float | None:
-    """Seconds from a ``Retry-After`` value: delta seconds or an HTTP date; ``None`` if junk."""
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:  # pragma: no cover - older Pythons return None on junk
-            return None
-        seconds = when.timestamp() - wall_now
-    if not math.isfinite(seconds):
+_DIGITS = re.compile(r"[0-9]+")  # RFC 9110 delay-seconds: ASCII digits, nothing else
+_MAX_DIGITS = 12  # more digits than this is absurd whatever they say: read as _MAX_HINT
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}  # fmt: skip
+_WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_WDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"(?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
+_HTTP_DATES = (  # RFC 9110 §5.6.7: IMF-fixdate, then the two obsolete forms recipients accept
+    re.compile(rf"{_WDAY}, (?P<d>[0-9]{{2}}) {_MON} (?P<y>[0-9]{{4}}) {_TIME} GMT"),
+    re.compile(rf"{_LONG_WDAY}, (?P<d>[0-9]{{2}})-{_MON}-(?P<y>[0-9]{{2}}) {_TIME} GMT"),
+    re.compile(rf"{_WDAY} {_MON} (?P<d>[ 0-9][0-9]) {_TIME} (?P<y>[0-9]{{4}})"),
+)
+
+
+def parse_delay_seconds(value: str) -> int | None:
+    """RFC 9110 ``delay-seconds`` (ASCII digits only), or ``None``.
+
+    ``1_0``, ``+5``, ``1.5``, ``1e9``, ``inf``, ``NaN`` and non-ASCII digits (Arabic-Indic ``U+0661 U+0660``) are all
+    refused.  A digit string too long to mean anything is read as an hour, the clamp.
+    """
+    value = value.strip(" \t")
+    if not _DIGITS.fullmatch(value):
         return None
-    return min(max(seconds, 0.0), _MAX_HINT)
+    if len(value.lstrip("0")) > _MAX_DIGITS:  # never int() a 5000-digit string
+        return int(_MAX_HINT)
+    return int(value)
+
+
+def parse_http_date(value: str) -> float | None:
+    """An RFC 9110 HTTP-date as a POSIX timestamp, or ``None`` when it is not one exactly."""
+    value = value.strip(" \t")
+    for pattern in _HTTP_DATES:
+        match = pattern.fullmatch(value)
+        if match is None:
+            continue
+        year = int(match["y"])
+        if year < 100:  # rfc850-date: two-digit years, 70-99 meaning the 1900s
+            year += 1900 if year >= 70 else 2000
+        try:
+            when = datetime(year, _MONTHS[match["mon"]], int(match["d"]), int(match["h"]),
+                            int(match["m"]), int(match["s"]), tzinfo=timezone.utc)  # fmt: skip
+        except ValueError:  # 31 Feb, hour 25, leap second 60
+            return None
+        return when.timestamp()
+    return None
+
+
+def parse_retry_value(value: str, wall_now: float) -> float | None:
+    """Seconds from a ``Retry-After`` value, or ``None`` when it is not RFC 9110.
+
+    Args:
+        value: The header value: ``delay-seconds`` or an ``HTTP-date``.
+        wall_now: The current wall-clock time (POSIX seconds), for an HTTP-date only.
+
+    Returns:
+        Seconds to wait, clamped to [0, 3600] (a past date is 0).
+    """
+    seconds = parse_delay_seconds(value)
+    if seconds is not None:
+        return min(float(seconds), _MAX_HINT)
+    when = parse_http_date(value)
+    if when is None or not math.isfinite(wall_now):
+        return None
+    return min(max(when - wall_now, 0.0), _MAX_HINT)
 
 
 def retry_hints(headers: Iterable[tuple[str, str]], wall_now: float) -> dict[str | None, float]:
     """Every ``Retry-After`` and ``Retry-After-<name>`` header, in any letter case.
 
     Returns a map from window name (``None`` for the plain header) to seconds; for repeated
-    headers the largest value wins.
+    headers the largest value wins.  ``Retry-After-Ms`` (a Stainless convention) is whole
+    milliseconds, added to the plain hint.  Values that are not RFC 9110 are ignored.
     """
     hints: dict[str | None, float] = {}
     for name, value in headers:
         lower = name.lower()
         if lower == "retry-after":
             key: str | None = None
+            seconds = parse_retry_value(value, wall_now)
+        elif lower == "retry-after-ms":
+            key = None
+            millis = parse_delay_seconds(value)
+            seconds = None if millis is None else min(millis / 1000.0, _MAX_HINT)
         elif lower.startswith("retry-after-"):
             key = lower[len("retry-after-") :]
-            if key == "ms":  # ``retry-after-ms`` (Stainless convention) is milliseconds
-                seconds = parse_retry_value(value, wall_now)
-                if seconds is not None:
-                    hints[None] = max(hints.get(None, 0.0), seconds / 1000.0)
-                continue
+            seconds = parse_retry_value(value, wall_now)
         else:
             continue
-        seconds = parse_retry_value(value, wall_now)
         if seconds is not None:
             hints[key] = max(hints.get(key, 0.0), seconds)
     return hints
@@ -103,9 +159,8 @@ def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
         for field in ("limit", "remaining"):
             prefix = f"x-ratelimit-{field}-"
             if lower.startswith(prefix):
-                try:
-                    number = int(float(value))
-                except ValueError:
+                number = parse_delay_seconds(value)
+                if number is None:
                     continue
                 found.setdefault(lower[len(prefix) :], {})[field] = number
     return [WindowHeaders(n, v.get("limit"), v.get("remaining")) for n, v in found.items()]

@@ -176,3 +176,19 @@ class PoolLimits:
 
     max_connections: int = attrs.field(default=100, validator=_positive_int)
     keepalive_seconds: float = attrs.field(default=30.0, validator=_positive)
+
+
+@attrs.frozen
+class ResponseLimits:
+    """Bounds on what the client accepts from a server.
+
+    Args:
+        max_body_bytes: The largest response body, counted after decompression while it
+            streams in (default 16 MiB).  Past it the read stops, the connection is
+            dropped and :class:`ResponseTooLargeError` is raised; nothing beyond the limit
+            is buffered.
+
+    .. versionadded:: 0.2.0
+    """
+
+    max_body_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive_int)

@@ -10,8 +10,16 @@ Decisions, made once here:
   a model round-trips to the JSON it came from.
 * **Missing or null fields are ``None``.**  Inputs omit ``None`` attributes when serialised,
   so only what the caller set is sent.
+* **A known field of the wrong JSON type is an error, never coerced.**  A string field takes
+  only a string (``["x"]`` is not ``"['x']"``), a number field only a number (not a bool),
+  a bool field only a bool, a list field only an array, a map field only an object, a nested
+  model only an object.  The record raises :class:`ResponseValidationError` with one line
+  per bad field (``Call.name: expected a string, got list``).  Failing loudly was chosen
+  over parking the value in ``extra`` because a silently empty field reads as "the server
+  has no value", which is a lie; forward compatibility is kept where it matters: new
+  fields go to ``extra`` and new enum values stay strings.
 * **Open enums.**  A field typed ``SomeEnum | str`` gets the enum member when the value is
-  known and the plain string otherwise.
+  known and the plain string otherwise (a non-string value is the wrong type).
 * **Datetimes** are ISO-8601; ``Z`` is accepted on every Python, and output is UTC with
   milliseconds and ``Z`` (the API's own form).
 * Structuring failures become :class:`ResponseValidationError` with one line per problem.
@@ -70,6 +78,78 @@ _converter.register_structure_hook(datetime, parse_datetime)
 _converter.register_unstructure_hook(datetime, format_datetime)
 
 
+# -- strict JSON types: no str() of lists, no bool as a number ---------------------------------
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", bool: "bool", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _structure_str(value: Any, _t: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {_type_name(value)}")
+    return value
+
+
+def _structure_float(value: Any, _t: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {_type_name(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ValueError("number out of range") from None
+
+
+def _structure_bool(value: Any, _t: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_type_name(value)}")
+    return value
+
+
+_converter.register_structure_hook(str, _structure_str)
+_converter.register_structure_hook(float, _structure_float)
+_converter.register_structure_hook(bool, _structure_bool)
+
+
+def _is_list(tp: Any) -> bool:
+    return typing.get_origin(tp) is list
+
+
+def _list_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    (item_type,) = typing.get_args(tp) or (Any,)
+    item_hook = _converter.get_structure_hook(item_type)
+
+    def structure(value: Any, _t: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected an array, got {_type_name(value)}")
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(None if item is None else item_hook(item, item_type))
+            except Exception as exc:  # noqa: BLE001 - reported with the index
+                raise TypeError(f"item {index}: {exc}") from None
+        return out
+
+    return structure
+
+
+def _is_map(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Mapping, dict)
+
+
+def _map_hook(_tp: Any) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _t: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {_type_name(value)}")
+        return dict(value)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(_is_list, _list_hook)
+_converter.register_structure_hook_factory(_is_map, _map_hook)
+
+
 # -- open enums (SomeEnum | str) -------------------------------------------------------------
 
 
@@ -92,10 +172,12 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     enum_cls = next(a for a in _union_args(tp) if a is not str)
 
     def structure(value: Any, _t: Any) -> Any:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {_type_name(value)}")
         try:
             return enum_cls(value)
         except ValueError:
-            return str(value)
+            return value
 
     return structure
 
@@ -138,7 +220,7 @@ def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
 
     def structure(data: Any, _t: Any) -> Any:
         if not isinstance(data, Mapping):
-            raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+            raise _FieldErrors([f"{cls.__name__}: expected an object, got {_type_name(data)}"])
         kwargs: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         errors: list[str] = []
@@ -153,8 +235,10 @@ def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
                 continue
             try:
                 kwargs[attr] = hook(value, tp)
+            except _FieldErrors as exc:  # a nested model: its own lines, under this field
+                errors.extend(f"{cls.__name__}.{key}: {line}" for line in exc.lines)
             except Exception as exc:  # noqa: BLE001 - every failure becomes one report line
-                errors.append(f"{cls.__name__}.{key}: {type(exc).__name__}: {exc}")
+                errors.append(f"{cls.__name__}.{key}: {exc}")
         if errors:
             raise _FieldErrors(errors)
         try:

@@ -6,12 +6,11 @@ Beside ``_errors`` (which stays standard-library only): this module reads respon
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ._backoff import retry_hints
 from ._endpoints import Endpoint
-from ._errors import APIStatusError, PermissionDeniedError, RateLimitedError, status_error_class
+from ._errors import APIStatusError, PermissionDeniedError, RateLimitedError, describe_error_body, status_error_class
 from ._request import RawResponse
 
 
@@ -26,13 +25,16 @@ def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, w
     """
     status = response.status
     cls = status_error_class(status)
+    said = describe_error_body(body)
     error = cls(
-        error_message(body) or f"HTTP {status}",
+        said.message or f"HTTP {status}",
         status_code=status,
         method=endpoint.method,
         url=response.url,
         body=body,
         request_id=response.header_map.get("x-request-id"),
+        reason=said.reason,
+        messages=said.messages,
     )
     hints = retry_hints(response.headers, wall_now)
     error.retry_hints = hints
@@ -43,17 +45,3 @@ def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, w
         error.args = (f"{error.args[0]} (this endpoint needs the scope {endpoint.scope!r})",)
     return error
 
-
-def error_message(body: Any) -> str | None:
-    """The server's message: ``error`` or ``message`` (lists joined), or the text's start."""
-    if isinstance(body, Mapping):
-        for key in ("error", "message"):
-            value = body.get(key)
-            if isinstance(value, list):
-                return "; ".join(map(str, value))
-            if isinstance(value, str) and value:
-                return value
-        return None
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:200]
-    return None

@@ -13,6 +13,7 @@
     │   ├── ReadError                           the request may have reached the server
     │   └── RequestTimeoutError (also TimeoutError)
     ├── ResponseValidationError                 a response that is not JSON or not the envelope
+    │   └── ResponseTooLargeError               the body exceeded ResponseLimits.max_body_bytes
     └── APIStatusError                          the server answered with an error status
         ├── BadRequestError                     400, 422
         ├── AuthenticationError                 401
@@ -27,7 +28,9 @@ headers are never kept.  This module imports only the standard library.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 
 class SalescalingError(Exception):
@@ -119,6 +122,20 @@ class ResponseValidationError(SalescalingError):
         self.errors = errors
 
 
+class ResponseTooLargeError(ResponseValidationError):
+    """The response body (after decompression) exceeded the configured limit.
+
+    Reading stopped at the limit and the connection was dropped, not returned to the pool;
+    ``limit`` is the limit in bytes, ``raw`` is empty (nothing past the limit is kept).
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, message: str, *, limit: int, status_code: int | None = None) -> None:
+        super().__init__(message, raw="", status_code=status_code)
+        self.limit = limit
+
+
 class APIStatusError(SalescalingError):
     """The server answered with a status code of 400 or more.
 
@@ -127,7 +144,10 @@ class APIStatusError(SalescalingError):
         method: The request method.
         url: The request URL (the API key is never part of it).
         body: The parsed JSON body, or the raw text when it was not JSON.
-        message: The server's message (``error`` or ``message`` of the body).
+        message: The server's words: NestJS ``message`` (a list joined with ``"; "``),
+            else the envelope's ``error``, else ``HTTP <status>``.
+        messages: Each message of the body separately (NestJS validation lists).
+        reason: NestJS ``error`` (``"Bad Request"``) when the body also has ``message``.
         request_id: The ``x-request-id`` response header, when present.
         retry_hints: Every ``Retry-After``/``Retry-After-<name>`` hint of the response, in
             seconds, by window name (``None`` for the plain header).
@@ -142,9 +162,13 @@ class APIStatusError(SalescalingError):
         url: str,
         body: Any = None,
         request_id: str | None = None,
+        reason: str | None = None,
+        messages: tuple[str, ...] = (),
     ) -> None:
         super().__init__(f"{status_code} {method} {url}: {message}")
         self.message = message
+        self.reason = reason
+        self.messages = messages
         self.status_code = status_code
         self.method = method
         self.url = url
@@ -199,3 +223,54 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, APIStatusError)
+
+
+# -- the server's words in an error body ----------------------------------------------------
+
+_MAX_MESSAGES = 50
+_MAX_MESSAGE_CHARS = 1000
+_MAX_JOINED_CHARS = 2000  # the exception text; every message stays whole in ``messages``
+
+
+class ErrorBody(NamedTuple):
+    """Strictly private. What an error body says: see :func:`describe_error_body`."""
+
+    message: str | None
+    reason: str | None
+    messages: tuple[str, ...]
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text.strip()[:_MAX_MESSAGE_CHARS]
+
+
+def describe_error_body(body: Any) -> ErrorBody:
+    """Extract the server's words from a decoded error body (pure; never raises).
+
+    * NestJS ``{"statusCode", "message", "error"}``: ``message`` (a string, or a list of
+      validation messages joined with ``"; "``) is the message and ``error`` the reason.
+    * The API envelope ``{"statusCode", "error", "data"}`` without ``message``: ``error``
+      is the message and there is no reason.
+    * A text body: its first 200 characters.
+
+    At most 50 messages of at most 1000 characters each are kept; the joined message is cut
+    at 2000 characters (ending with an ellipsis).
+
+    .. versionadded:: 0.2.0
+    """
+    if isinstance(body, str):
+        return ErrorBody(body.strip()[:200] or None, None, ())
+    if not isinstance(body, Mapping):
+        return ErrorBody(None, None, ())
+    raw = body.get("message")
+    items = raw[:_MAX_MESSAGES] if isinstance(raw, list) else [raw] if raw is not None else []
+    messages = tuple(t for t in map(_text, items) if t)
+    raw_error = body.get("error")
+    error = (_text(raw_error) or None) if isinstance(raw_error, str) else None
+    if messages:
+        joined = "; ".join(messages)
+        if len(joined) > _MAX_JOINED_CHARS:
+            joined = joined[: _MAX_JOINED_CHARS - 1] + "\u2026"
+        return ErrorBody(joined, error, messages)
+    return ErrorBody(error, None, (error,) if error else ())

@@ -1,23 +1,43 @@
 """Lazy page-number pagination: ``AsyncPaginator[T]``. Strictly private module.
 
 The API pages with ``page`` (1-based) and ``limit`` and does not document what ``count``
-means, so the paginator stops on a short (or empty) page, which is right whatever ``count``
-is.  Memory stays flat: one page (plus ``prefetch`` pages in flight) and a bounded window of
-recent ids for de-duplication.
+means (reference.md §3: "stop when a page returns fewer than ``limit`` items").  Memory
+stays flat: one page (plus ``prefetch`` pages in flight) and a bounded window of recent ids.
+
+Iteration always ends.  In order, after each page:
+
+1. **No new id**: a non-empty page whose records all carry ids already seen (a server that
+   repeats a page forever) ends it, with a warning, without handing the page out.
+2. **Records without ids**: more than ``max_without_id`` of them in one iteration (nothing
+   can tell a loop from progress) ends it after the page, with a warning.
+3. **A short (or empty) page** ends it: the documented rule, right whatever ``count`` is.
+   If ``count`` is known to be a total and says more records exist, a warning reports the
+   difference (the listing shrank while paging, or ``count`` is not a total after all).
+4. **``count`` reached**: ``count`` is taken as a total once a page's ``count`` exceeds the
+   records on that page (a per-page count never can).  When the records handed out
+   (``(page - 1) * limit`` plus this page) reach it, iteration ends without fetching the
+   empty page the short-page rule would need.  A listing that outgrows it goes on.
+
+``AsyncPaginator.end_reason`` tells which rule ended the iteration and ``total`` the count
+when it was known to be one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
 from ._errors import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger("salescaling_async")
+
+EndReason = Literal["short_page", "count_reached", "no_new_ids", "too_many_without_ids"]
 
 
 @attrs.frozen
@@ -80,9 +100,19 @@ class AsyncPaginator(Generic[T]):
         prefetch: Pages fetched ahead concurrently (0: strictly one at a time).  Every
             fetch goes through the rate scheduler, so prefetching never exceeds the budget.
         dedupe_window: How many recent ids are remembered to drop records that shift to the
-            next page while the listing changes (0 disables de-duplication).
+            next page while the listing changes (0 disables de-duplication; repeated pages
+            are still detected).
+        max_without_id: How many records without an id one iteration accepts before it
+            ends (default: ten pages' worth, at least 1000).
+
+    Attributes:
+        end_reason: Why the last iteration ended (``None`` while running or if stopped by
+            the caller): ``"short_page"``, ``"count_reached"``, ``"no_new_ids"`` or
+            ``"too_many_without_ids"``.  The last two are logged as warnings.
+        total: The envelope's ``count`` once it is known to be a total, else ``None``.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 Always ends: ``end_reason``, ``total`` and ``max_without_id``.
     """
 
     def __init__(
@@ -93,16 +123,22 @@ class AsyncPaginator(Generic[T]):
         start_page: int = 1,
         prefetch: int = 0,
         dedupe_window: int | None = None,
+        max_without_id: int | None = None,
     ) -> None:
         if limit < 1 or start_page < 1 or prefetch < 0:
             raise ConfigError("limit and start_page must be >= 1 and prefetch >= 0")
+        if max_without_id is not None and max_without_id < 0:
+            raise ConfigError("max_without_id must be >= 0")
         self._fetch = fetch
         self.limit = limit
         self.start_page = start_page
         self.prefetch = prefetch
         self.dedupe_window = max(2 * limit, 1000) if dedupe_window is None else dedupe_window
+        self.max_without_id = max(10 * limit, 1000) if max_without_id is None else max_without_id
         self.next_page = start_page
         """The first page not yet fully handed out: a resume point."""
+        self.end_reason: EndReason | None = None
+        self.total: int | None = None
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
@@ -117,28 +153,58 @@ class AsyncPaginator(Generic[T]):
             await pages.aclose()
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
-        """Yield pages in order until a short page; ``next_page`` advances after each yield."""
-        recent = _RecentIds(self.dedupe_window) if self.dedupe_window else None
+        """Yield pages in order until one of the end rules; ``next_page`` advances after each."""
+        recent = _RecentIds(self.dedupe_window or 2 * self.limit)
         pending: deque[asyncio.Task[Page[T]]] = deque()
         number = self.start_page
+        without_id = 0
+        self.end_reason, self.total = None, None
         try:
             while True:
                 while len(pending) <= self.prefetch:
                     pending.append(asyncio.ensure_future(self._fetch(number, self.limit)))
                     number += 1
                 page = await pending.popleft()
-                if recent is not None:
-                    page = attrs.evolve(page, items=[i for i in page.items if not _dup(recent, i)])
+                fresh, missing = _sift(recent, page.items)
+                if page.items and not fresh and not missing and not page.is_last:
+                    self._end("no_new_ids", page, logging.WARNING)
+                    return
+                without_id += missing
+                if self.dedupe_window:
+                    page = attrs.evolve(page, items=[i for i in page.items if _item_id(i) is None or id(i) in fresh])
                 self.next_page = page.number
                 yield page
                 self.next_page = page.number + 1
-                if page.is_last:
+                reason = self._reason(page, without_id)
+                if reason is not None:
                     return
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    def _reason(self, page: Page[T], without_id: int) -> EndReason | None:
+        """Apply the end rules after ``page`` was handed out (see the module docstring)."""
+        if page.count is not None and page.count > page.raw_length:
+            self.total = page.count
+        seen = (page.number - 1) * page.limit + page.raw_length
+        if without_id > self.max_without_id:
+            return self._end("too_many_without_ids", page, logging.WARNING)
+        if page.is_last:
+            short_of_total = self.total is not None and seen < self.total
+            return self._end("short_page", page, logging.WARNING if short_of_total else logging.DEBUG)
+        if self.total is not None and seen >= self.total:
+            return self._end("count_reached", page, logging.DEBUG)
+        return None
+
+    def _end(self, reason: EndReason, page: Page[T], level: int) -> EndReason:
+        self.end_reason = reason
+        seen = (page.number - 1) * page.limit + page.raw_length
+        log.log(level, "pagination ended at page %d (%s): %d records of %d per page, %d through this page, "
+                "count %s", page.number, _EXPLAIN[reason], page.raw_length, page.limit, seen,
+                self.total if self.total is not None else page.count)  # fmt: skip
+        return reason
 
     async def first_page(self) -> Page[T]:
         """Fetch only the first page (``start_page``)."""
@@ -160,6 +226,26 @@ class AsyncPaginator(Generic[T]):
         return out
 
 
-def _dup(recent: _RecentIds, item: Any) -> bool:
-    key = getattr(item, "id", None)
-    return key is not None and recent.seen(key)
+_EXPLAIN: dict[EndReason, str] = {
+    "short_page": "short page",
+    "count_reached": "count reached",
+    "no_new_ids": "the page repeats only ids already seen; the server is looping",
+    "too_many_without_ids": "too many records without an id to tell progress from a loop",
+}
+
+
+def _item_id(item: Any) -> Any:
+    return getattr(item, "id", None)
+
+
+def _sift(recent: _RecentIds, items: list[Any]) -> tuple[set[int], int]:
+    """Record the page's ids: the ``id()`` of each record with a new id, and how many lack one."""
+    fresh: set[int] = set()
+    missing = 0
+    for item in items:
+        key = _item_id(item)
+        if key is None:
+            missing += 1
+        elif not recent.seen(key):
+            fresh.add(id(item))
+    return fresh, missing

@@ -194,9 +194,11 @@ class Pipeline:
         raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
 
     def _on_rate_limited(self, response: RawResponse) -> None:
-        hints = retry_hints(response.headers, time.time())
-        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
         retry = self.options.retry
+        # A hint past max_retry_after makes this call raise at once (retry_delay); the key is
+        # paused no longer than the caller would wait, so one absurd hint cannot wedge it.
+        hints = {k: min(v, retry.max_retry_after) for k, v in retry_hints(response.headers, time.time()).items()}
+        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
         fallback = max(retry.wait_initial, compute_delay(1, retry, self.core.rng), 0.001)
         self.core.scheduler.rate_limited(self.key_id, hints, fallback)
 

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ._clock import Clock, LoopClock
-from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
+from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
 from ._convert import Envelope
 from ._endpoints import Endpoint
 from ._errors import ConfigError
@@ -45,6 +45,7 @@ class AsyncSalescaling(ResourceGroups):
         retry: The :class:`RetryConfig`.
         limits: The key's :class:`RateLimits` (the published three windows by default).
         pool: Connection pool size.
+        response_limits: Bounds on responses (:class:`ResponseLimits`, default 16 MiB bodies).
         scopes: The key's scopes, if known: calls needing another scope raise
             :class:`ScopeError` before spending any budget.
         priority: Default lane of this client's requests.
@@ -68,6 +69,7 @@ class AsyncSalescaling(ResourceGroups):
         retry: RetryConfig | None = None,
         limits: RateLimits | None = None,
         pool: PoolLimits | None = None,
+        response_limits: ResponseLimits | None = None,
         scopes: Iterable[str] | None = None,
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
@@ -86,7 +88,8 @@ class AsyncSalescaling(ResourceGroups):
             if budget is not None
             else Scheduler(limits, clock=clock, on_event=on_event)
         )
-        core = Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
+        transport = transport or AiohttpTransport(pool, response_limits=response_limits)
+        core = Core(transport, scheduler, clock, random.Random(seed))
         options = Options(to_timeouts(timeout), retry or RetryConfig(), priority)
         pipeline = Pipeline(core, key, key_id(key), base, checked_scopes, options, on_event)
         self._bind(pipeline, owner=True)

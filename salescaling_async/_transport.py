@@ -5,6 +5,14 @@ connection pool), created lazily inside the running loop and bound to it.  It ma
 aiohttp failure to the :class:`TransportError` family, telling apart failures proven to have
 happened before anything was sent (``ConnectError``: the scheduler gets the slot back) from
 those after (the request may have been counted or even processed).
+
+Response bodies are read in chunks and counted after decompression, up to
+``ResponseLimits.max_body_bytes``.  aiohttp (3.13.3 and later) inflates at most
+``max(256 KiB, the stream's low-water mark)`` per step and pauses decompressing while the
+stream buffer is above its high-water mark, so a gzip bomb can never inflate past the limit
+in one chunk: memory stays bounded by the limit plus a few hundred KiB of buffers.  Past the
+limit the connection is closed (never returned to the pool) and
+:class:`ResponseTooLargeError` is raised.
 """
 
 from __future__ import annotations
@@ -16,8 +24,14 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from ._config import PoolLimits
-from ._errors import ClientClosedError, ConnectError, ReadError, RequestTimeoutError
+from ._config import PoolLimits, ResponseLimits
+from ._errors import (
+    ClientClosedError,
+    ConnectError,
+    ReadError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+)
 from ._request import RawRequest, RawResponse
 
 
@@ -52,8 +66,17 @@ class AiohttpTransport:
     decides whether the key may follow them.
     """
 
-    def __init__(self, pool: PoolLimits | None = None, *, trust_env: bool = True) -> None:
+    _CHUNK = 64 * 1024
+
+    def __init__(
+        self,
+        pool: PoolLimits | None = None,
+        *,
+        trust_env: bool = True,
+        response_limits: ResponseLimits | None = None,
+    ) -> None:
         self._pool = pool or PoolLimits()
+        self._limits = response_limits or ResponseLimits()
         self._trust_env = trust_env
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,7 +120,7 @@ class AiohttpTransport:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.read()
+                body = await self._read_body(resp, method, url)
                 return RawResponse(
                     status=resp.status,
                     headers=tuple((k, v) for k, v in resp.headers.items()),
@@ -122,11 +145,36 @@ class AiohttpTransport:
                 sent=True,
             ) from None
 
+    async def _read_body(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        """The decompressed body, counted chunk by chunk against the limit."""
+        limit = self._limits.max_body_bytes
+        # Content-Length counts the encoded bytes; only without an encoding is it the body's size.
+        encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+        declared = resp.content_length
+        body = bytearray()
+        if encoded or declared is None or declared <= limit:
+            async for chunk in resp.content.iter_chunked(self._CHUNK):
+                if len(body) + len(chunk) > limit:
+                    break
+                body += chunk
+            else:
+                return bytes(body)
+        # Over the limit: drop the connection (a half-read body cannot be reused) and keep
+        # nothing of what was read.
+        resp.close()
+        del body
+        raise ResponseTooLargeError(
+            f"response body of {method} {url} exceeds the limit of {limit} bytes",
+            limit=limit,
+            status_code=resp.status,
+        )
+
     @staticmethod
     def _form(request: RawRequest) -> aiohttp.FormData | None:
+        """A ``multipart/form-data`` body (reference.md: the upload takes only that type)."""
         if not request.files and request.form is None:
             return None
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(default_to_multipart=True)
         for name, value in (request.form or {}).items():
             form.add_field(name, value)
         for part in request.files:

@@ -26,7 +26,7 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     "name",
     ["_budget.py", "_backoff.py", "_convert.py", "_config.py", "_errors.py", "_urls.py", "_options.py",
-     "_error_building.py", "_responses.py", "_request.py", "_endpoints.py"],
+     "_error_building.py", "_responses.py", "_request.py", "_endpoints.py", "_decode.py"],
 )
 def test_pure_modules_import_no_io(name: str) -> None:
     """The math, policy and conversion modules never import asyncio, time or network code."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -86,7 +87,7 @@ def test_invalid_arguments() -> None:
     async def fetch(page: int, limit: int) -> Page[Any]:
         raise AssertionError
 
-    for kwargs in ({"limit": 0}, {"start_page": 0}, {"prefetch": -1}):
+    for kwargs in ({"limit": 0}, {"start_page": 0}, {"prefetch": -1}, {"max_without_id": -1}):
         with pytest.raises(ConfigError):
             AsyncPaginator(fetch, **kwargs)
 
@@ -114,3 +115,95 @@ async def test_streams_through_the_scheduler_concurrently() -> None:
             users = await client.users.list(page_size=10, prefetch=30).to_list()
     assert len(users) == 2000 and sim.stats().rejected == 0
     await asyncio.sleep(0)
+
+
+def _fixed_pages(pages: dict[int, list[dict[str, Any]]], *, count: int | None = None) -> tuple[FakeTransport, list[int]]:
+    """A server answering page N with ``pages[N]`` (the last entry for any later page)."""
+    asked: list[int] = []
+
+    def handler(request: RawRequest) -> RawResponse:
+        page = int(dict(request.params)["page"])
+        asked.append(page)
+        rows = pages.get(page, pages[max(pages)])
+        return json_response(rows, count=count if count is not None else len(rows))
+
+    return FakeTransport(handler), asked
+
+
+@pytest.mark.parametrize("dedupe_window", [None, 0])
+async def test_a_server_repeating_a_full_page_forever_is_not_paged_forever(
+    clock: FakeClock, drive: Any, caplog: pytest.LogCaptureFixture, dedupe_window: int | None
+) -> None:
+    """The same full page again adds no new id: iteration ends there with a warning."""
+    transport, asked = _fixed_pages({1: [{"id": str(i)} for i in range(10)]})
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    paginator.dedupe_window = 1000 if dedupe_window is None else dedupe_window
+    with caplog.at_level(logging.WARNING, logger="salescaling_async"):
+        items = await drive(paginator.to_list())
+    assert [c.id for c in items] == [str(i) for i in range(10)]
+    assert asked == [1, 2] and paginator.end_reason == "no_new_ids" and paginator.next_page == 2
+    assert "looping" in caplog.text
+
+
+async def test_records_without_ids_end_past_the_bound(
+    clock: FakeClock, drive: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Full pages of id-less records forever end once more than max_without_id were handed out."""
+    transport, asked = _fixed_pages({1: [{"firstName": "x"}] * 10})
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    paginator.max_without_id = 35
+    with caplog.at_level(logging.WARNING, logger="salescaling_async"):
+        items = await drive(paginator.to_list())
+    assert len(items) == 40 and asked == [1, 2, 3, 4]
+    assert paginator.end_reason == "too_many_without_ids" and "without an id" in caplog.text
+
+
+async def test_a_total_count_that_is_reached_saves_the_empty_page(clock: FakeClock, drive: Any) -> None:
+    """count larger than a page is a total: reaching it ends without asking for an empty page."""
+    transport, asked = _paged(20)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    items = await drive(paginator.to_list())
+    assert len(items) == 20 and asked == [1, 2]
+    assert paginator.end_reason == "count_reached" and paginator.total == 20
+
+
+async def test_a_short_page_below_the_total_is_reported(
+    clock: FakeClock, drive: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A short page while count says more ends (the documented rule) with a warning."""
+    rows = [{"id": str(i)} for i in range(25)]
+    transport, asked = _fixed_pages({1: rows[:10], 2: rows[10:14]}, count=25)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    with caplog.at_level(logging.WARNING, logger="salescaling_async"):
+        items = await drive(paginator.to_list())
+    assert len(items) == 14 and asked == [1, 2]
+    assert paginator.end_reason == "short_page" and paginator.total == 25
+    assert "14 through this page, count 25" in caplog.text
+
+
+async def test_a_per_page_count_is_never_a_total(
+    clock: FakeClock, drive: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """count equal to each page's length is no total: the short page ends quietly."""
+    transport, _asked = _paged(25, count="page")
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    with caplog.at_level(logging.WARNING, logger="salescaling_async"):
+        await drive(paginator.to_list())
+    assert paginator.total is None and paginator.end_reason == "short_page" and not caplog.text
+
+
+async def test_a_short_page_of_shifted_duplicates_ends_quietly(
+    clock: FakeClock, drive: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A last page holding only records shifted from the previous one is a normal end."""
+    transport, asked = _fixed_pages({1: [{"id": str(i)} for i in range(10)], 2: [{"id": "9"}]})
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    with caplog.at_level(logging.WARNING, logger="salescaling_async"):
+        items = await drive(paginator.to_list())
+    assert len(items) == 10 and asked == [1, 2] and paginator.end_reason == "short_page" and not caplog.text

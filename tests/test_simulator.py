@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,7 +41,7 @@ async def test_burst_sequence_of_rate_limits_md(http: aiohttp.ClientSession, clo
         clock.advance(0.9 / scale)
         resp = await _get(http, sim)
         assert resp.status == 429
-        assert resp.headers["Retry-After-short"] == ("1" if scale == 1 else "0.1")
+        assert resp.headers["Retry-After-short"] == "1"  # whole seconds rounded up at any scale
         assert "Retry-After" not in resp.headers
         assert await resp.json() == {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"}
         clock.advance((1.05 - 0.9) / scale)  # the log has freed room, but the block holds
@@ -222,3 +223,23 @@ async def test_block_duration_option(http: aiohttp.ClientSession, clock: FakeClo
         assert (await _get(http, sim)).status == 429
         clock.advance(0.6)
         assert (await _get(http, sim)).status == 200
+
+
+@pytest.mark.parametrize("scale", [pytest.param(1.0, id="scale-1"), pytest.param(3.7, id="scale-3.7"),
+                                   pytest.param(100.0, id="scale-100")])  # fmt: skip
+async def test_time_headers_are_whole_seconds_at_any_scale(
+    http: aiohttp.ClientSession, clock: FakeClock, scale: float
+) -> None:
+    """Retry-After-* and X-RateLimit-Reset-* are ASCII whole seconds, never fractions."""
+    seen: list[str] = []
+    async with Simulator(clock=clock.now, time_scale=scale, records=1) as sim:
+        for _ in range(25):
+            resp = await _get(http, sim)
+            seen += [v for k, v in resp.headers.items() if k.lower().startswith(("retry-after", "x-ratelimit-reset"))]
+            clock.advance(0.013 / scale)
+        assert resp.status == 429
+    async with Simulator(records=1, faults=[Fault("retry_after", on={1}, retry_after=2.5)], time_scale=scale) as sim:
+        resp = await _get(http, sim)
+        seen.append(resp.headers["Retry-After"])
+    assert seen and all(v.isascii() and v.isdigit() for v in seen), seen
+    assert seen[-1] == str(math.ceil(2.5 / scale))

@@ -14,7 +14,6 @@ scopes and expiry (401 before anything counts); throttles exactly like a NestJS 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ from aiohttp import web
 from .._config import RateLimits
 from .._endpoints import SCOPES
 from ._store import KINDS, Order, Store, iso
-from ._throttler import Storage, Throttler
+from ._throttler import Storage, Throttler, format_seconds
 
 DEFAULT_KEY = "sk_test_simulator"
 DEFAULT_LIMITS = RateLimits()
@@ -117,6 +116,8 @@ class Simulator:
         seed: Seed of the generated data and of probabilistic faults.
         limits: The throttler's windows (the published ones by default; ``None`` disables).
         time_scale: Shrinks every window by this factor (10: 20/0.1 s, 200/1 s, 1000/6 s).
+            Time headers stay whole seconds rounded up, as a real throttler with such short
+            windows sends them (a 0.1 s block says ``Retry-After-short: 1``).
         storage: ``sliding`` (NestJS default) or ``fixed`` (a common Redis storage).
         block_duration: Block after going over (default: the window length), unscaled seconds.
         per_route: Count limits per key and route instead of per key.
@@ -154,7 +155,7 @@ class Simulator:
         self.limits = limits.scaled(time_scale) if limits is not None else None
         block = block_duration / time_scale if block_duration is not None else None
         self.throttler = (
-            Throttler(self.limits.windows, storage=storage, block_duration=block, header_scale=time_scale)
+            Throttler(self.limits.windows, storage=storage, block_duration=block)
             if self.limits is not None
             else None
         )
@@ -332,7 +333,7 @@ class Simulator:
             return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
         if fault.kind == "retry_after":
             seconds = fault.retry_after / self.time_scale
-            value = str(math.ceil(seconds)) if self.time_scale == 1 else f"{seconds:g}"
+            value = format_seconds(seconds)
             return web.json_response(
                 _envelope(None, status=503, count=0, error="Service Unavailable"),
                 status=503,

@@ -47,11 +47,14 @@ class Verdict:
     rejected_by: str | None = None
 
 
-def format_seconds(seconds: float, scale: float) -> str:
-    """Whole seconds rounded up, as NestJS sends; fractional (ms) when windows are scaled."""
-    if scale == 1:
-        return str(max(0, math.ceil(seconds - 1e-9)))
-    return f"{max(0.0, math.ceil(seconds * 1000 - 1e-6) / 1000):g}"
+def format_seconds(seconds: float) -> str:
+    """Whole seconds rounded up, as NestJS sends (``Math.ceil(ms / 1000)``), at any scale.
+
+    A scaled window is just a short window to the real throttler, which still answers in
+    whole seconds: a block of 26.298 s is ``27``, one of 0.1 s is ``1``.  (The 1 ns slack
+    keeps float noise such as 3.0000000000000004 from rounding up to 4.)
+    """
+    return str(max(0, math.ceil(seconds - 1e-9)))
 
 
 class Throttler:
@@ -63,12 +66,10 @@ class Throttler:
         *,
         storage: Storage = "sliding",
         block_duration: float | None = None,
-        header_scale: float = 1.0,
     ) -> None:
         self.windows = tuple(windows)
         self.storage = storage
         self.block_duration = block_duration
-        self.header_scale = header_scale
         self._state: dict[tuple[str, str], _WindowState] = {}
 
     def hit(self, key: str, now: float) -> Verdict:
@@ -80,12 +81,12 @@ class Throttler:
                 state, window, now, block
             )
             if rejected:
-                retry = format_seconds(state.blocked_until - now, self.header_scale)
+                retry = format_seconds(state.blocked_until - now)
                 headers.append((f"Retry-After-{window.name}", retry))
                 return Verdict(False, tuple(headers), window.name)
             if state.reset_at <= now:
                 state.reset_at = now + window.seconds
-            fmt = format_seconds(state.reset_at - now, self.header_scale)
+            fmt = format_seconds(state.reset_at - now)
             headers += [
                 (f"X-RateLimit-Limit-{window.name}", str(window.limit)),
                 (f"X-RateLimit-Remaining-{window.name}", str(max(0, window.limit - count))),

@@ -7,7 +7,17 @@ from typing import Any
 
 from typing_extensions import assert_type
 
-from salescaling_async import AsyncPaginator, AsyncSalescaling, Envelope, KeyStatistics, Page, Salescaling
+from salescaling_async import (
+    APIStatusError,
+    AsyncPaginator,
+    AsyncSalescaling,
+    Envelope,
+    KeyStatistics,
+    Page,
+    ResponseLimits,
+    ResponseTooLargeError,
+    Salescaling,
+)
 from salescaling_async.models import Call, CallUploadResult, Contact, ContactCreate, Opportunity, User
 from salescaling_async.sync import SyncPaginator
 from salescaling_async.testing import Clock, RawRequest, RawResponse, Transport
@@ -23,6 +33,17 @@ async def async_api(client: AsyncSalescaling) -> None:
     assert_type(client.statistics(), KeyStatistics)
     async for opportunity in client.opportunities.list():
         assert_type(opportunity, Opportunity)
+    limited = AsyncSalescaling(response_limits=ResponseLimits(max_body_bytes=1024))
+    paginator = limited.contacts.list()
+    assert_type(paginator.total, int | None)
+    assert paginator.end_reason in (None, "short_page", "count_reached", "no_new_ids", "too_many_without_ids")
+    try:
+        await limited.request("GET", "contacts")
+    except ResponseTooLargeError as error:
+        assert_type(error.limit, int)
+    except APIStatusError as error:
+        assert_type(error.reason, str | None)
+        assert_type(error.messages, tuple[str, ...])
 
 
 def blocking_api(client: Salescaling) -> None:

@@ -1,0 +1,105 @@
+"""Response bytes to JSON, with every failure typed. Strictly private; pure.
+
+Rules, decided once here:
+
+* **Success statuses (< 400)**: an empty body is ``None`` (no content).  Anything else
+  must be strict UTF-8 (no byte-order mark), valid JSON without ``NaN``/``Infinity``, and
+  nested at most :data:`MAX_DEPTH` arrays/objects deep; a body of only whitespace is not
+  JSON.  Every failure is a :class:`ResponseValidationError`, never a bare
+  ``UnicodeDecodeError``, ``ValueError`` or ``RecursionError``.
+* **Error statuses (>= 400)**: the body only explains the error, so it never raises: the
+  JSON value when the body is valid JSON within the depth bound, else the body text
+  (undecodable bytes replaced), which :func:`describe_error_body` then reads.
+
+The depth is checked without recursion: a body with few brackets cannot be deep, and any
+other body is walked with an explicit stack after parsing (the C parser itself stops at
+the interpreter's recursion limit, which is caught).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._errors import ResponseValidationError
+from ._types import JSON
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted (the API's documents are a few levels)."""
+
+_RAW_CHARS = 65536
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests deeper than :data:`MAX_DEPTH` (iterative walk)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth + 1 > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _parse(text: str) -> JSON:
+    """Strict JSON with the depth bound; raises ``ValueError`` with a short reason."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    # Cheap pre-check: fewer brackets than the bound means the bound cannot be exceeded.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    result: JSON = value
+    return result
+
+
+def decode_json(body: bytes, *, status: int) -> JSON:
+    """Decode a response body (see the module docstring for the rules).
+
+    Args:
+        body: The body bytes, already decompressed and bounded by the transport.
+        status: The HTTP status: below 400 the body must be JSON; from 400 a body that is
+            not JSON is returned as text.
+
+    Returns:
+        The JSON value, ``None`` for an empty body, or (error statuses only) the text.
+
+    Raises:
+        ResponseValidationError: A success body that is not strict UTF-8 JSON within the
+            depth bound.
+
+    .. versionadded:: 0.2.0
+    """
+    if not body:
+        return None
+    if status >= 400:
+        text = body.decode("utf-8", errors="replace")
+        try:
+            return _parse(text)
+        except ValueError:
+            return text
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"response is not valid UTF-8 (byte {exc.start})", body, status) from None
+    try:
+        return _parse(text)
+    except ValueError as exc:
+        # JSONDecodeError is a ValueError; its message names line and column.
+        raise _invalid(f"response is not JSON: {exc}", body, status) from None
+
+
+def _invalid(message: str, body: bytes, status: int) -> ResponseValidationError:
+    raw = body[:_RAW_CHARS].decode("utf-8", errors="replace")
+    return ResponseValidationError(message, raw=raw, status_code=status, errors=(message,))

@@ -1,0 +1,125 @@
+"""decode_json: every decoding failure of a success body is a ResponseValidationError."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from salescaling_async import ResponseValidationError
+from salescaling_async._decode import MAX_DEPTH, decode_json
+from salescaling_async._errors import describe_error_body
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(b"", None, id="empty"),
+        pytest.param(b'{"data": [1, "x"]}', {"data": [1, "x"]}, id="object"),
+        pytest.param(b'  {"a": "\xc3\xa9"}\n', {"a": "\u00e9"}, id="utf8-with-whitespace"),
+        pytest.param(json.dumps([[[1]]]).encode(), [[[1]]], id="shallow-nesting"),
+    ],
+)
+def test_valid_bodies_decode(body: bytes, expected: object) -> None:
+    """Strict UTF-8 JSON within the depth bound decodes to the JSON value; empty is None."""
+    assert decode_json(body, status=200) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"   \r\n\t ", id="whitespace-only"),
+        pytest.param(b"not json", id="text"),
+        pytest.param(b'{"a": "\xff\xfe"}', id="invalid-utf8"),
+        pytest.param(b"\xef\xbb\xbf{}", id="bom"),
+        pytest.param(b'{"a": NaN}', id="nan"),
+        pytest.param(b"[Infinity]", id="infinity"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100000"),
+        pytest.param(b'{"a":' * 100_000 + b"1" + b"}" * 100_000, id="objects-100000"),
+        pytest.param(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), id="one-past-the-bound"),
+        pytest.param(b'{"data": [1, 2', id="truncated"),
+    ],
+)
+def test_bad_success_bodies_are_validation_errors(body: bytes) -> None:
+    """Whitespace, bad UTF-8, a BOM, NaN, depth and syntax all raise ResponseValidationError."""
+    with pytest.raises(ResponseValidationError) as info:
+        decode_json(body, status=200)
+    assert info.value.status_code == 200 and info.value.errors
+    assert len(info.value.raw) <= 65536
+
+
+def test_depth_bound_is_exact() -> None:
+    """MAX_DEPTH levels are accepted, one more is refused, also under many flat brackets."""
+    deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert decode_json(deep.encode(), status=200) is not None
+    flat = json.dumps({"data": [[i] for i in range(5 * MAX_DEPTH)]})
+    assert decode_json(flat.encode(), status=200)["data"][3] == [3]
+
+
+@pytest.mark.parametrize("status", [400, 404, 500])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(b'{"message": "x"}', {"message": "x"}, id="json"),
+        pytest.param(b"<html>oops</html>", "<html>oops</html>", id="text"),
+        pytest.param(b"\xffbad", "\ufffdbad", id="bad-utf8"),
+        pytest.param(b"[" * 5000, "[" * 5000, id="deep"),
+    ],
+)
+def test_error_bodies_never_raise(status: int, body: bytes, expected: object) -> None:
+    """An error status's body is JSON when it can be, its text otherwise: never an exception."""
+    assert decode_json(body, status=status) == expected
+
+
+@given(st.binary(max_size=200), st.integers(100, 599))
+def test_any_bytes_decode_or_raise_typed(body: bytes, status: int) -> None:
+    """Arbitrary bytes either decode or raise ResponseValidationError (success statuses only)."""
+    try:
+        decode_json(body, status=status)
+    except ResponseValidationError:
+        assert status < 400
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "reason", "messages"),
+    [
+        pytest.param(
+            {"statusCode": 400, "message": ["name must be a string", "email must be an email"], "error": "Bad Request"},
+            "name must be a string; email must be an email",
+            "Bad Request",
+            ("name must be a string", "email must be an email"),
+            id="nest-list",
+        ),
+        pytest.param(
+            {"statusCode": 403, "message": "Forbidden resource", "error": "Forbidden"},
+            "Forbidden resource",
+            "Forbidden",
+            ("Forbidden resource",),
+            id="nest-string",
+        ),
+        pytest.param(
+            {"statusCode": 401, "count": 0, "error": "missing key", "data": None},
+            "missing key",
+            None,
+            ("missing key",),
+            id="envelope",
+        ),
+        pytest.param({"statusCode": 404, "message": [], "error": "Not Found"}, "Not Found", None, ("Not Found",), id="empty-list"),
+        pytest.param({"message": [{"field": "a"}, 3]}, '{"field": "a"}; 3', None, ('{"field": "a"}', "3"), id="non-strings"),
+        pytest.param("  gateway timeout  ", "gateway timeout", None, (), id="text"),
+        pytest.param(None, None, None, (), id="none"),
+        pytest.param([1, 2], None, None, (), id="list"),
+    ],
+)
+def test_describe_error_body(body: object, message: object, reason: object, messages: object) -> None:
+    """NestJS message is the message (lists joined), error the reason; envelopes keep error."""
+    assert tuple(describe_error_body(body)) == (message, reason, messages)
+
+
+def test_describe_error_body_bounds_the_text() -> None:
+    """A huge message list is cut to 50 messages of 1000 characters, the joined text to 2000."""
+    found = describe_error_body({"message": ["x" * 5000] * 500})
+    assert len(found.messages) == 50 and all(len(m) == 1000 for m in found.messages)
+    assert found.message is not None and len(found.message) == 2000 and found.message.endswith("\u2026")
