@@ -10,6 +10,8 @@ from ._config import RetryConfig as RetryConfig
 from ._config import Timeouts as Timeouts
 from ._config import Window as Window
 from ._convert import Envelope as Envelope
+from ._convert import from_dict as from_dict
+from ._convert import to_dict as to_dict
 from ._errors import APIStatusError as APIStatusError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
@@ -84,5 +86,7 @@ __all__ = [
     "TransportError",
     "UNSET",
     "Window",
+    "from_dict",
     "run_sync",
+    "to_dict",
 ]
