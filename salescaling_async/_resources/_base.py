@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .._convert import structure, structure_list, unstructure
+from .._convert import structure, structure_list, to_wire_body
 from .._endpoints import ENDPOINTS
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator, Page
@@ -76,6 +75,6 @@ class Resource:
         return structure(envelope.data, model)
 
     async def _create(self, name: str, model: type[T], body: Any) -> T:
-        payload = body if isinstance(body, Mapping) else unstructure(body)
+        payload = to_wire_body(body, model)  # snake_case keys renamed or refused, never sent as-is
         envelope = await self._client._call(ENDPOINTS[f"{self._prefix}.{name}"], json=payload)
         return structure(envelope.data, model)
