@@ -102,3 +102,19 @@ def test_mapping_body_that_cannot_be_converted_is_refused(body: Any, match: str)
     """A body the API would misread raises ConfigError instead of being sent as-is."""
     with pytest.raises(ConfigError, match=match):
         to_wire_body(body, models.Contact)
+
+
+async def test_create_through_the_client_converts_or_refuses_mapping_bodies() -> None:
+    """At the simulator: a snake_case mapping arrives in camelCase; an unknown one is never sent."""
+    from salescaling_async import AsyncSalescaling
+    from salescaling_async.testing import Simulator
+
+    async with Simulator(limits=None) as sim, AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
+        made = await client.contacts.create({"first_name": "Ada", "email": "ada@x.io"})  # type: ignore[arg-type]
+        assert (made.first_name, made.email) == ("Ada", "ada@x.io")
+        typed = await client.contacts.create(models.ContactCreate(email="b@x.io", title_position="CTO"))
+        assert (typed.email, typed.title_position) == ("b@x.io", "CTO")
+        sent = sim.stats().accepted
+        with pytest.raises(ConfigError, match="camelCase"):
+            await client.companies.create({"legal_name": "Acme"})
+        assert sim.stats().accepted == sent
