@@ -4,6 +4,10 @@ Public names are re-exported here; implementation modules start with ``_``.  Del
 public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 """
 
+from ._cache import Cache as Cache
+from ._cache import CacheStatistics as CacheStatistics
+from ._cache import MemoryCache as MemoryCache
+from ._cache_redis import RedisCache as RedisCache
 from ._config import PoolLimits as PoolLimits
 from ._config import RateLimits as RateLimits
 from ._config import RetryConfig as RetryConfig
@@ -54,6 +58,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetStoreError",
+    "Cache",
+    "CacheStatistics",
     "ClientClosedError",
     "ClientState",
     "ConfigError",
@@ -62,6 +68,7 @@ __all__ = [
     "Envelope",
     "Event",
     "KeyStatistics",
+    "MemoryCache",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
@@ -72,6 +79,7 @@ __all__ = [
     "RateLimits",
     "ReadError",
     "RedisBudget",
+    "RedisCache",
     "RequestTimeoutError",
     "ResponseValidationError",
     "RetryConfig",
