@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 
 from ._backoff import compute_delay, is_retryable, retry_hints
+from ._cache import Cache, lookup
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
 from ._convert import Envelope, unwrap_envelope
@@ -160,6 +161,8 @@ class AsyncSalescaling:
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
         clock: A custom clock (tests: :class:`salescaling_async.testing.FakeClock`).
         seed: Seed of the backoff jitter (reproducible tests).
+        cache: A response cache for GETs (:class:`MemoryCache`, :class:`RedisCache`); writes
+            through the client invalidate their resource's entries.  ``.. versionadded:: 0.2.0``
 
     .. versionadded:: 0.1.0
     """
@@ -181,6 +184,7 @@ class AsyncSalescaling:
         transport: Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self._api_key = check_api_key(api_key)
         self._key_id = key_id(self._api_key)
@@ -194,6 +198,7 @@ class AsyncSalescaling:
         )
         self._core = _Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
         self._on_event = on_event
+        self._cache, self._cache_off = cache, False
         self._owner = True
         self._options = _Options(_timeouts(timeout), retry or RetryConfig(), priority)
         self._init_resources()
@@ -233,10 +238,15 @@ class AsyncSalescaling:
         timeout: Timeouts | float | UnsetType | None = UNSET,
         retry: RetryConfig | None = None,
         priority: Priority | None = None,
+        cache: bool | None = None,
     ) -> AsyncSalescaling:
-        """A view with other per-call options, sharing everything else (``UNSET``: keep)."""
+        """A view with other per-call options, sharing everything else (``UNSET``: keep).
+
+        ``cache=False`` bypasses the response cache (``True`` turns it back on).
+        """
         opts = self._options
         return self._view(
+            _cache_off=self._cache_off if cache is None else not cache,
             _options=_Options(
                 opts.timeouts if timeout is UNSET else _timeouts(timeout),
                 retry or opts.retry,
@@ -361,15 +371,19 @@ class AsyncSalescaling:
         )
         started = core.clock.now()
         deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+        slot = await lookup(None if self._cache_off else self._cache, self._api_key, self.base_url, raw)
+        if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
+            return slot.envelope
         attempt = 0
         while True:
             attempt += 1
             try:
                 response = await self._attempt(raw, priority or opts.priority, deadline)
-                return self._parse(response, endpoint)
+                return await slot.settle(self._parse(response, endpoint))
             except (APIStatusError, TransportError) as error:
                 delay = self._retry_delay(error, raw, attempt, deadline)
                 if delay is None:
+                    await slot.settle(None)
                     raise
                 reason = type(error).__name__
             self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))
