@@ -36,6 +36,7 @@ from ._errors import ServerError as ServerError
 from ._errors import TransportError as TransportError
 from ._events import Event as Event
 from ._events import RateLimitHit as RateLimitHit
+from ._events import RequestAttempt as RequestAttempt
 from ._events import RetryScheduled as RetryScheduled
 from ._events import ThrottleWait as ThrottleWait
 from ._pagination import AsyncPaginator as AsyncPaginator
@@ -80,6 +81,7 @@ __all__ = [
     "ReadError",
     "RedisBudget",
     "RedisCache",
+    "RequestAttempt",
     "RequestTimeoutError",
     "ResponseValidationError",
     "RetryConfig",
