@@ -38,7 +38,7 @@ from ._errors import (
     TransportError,
     status_error_class,
 )
-from ._events import Event, RetryScheduled
+from ._events import Event, RequestAttempt, RetryScheduled
 from ._redis import RedisBudget
 from ._request import FilePart, RawRequest, RawResponse
 from ._resources import (
@@ -378,7 +378,7 @@ class AsyncSalescaling:
         while True:
             attempt += 1
             try:
-                response = await self._attempt(raw, priority or opts.priority, deadline)
+                response = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
                 return await slot.settle(self._parse(response, endpoint))
             except (APIStatusError, TransportError) as error:
                 delay = self._retry_delay(error, raw, attempt, deadline)
@@ -391,19 +391,25 @@ class AsyncSalescaling:
             if delay > 0:
                 await _sleep(core.clock, delay)
 
-    async def _attempt(self, raw: RawRequest, priority: Priority, deadline: float | None) -> RawResponse:
+    async def _attempt(
+        self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint, attempt: int
+    ) -> RawResponse:
         core = self._core
         for _ in range(_MAX_REDIRECTS + 1):
+            queued = core.clock.now()
             permit = await core.scheduler.acquire(self._key_id, priority=priority, deadline=deadline)
+            granted = core.clock.now()
             try:
                 response = await core.transport.send(raw)
             except TransportError as exc:
                 permit.failed(sent=exc.sent)
+                self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
                 raise
             except BaseException:  # cancelled or unexpected while sending: it may count
                 permit.failed(sent=True)
                 raise
             permit.received(response.header_map)
+            self._report(raw, endpoint, attempt, queued, granted, response.status, None)
             log.debug("%s %s -> %d", raw.method, raw.url, response.status)
             if response.status == 429:
                 self._on_rate_limited(response)
@@ -499,6 +505,12 @@ class AsyncSalescaling:
             "accept": "application/json",
             "user-agent": f"salescaling-async/{__version__}",
         }
+
+    def _report(self, raw: RawRequest, endpoint: Endpoint, attempt: int, queued: float, granted: float,
+                status: int | None, error: str | None) -> None:  # fmt: skip
+        if self._on_event is not None:
+            self._emit(RequestAttempt(raw.method, raw.url, endpoint.path, self._key_id, attempt, granted - queued,
+                                      self._core.clock.now() - granted, status, error))  # fmt: skip
 
     def _emit(self, event: Event) -> None:
         if self._on_event is not None:
