@@ -39,6 +39,7 @@ from ._events import RateLimitHit as RateLimitHit
 from ._events import RequestAttempt as RequestAttempt
 from ._events import RetryScheduled as RetryScheduled
 from ._events import ThrottleWait as ThrottleWait
+from ._logging import configure_from_env as _configure_logging_from_env
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._redis import RedisBudget as RedisBudget
@@ -51,6 +52,8 @@ from ._types import Priority as Priority
 from .sync import Salescaling as Salescaling
 from .sync import SyncInAsyncContextWarning as SyncInAsyncContextWarning
 from .sync import run_sync as run_sync
+
+_configure_logging_from_env()
 
 __all__ = [
     "APIStatusError",
