@@ -190,3 +190,15 @@ async def test_a_failing_cache_never_fails_a_request(sim: Simulator, caplog: pyt
         await client.users.list().to_list()
     assert sent(sim) == 2
     assert "response cache failed" in caplog.text
+
+
+def test_the_blocking_client_uses_the_cache_too() -> None:
+    """``Salescaling(cache=...)``: the second identical call is answered without a request."""
+    from salescaling_async import Salescaling
+    from salescaling_async.testing import simulator_in_thread
+
+    cache = MemoryCache()
+    with simulator_in_thread(Simulator(records=3)) as sim, Salescaling(sim.api_key, base_url=sim.url, cache=cache) as client:
+        first = client.users.list().to_list()
+        assert client.users.list().to_list() == first
+        assert sent(sim) == 1
