@@ -202,3 +202,14 @@ def test_the_blocking_client_uses_the_cache_too() -> None:
         first = client.users.list().to_list()
         assert client.users.list().to_list() == first
         assert sent(sim) == 1
+
+
+async def test_scopes_are_checked_before_the_cache(sim: Simulator) -> None:
+    """A view whose key lacks the scope raises ScopeError even when the answer is cached."""
+    from salescaling_async import ScopeError
+
+    async with AsyncSalescaling(sim.api_key, base_url=sim.url, cache=MemoryCache()) as client:
+        await client.users.list().to_list()
+        limited = client.with_key(sim.api_key, scopes={"contacts:read"})  # same key: the entry would hit
+        with pytest.raises(ScopeError):
+            await limited.users.list().to_list()
