@@ -1,37 +1,36 @@
 """OpenTelemetry traces and metrics for a client (extra ``salescaling-async[otel]``).
 
-::
+```python
+from salescaling_async.integrations.otel import instrument
 
-    from salescaling_async.integrations.otel import instrument
+client = AsyncSalescaling()
+instrument(client)           # the global tracer and meter providers, or pass your own
+```
 
-    client = AsyncSalescaling()
-    instrument(client)           # the global tracer and meter providers, or pass your own
+Built on the client's event hook: every `RequestAttempt` (one per HTTP attempt, retries and
+redirect hops included) becomes one `CLIENT` span, started in the caller's context so it nests
+under the caller's span, with the HTTP semantic-convention attributes and the SDK's own:
 
-Built on the client's event hook: every :class:`~salescaling_async.RequestAttempt` (one per
-HTTP attempt, retries and redirect hops included) becomes one ``CLIENT`` span, started in the
-caller's context so it nests under the caller's span, with the HTTP semantic-convention
-attributes and the SDK's own:
+| attribute | value |
+|---|---|
+| `http.request.method` | `GET`, `POST`, ... |
+| `url.template` | `/api/v1/contacts/{id}` (absent for `client.request`) |
+| `url.full` | the URL without query |
+| `server.address`, `server.port` | the API host |
+| `http.response.status_code` | when a response arrived |
+| `error.type` | the status code (>= 400) or the transport error's class name |
+| `http.request.resend_count` | retries before this attempt (absent on the first) |
+| `salescaling.retry_count` | the same, always present |
+| `salescaling.key_id` | the key's hash, never the key |
+| `salescaling.throttle_wait_s` | seconds the attempt queued for rate budget |
 
-==============================  ============================================================
-``http.request.method``         ``GET``, ``POST``, ...
-``url.template``                ``/api/v1/contacts/{id}`` (absent for ``client.request``)
-``url.full``                    the URL without query
-``server.address`` / ``.port``  the API host
-``http.response.status_code``   when a response arrived
-``error.type``                  the status code (>= 400) or the transport error's class name
-``http.request.resend_count``   retries before this attempt (absent on the first)
-``salescaling.retry_count``     the same, always present
-``salescaling.key_id``          the key's hash, never the key
-``salescaling.throttle_wait_s`` seconds the attempt queued for rate budget
-==============================  ============================================================
+Metrics (meter `salescaling_async`): `salescaling.requests` (attempts),
+`http.client.request.duration` (s), `salescaling.rate_limited` (429s),
+`salescaling.throttle.wait` (s, one value per attempt) and the observable gauge
+`salescaling.budget.remaining` (requests left per key and window).
 
-Metrics (meter ``salescaling_async``): ``salescaling.requests`` (attempts),
-``http.client.request.duration`` (s), ``salescaling.rate_limited`` (429s),
-``salescaling.throttle.wait`` (s, one value per attempt) and the observable gauge
-``salescaling.budget.remaining`` (requests left per key and window).
-
-Instrument a client before making views of it (:meth:`~AsyncSalescaling.with_key`,
-:meth:`~AsyncSalescaling.with_options`): views share the hook they were made with.
+Instrument a client before making views of it (`with_key`, `with_options`): views share the
+hook they were made with.
 
 .. versionadded:: 0.2.0
 """
