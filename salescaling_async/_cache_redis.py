@@ -62,7 +62,10 @@ class RedisCache:
             raise ConfigError(f"namespace must be a string without glob characters, got {namespace!r}")
         self.ttl = _check_ttl(ttl)
         self.namespace = namespace
-        self.redis: Any = aioredis.Redis.from_url(url)
+        try:
+            self.redis: Any = aioredis.Redis.from_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"RedisCache: {exc}") from None
         self._store = self.redis.register_script(STORE)
         self._invalidate = self.redis.register_script(INVALIDATE)
         self.hits = 0

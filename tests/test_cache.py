@@ -213,3 +213,14 @@ async def test_scopes_are_checked_before_the_cache(sim: Simulator) -> None:
         limited = client.with_key(sim.api_key, scopes={"contacts:read"})  # same key: the entry would hit
         with pytest.raises(ScopeError):
             await limited.users.list().to_list()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [pytest.param({"url": "http://not-redis"}, id="scheme"), pytest.param({"ttl": -1}, id="ttl"),
+     pytest.param({"namespace": "a*"}, id="glob")],
+)  # fmt: skip
+def test_bad_redis_cache_settings_raise_config_error(kwargs: dict[str, Any]) -> None:
+    """A RedisCache with a bad URL, TTL or namespace is refused at construction, before any I/O."""
+    with pytest.raises(ConfigError):
+        RedisCache(**kwargs)
