@@ -1,4 +1,4 @@
-"""Sessions: tests, lint (ruff), typing (mypy --strict), imports (import-linter), bench (opt-in)."""
+"""Sessions: tests, lint (ruff), typing (mypy --strict), imports (import-linter), docs (mkdocs --strict), bench (opt-in)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,10 @@ def bench(session: nox.Session) -> None:
     """Every benchmark against the simulator; writes benchmarks/results/RESULTS.md and throughput.png."""
     _install(session, "tests")
     session.run("python", "-m", "benchmarks.run_all")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs-material + mkdocstrings), warnings as errors; output in site/."""
+    _install(session, "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import (
+    bench_cache,
     bench_efficiency,
     bench_pagination,
     bench_redis,
@@ -25,7 +26,15 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     sections = []
-    modules = (bench_efficiency, bench_scheduler, bench_pagination, bench_simulator, bench_redis, bench_response_limits)
+    modules = (
+        bench_efficiency,
+        bench_scheduler,
+        bench_pagination,
+        bench_simulator,
+        bench_redis,
+        bench_response_limits,
+        bench_cache,
+    )
     for module in modules:
         started = time.monotonic()
         print(f"running {module.__name__} ...", file=sys.stderr, flush=True)

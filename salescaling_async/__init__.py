@@ -4,6 +4,10 @@ Public names are re-exported here; implementation modules start with ``_``.  Del
 public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 """
 
+from ._cache import Cache as Cache
+from ._cache import CacheStatistics as CacheStatistics
+from ._cache import MemoryCache as MemoryCache
+from ._cache_redis import RedisCache as RedisCache
 from ._config import PoolLimits as PoolLimits
 from ._config import RateLimits as RateLimits
 from ._config import ResponseLimits as ResponseLimits
@@ -11,6 +15,8 @@ from ._config import RetryConfig as RetryConfig
 from ._config import Timeouts as Timeouts
 from ._config import Window as Window
 from ._convert import Envelope as Envelope
+from ._convert import from_dict as from_dict
+from ._convert import to_dict as to_dict
 from ._errors import APIStatusError as APIStatusError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
@@ -32,8 +38,10 @@ from ._errors import ServerError as ServerError
 from ._errors import TransportError as TransportError
 from ._events import Event as Event
 from ._events import RateLimitHit as RateLimitHit
+from ._events import RequestAttempt as RequestAttempt
 from ._events import RetryScheduled as RetryScheduled
 from ._events import ThrottleWait as ThrottleWait
+from ._logging import configure_from_env as _configure_logging_from_env
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._redis import RedisBudget as RedisBudget
@@ -47,6 +55,8 @@ from .sync import Salescaling as Salescaling
 from .sync import SyncInAsyncContextWarning as SyncInAsyncContextWarning
 from .sync import run_sync as run_sync
 
+_configure_logging_from_env()
+
 __all__ = [
     "APIStatusError",
     "AsyncPaginator",
@@ -54,6 +64,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetStoreError",
+    "Cache",
+    "CacheStatistics",
     "ClientClosedError",
     "ClientState",
     "ConfigError",
@@ -62,6 +74,7 @@ __all__ = [
     "Envelope",
     "Event",
     "KeyStatistics",
+    "MemoryCache",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
@@ -72,6 +85,8 @@ __all__ = [
     "RateLimits",
     "ReadError",
     "RedisBudget",
+    "RedisCache",
+    "RequestAttempt",
     "RequestTimeoutError",
     "ResponseLimits",
     "ResponseTooLargeError",
@@ -88,5 +103,7 @@ __all__ = [
     "TransportError",
     "UNSET",
     "Window",
+    "from_dict",
     "run_sync",
+    "to_dict",
 ]

@@ -39,7 +39,7 @@ from typing import Any, TypeVar, Union
 import attrs
 import cattrs
 
-from ._errors import ResponseValidationError
+from ._errors import ConfigError, ResponseValidationError
 from .models._common import JSON_NAME
 
 T = TypeVar("T")
@@ -350,3 +350,92 @@ def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str
         data=payload["data"],
         headers=headers,
     )
+
+
+# -- public serialisation and request bodies -------------------------------------------------
+# Kept apart from the structuring hooks above: these only wrap them for users and resources.
+
+
+def _check_model_class(cls: Any) -> None:
+    if not (isinstance(cls, type) and _is_model(cls)):
+        raise ConfigError(f"expected a salescaling_async.models class, got {cls!r}")
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    """The API's JSON form of a model: camelCase names, ``...000Z`` datetimes, ``extra`` merged.
+
+    Attributes that are ``None`` are left out, as the server leaves them out.  The result is
+    ready for :func:`json.dumps` and goes back with :func:`from_dict`.
+
+    Args:
+        model: An instance of a class from :mod:`salescaling_async.models`.
+
+    Returns:
+        A new ``dict`` (nested models become nested dicts).
+
+    Raises:
+        ConfigError: ``model`` is not a model instance.
+
+    .. versionadded:: 0.2.0
+    """
+    _check_model_class(type(model))
+    result: dict[str, Any] = _converter.unstructure(model)
+    return result
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    """Build a model from the API's JSON (what :func:`to_dict` returns, or a response's data).
+
+    Unknown keys land in ``extra``, unknown enum values stay strings, as for responses.
+
+    Args:
+        cls: A class from :mod:`salescaling_async.models`.
+        data: The decoded JSON object (camelCase names).
+
+    Returns:
+        A ``cls`` instance.
+
+    Raises:
+        ConfigError: ``cls`` is not a model class.
+        ResponseValidationError: ``data`` does not fit ``cls`` (one line per problem).
+
+    .. versionadded:: 0.2.0
+    """
+    _check_model_class(cls)
+    return structure(data, cls)
+
+
+def to_wire_body(body: Any, cls: type) -> dict[str, Any]:
+    """A create/update body in the API's names, before anything is sent.
+
+    A model instance is serialised like :func:`to_dict`.  In a mapping, every key that is a
+    field of ``cls`` (the response model) is accepted in its API spelling (``firstName``) or
+    its Python one (``first_name``, renamed); other camelCase keys pass verbatim (fields this
+    SDK does not know yet); any other key with an underscore is refused, because the API would
+    silently ignore it.  Values are serialised (datetimes, enums, nested models).
+
+    Raises:
+        ConfigError: not a model or mapping, a non-string key, an unknown snake_case key, or
+            one field given under both spellings.
+    """
+    if _is_model(type(body)):
+        return to_dict(body)
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"the body must be a model or a mapping, got {type(body).__name__}")
+    plan = _plan(cls)
+    json_names = {j for j, _, _ in plan}
+    by_attr = {a: j for j, a, _ in plan}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"body keys must be strings, got {key!r}")
+        name = key if key in json_names else by_attr.get(key, key)
+        if name not in json_names and "_" in key.strip("_"):
+            raise ConfigError(
+                f"{cls.__name__} has no field {key!r}; the API's names are camelCase "
+                f"(send {camel(key)!r} if the server knows it)"
+            )
+        if name in out:
+            raise ConfigError(f"field {name!r} is given twice in the body")
+        out[name] = _converter.unstructure(value)
+    return out

@@ -1,4 +1,4 @@
-"""Typed events for hooks: throttle waits, 429s and retries. Standard library and attrs only.
+"""Typed events for hooks: throttle waits, 429s, retries and attempts. Standard library and attrs only.
 
 Pass ``on_event=callback`` to :class:`AsyncSalescaling`; the callback runs synchronously in
 the event loop and must be quick.  Its exceptions are logged, never raised.
@@ -51,4 +51,33 @@ class RetryScheduled:
     error: str
 
 
-Event = Union[ThrottleWait, RateLimitHit, RetryScheduled]
+@attrs.frozen
+class RequestAttempt:
+    """One HTTP attempt finished (each retry and redirect hop is one): what monitoring needs.
+
+    Attributes:
+        method: HTTP method.
+        url: The URL sent, without the query (it may contain record ids).
+        template: The endpoint's path template (``contacts/{id}``); ``""`` for ``client.request``.
+        key: Hash of the API key (never the key).
+        attempt: 1 for the first try, 2 for the first retry, ...
+        throttle_wait: Seconds this attempt queued for rate budget.
+        duration: Seconds from sending to the response (or the transport error).
+        status: The HTTP status, ``None`` when no response arrived.
+        error: The exception class name of a transport failure, else ``None``.
+
+    .. versionadded:: 0.2.0
+    """
+
+    method: str
+    url: str
+    template: str
+    key: str
+    attempt: int
+    throttle_wait: float
+    duration: float
+    status: int | None = None
+    error: str | None = None
+
+
+Event = Union[ThrottleWait, RateLimitHit, RetryScheduled, RequestAttempt]

@@ -20,6 +20,7 @@ class Options:
     timeouts: Timeouts
     retry: RetryConfig
     priority: Priority
+    use_cache: bool = True  # with_options(cache=False) bypasses the client's response cache
 
 
 def check_api_key(api_key: str | None) -> str:

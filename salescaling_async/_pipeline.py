@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from ._backoff import compute_delay, retry_delay, retry_hints
+from ._cache import Cache, lookup
 from ._clock import Clock, sleep
 from ._convert import Envelope
 from ._endpoints import Endpoint
@@ -30,7 +31,7 @@ from ._errors import (
     ScopeError,
     TransportError,
 )
-from ._events import Event, RetryScheduled
+from ._events import Event, RequestAttempt, RetryScheduled
 from ._options import Options
 from ._request import FilePart, Outcome, RawRequest, RawResponse, encode_params
 from ._responses import parse_response
@@ -54,11 +55,23 @@ class ClientState(enum.Enum):
 class Core:
     """Strictly private. What every view of one client shares: pool, scheduler, state."""
 
-    def __init__(self, transport: Transport, scheduler: SchedulerLike, clock: Clock, rng: random.Random) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        scheduler: SchedulerLike,
+        clock: Clock,
+        rng: random.Random,
+        *,
+        cache: Cache | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
         self.transport = transport
         self.scheduler = scheduler
         self.clock = clock
         self.rng = rng
+        self.cache = cache
+        # Shared by every view, so that a hook added later (integrations.otel) sees them all.
+        self.on_event = on_event
         self.state = ClientState.UNOPENED
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -95,7 +108,6 @@ class Pipeline:
     base_url: str
     scopes: frozenset[str] | None
     options: Options
-    on_event: Callable[[Event], None] | None
 
     async def call(
         self,
@@ -141,12 +153,15 @@ class Pipeline:
         )
         started = core.clock.now()
         deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+        slot = await lookup(core.cache if opts.use_cache else None, self.api_key, self.base_url, raw)
+        if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
+            return slot.envelope
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._attempt(raw, priority or opts.priority, deadline)
-                return parse_response(response, endpoint, wall_now=time.time())
+                response = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
+                return await slot.settle(parse_response(response, endpoint, wall_now=time.time()))
             except (APIStatusError, TransportError) as error:
                 # Only a 429 needs the key's pause (the scheduler set it when the 429 came in).
                 limited = isinstance(error, RateLimitedError)
@@ -162,6 +177,7 @@ class Pipeline:
                     pause=core.scheduler.statistics(self.key_id).paused_for if limited else 0.0,
                 )
                 if delay is None:
+                    await slot.settle(None)
                     raise
                 reason = type(error).__name__
             self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))
@@ -169,20 +185,26 @@ class Pipeline:
             if delay > 0:
                 await sleep(core.clock, delay)
 
-    async def _attempt(self, raw: RawRequest, priority: Priority, deadline: float | None) -> RawResponse:
+    async def _attempt(
+        self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint[Any], attempt: int
+    ) -> RawResponse:
         """One attempt: a slot per hop; a cross-origin hop goes without the key and the slot."""
         core = self.core
         for _ in range(MAX_REDIRECTS + 1):
+            queued = core.clock.now()
             permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
+            granted = core.clock.now()
             try:
                 response = await core.transport.send(raw)
             except TransportError as exc:
                 settle(permit, Outcome.of_failure(sent=exc.sent))
+                self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
                 raise
             except BaseException:  # cancelled or unexpected while sending: it may count
                 settle(permit, Outcome.AMBIGUOUS)
                 raise
             settle(permit, Outcome.RECEIVED, response.header_map)
+            self._report(raw, endpoint, attempt, queued, granted, response.status, None)
             log.debug("%s %s -> %d", raw.method, raw.url, response.status)
             if response.status == 429:
                 self._on_rate_limited(response)
@@ -209,9 +231,27 @@ class Pipeline:
             "user-agent": f"salescaling-async/{__version__}",
         }
 
+    def _report(
+        self,
+        raw: RawRequest,
+        endpoint: Endpoint[Any],
+        attempt: int,
+        queued: float,
+        granted: float,
+        status: int | None,
+        error: str | None,
+    ) -> None:
+        """Emit a :class:`RequestAttempt` (only built when someone listens)."""
+        if self.core.on_event is not None:
+            waited, took = granted - queued, self.core.clock.now() - granted
+            self._emit(
+                RequestAttempt(raw.method, raw.url, endpoint.path, self.key_id, attempt, waited, took, status, error)
+            )
+
     def _emit(self, event: Event) -> None:
-        if self.on_event is not None:
+        on_event = self.core.on_event
+        if on_event is not None:
             try:
-                self.on_event(event)
+                on_event(event)
             except Exception:  # a user hook must never break a request
                 log.exception("salescaling event hook failed")

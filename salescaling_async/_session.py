@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from ._cache import Cache
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
 from ._convert import Envelope
@@ -46,6 +47,8 @@ class AsyncSalescaling(ResourceGroups):
         limits: The key's :class:`RateLimits` (the published three windows by default).
         pool: Connection pool size.
         response_limits: Bounds on responses (:class:`ResponseLimits`, default 16 MiB bodies).
+        cache: A response cache for GETs (:class:`MemoryCache`, :class:`RedisCache`); writes
+            through the client invalidate their resource's entries.  ``.. versionadded:: 0.2.0``
         scopes: The key's scopes, if known: calls needing another scope raise
             :class:`ScopeError` before spending any budget.
         priority: Default lane of this client's requests.
@@ -70,6 +73,7 @@ class AsyncSalescaling(ResourceGroups):
         limits: RateLimits | None = None,
         pool: PoolLimits | None = None,
         response_limits: ResponseLimits | None = None,
+        cache: Cache | None = None,
         scopes: Iterable[str] | None = None,
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
@@ -89,9 +93,9 @@ class AsyncSalescaling(ResourceGroups):
             else Scheduler(limits, clock=clock, on_event=on_event)
         )
         transport = transport or AiohttpTransport(pool, response_limits=response_limits)
-        core = Core(transport, scheduler, clock, random.Random(seed))
+        core = Core(transport, scheduler, clock, random.Random(seed), cache=cache, on_event=on_event)
         options = Options(to_timeouts(timeout), retry or RetryConfig(), priority)
-        pipeline = Pipeline(core, key, key_id(key), base, checked_scopes, options, on_event)
+        pipeline = Pipeline(core, key, key_id(key), base, checked_scopes, options)
         self._bind(pipeline, owner=True)
 
     def _bind(self, pipeline: Pipeline, *, owner: bool) -> None:
@@ -126,13 +130,18 @@ class AsyncSalescaling(ResourceGroups):
         timeout: Timeouts | float | UnsetType | None = UNSET,
         retry: RetryConfig | None = None,
         priority: Priority | None = None,
+        cache: bool | None = None,
     ) -> AsyncSalescaling:
-        """A view with other per-call options, sharing everything else (``UNSET``: keep)."""
+        """A view with other per-call options, sharing everything else (``UNSET``: keep).
+
+        ``cache=False`` bypasses the response cache (``True`` turns it back on).
+        """
         opts = self._pipeline.options
         options = Options(
             opts.timeouts if timeout is UNSET else to_timeouts(timeout),
             retry or opts.retry,
             priority or opts.priority,
+            opts.use_cache if cache is None else cache,
         )
         return self._view_of(attrs.evolve(self._pipeline, options=options))
 

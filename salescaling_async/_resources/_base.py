@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
-from .._convert import Envelope, structure, structure_list, unstructure
+from .._convert import Envelope, structure, structure_list, to_wire_body
 from .._endpoints import Endpoint
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator, Page
@@ -90,6 +90,6 @@ class Resource:
         return structure(envelope.data, endpoint.model)
 
     async def _create(self, endpoint: Endpoint[T], body: Any) -> T:
-        payload = body if isinstance(body, Mapping) else unstructure(body)
+        payload = to_wire_body(body, endpoint.model)
         envelope = await self._client.call(endpoint, json=payload)
         return structure(envelope.data, endpoint.model)

@@ -114,10 +114,16 @@ class CalendarEvent:
 
 @attrs.frozen(kw_only=True)
 class CalendarEventCreate:
-    """Body of ``POST /calendar-events`` (path inferred, provisional); the documented field
-    list is cut after ``location``.
+    """Body of ``POST /calendar-events`` (path inferred, provisional).
+
+    The documented field list is cut after ``location``.  **Provisional fields:** everything
+    after ``location`` (``status`` to ``metadata``) are the writable fields of
+    :class:`CalendarEvent`, typed so that they are spelled right on the wire; whether the server
+    accepts each of them on create is not documented.  ``extra`` sends further fields verbatim.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       The provisional fields after ``location``.
     """
 
     calendar_id: str | None = None
@@ -126,4 +132,16 @@ class CalendarEventCreate:
     start_date_time: datetime | None = None
     end_date_time: datetime | None = None
     location: str | None = None
+    # Provisional: the writable fields of CalendarEvent that the cut documentation does not show.
+    status: str | None = None
+    visibility: str | None = None
+    organizer_email: str | None = None
+    organizer_name: str | None = None
+    busy: bool | None = None
+    read_only: bool | None = None
+    hide_participants: bool | None = None
+    recurrence: list[str] | None = None
+    participants: list[Participant] | None = None
+    conferencing: Conferencing | None = None
+    metadata: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = extra_field()

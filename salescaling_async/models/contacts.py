@@ -55,16 +55,22 @@ class Contact:
 class ContactCreate:
     """Body of ``POST /contacts`` (path inferred, provisional).
 
-    Only the fields visible in the documentation are typed; the docs' list is cut after
-    ``currency``.  ``extra`` sends further fields verbatim (camelCase names).
+    The documented field list is cut after ``currency`` and does not show ``email``.
+    **Provisional fields:** ``email`` and every field after ``currency`` (``title_position``
+    to ``reports_to``) are the writable fields of :class:`Contact`, typed so that they are
+    spelled right on the wire; whether the server accepts each of them on create is not
+    documented.  ``extra`` sends further fields verbatim (camelCase names).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``email`` and the provisional fields after ``currency``.
     """
 
     first_name: str | None = None
     last_name: str | None = None
     salutation: str | None = None
     birthday: datetime | None = None
+    email: str | None = None
     phone: str | None = None
     gender_identity: str | None = None
     pronouns: str | None = None
@@ -76,4 +82,15 @@ class ContactCreate:
     state: str | None = None
     country: str | None = None
     currency: str | None = None
+    # Provisional: the writable fields of Contact that the cut documentation does not show.
+    title_position: str | None = None
+    language: str | None = None
+    assistant: str | None = None
+    assistant_phone: str | None = None
+    division: str | None = None
+    department: str | None = None
+    description: str | None = None
+    lead_source: str | None = None
+    lead_record_type: str | None = None
+    reports_to: str | None = None
     extra: Mapping[str, Any] = extra_field()

@@ -73,3 +73,29 @@ def custom_seams(clock: Clock) -> None:
     transport: Transport = RecordingTransport()
     assert_type(clock.now(), float)
     AsyncSalescaling("k", transport=transport, clock=clock)
+async def serialisation_caching_monitoring_api(client: AsyncSalescaling) -> None:
+    # Imports kept local so that parallel additions to this file merge cleanly.
+    from salescaling_async import (
+        CacheStatistics,
+        MemoryCache,
+        RedisCache,
+        RequestAttempt,
+        from_dict,
+        to_dict,
+    )
+    from salescaling_async.integrations.otel import instrument
+
+    contact = ContactCreate(email="a@b.c", title_position="CTO")
+    assert_type(to_dict(contact), dict[str, Any])
+    assert_type(from_dict(Contact, {"firstName": "A"}), Contact)
+    cached = AsyncSalescaling(cache=MemoryCache(ttl=60, max_entries=10_000))
+    shared = AsyncSalescaling(cache=RedisCache("redis://127.0.0.1:6379/0", ttl=30))
+    assert_type(cached.with_options(cache=False), AsyncSalescaling)
+    assert_type(await MemoryCache().statistics(), CacheStatistics)
+    assert_type(instrument(shared, tracer_provider=None, meter_provider=None), None)
+
+    def on_event(event: object) -> None:
+        if isinstance(event, RequestAttempt):
+            assert_type(event.status, int | None)
+
+    del client, on_event
