@@ -35,6 +35,7 @@ from ._events import ThrottleWait as ThrottleWait
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._redis import RedisBudget as RedisBudget
+from ._resources import APIResponse as APIResponse
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
 from ._session import ClientState as ClientState
@@ -46,6 +47,7 @@ from .sync import SyncInAsyncContextWarning as SyncInAsyncContextWarning
 from .sync import run_sync as run_sync
 
 __all__ = [
+    "APIResponse",
     "APIStatusError",
     "AsyncPaginator",
     "AsyncSalescaling",
