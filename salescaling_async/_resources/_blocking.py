@@ -5,7 +5,7 @@ module; ``SyncPaginator`` is public through :mod:`salescaling_async.sync`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Generic, ParamSpec, Protocol, TypeVar
 
 from .._errors import ClientClosedError
@@ -39,8 +39,12 @@ class SyncPaginator(Generic[T]):
         for page in self.pages():
             yield from page.items
 
-    def pages(self) -> Iterator[Page[T]]:
-        """Whole pages, lazily; each carries its response ``headers`` and ``request_id``."""
+    def pages(self) -> Generator[Page[T], None, None]:
+        """Whole pages, lazily; each carries its response ``headers`` and ``request_id``.
+
+        ``close()`` the generator to stop early (a ``for`` loop left by ``break`` does it at
+        garbage collection).
+        """
         pages: list[AsyncIterator[Page[T]]] = []
 
         async def step() -> Page[T] | None:

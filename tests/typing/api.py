@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,7 +65,7 @@ def blocking_api(client: Salescaling) -> None:
     assert_type(client.contacts.list().to_list(max_items=3), list[Contact])
     assert_type(client.opportunities.create(OpportunityCreate(name="n")), Opportunity)
     assert_type(client.companies.list().first_page(), Page[Company])
-    assert_type(client.users.list().pages(), Iterator[Page[User]])
+    assert_type(client.users.list().pages(), Generator[Page[User], None, None])
     assert_type(client.request("GET", "contacts", params={"limit": 1}), Envelope)
     assert_type(client.statistics(), KeyStatistics)
 
