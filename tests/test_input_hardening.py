@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from salescaling_async import AsyncSalescaling, ConfigError, Envelope, Salescaling
-from salescaling_async._endpoints import CONTACTS_GET, USERS_UPDATE_METADATA
+from salescaling_async._endpoints import CONTACTS_GET, USERS_UPDATE_METADATA, check_path_id
 from salescaling_async._options import MAX_API_KEY_LENGTH
 from salescaling_async.testing import (
     FakeClock,
@@ -127,3 +130,16 @@ async def test_no_public_object_shows_a_secret_in_its_repr() -> None:
             assert "S3cr3t" not in str(obj), type(obj).__name__
     finally:
         blocking.close()
+
+
+@given(st.text(max_size=12) | st.text(alphabet="%25eEfFcCa./\\ ", max_size=10))
+def test_a_checked_id_is_always_exactly_one_harmless_segment(value: str) -> None:
+    """Whatever the id, it is refused or becomes one segment that no server decodes into a path step."""
+    try:
+        segment = check_path_id(value)
+    except ConfigError:
+        return
+    assert "/" not in segment and "\\" not in segment
+    assert unquote(segment) == value
+    decoded = unquote(unquote(segment))  # even a server that decodes twice finds no path step
+    assert "/" not in decoded and "\\" not in decoded and decoded.strip() not in ("", ".", "..")
