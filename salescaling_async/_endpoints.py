@@ -57,13 +57,14 @@ _PATH_CHANGING = re.compile(r"[/\\]|%(?:2e|2f|5c)|[\x00-\x1f\x7f]", re.IGNORECAS
 def check_path_id(value: object, name: str = "id") -> str:
     """An id as one quoted path segment, or :class:`ConfigError` before anything is sent.
 
-    Refused: a non-string, an empty or blank id, ``.`` and ``..`` (spaces around included), and any id containing
-    ``/`` or ``\\``, an encoded dot or separator (``%2e``, ``%2f``, ``%5c`` in any case, which
-    servers that decode twice turn into path segments) or a control character.
+    Refused: a non-string, an empty or blank id, ``.`` and ``..`` (spaces around included),
+    and any id containing ``/`` or ``\\``, an encoded dot or separator (``%2e``, ``%2f``,
+    ``%5c`` in any case, which servers that decode twice turn into path steps) or a control
+    character.
     """
     if not isinstance(value, str) or value.strip() in ("", ".", "..") or _PATH_CHANGING.search(value):
         raise ConfigError(
-            f"{name} must be one path segment (not empty, '.', '..', no '/' or encoded dots), got {value!r}"
+            f"{name} must be one path segment (not empty, '.', '..', no '/' or encoded dots), got {value!r:.80}"
         )
     return quote(value, safe="")
 
