@@ -14,6 +14,7 @@ from aiohttp import web
 from salescaling_async import (
     APIResponse,
     AsyncSalescaling,
+    Envelope,
     NotFoundError,
     Page,
     RateLimits,
@@ -154,3 +155,15 @@ def test_blocking_raw_responses_and_pages(thread_sim: Simulator) -> None:
         assert all(p.request_id and p.headers["x-request-id"] == p.request_id for p in pages)
         tenant = client.with_options(timeout=5.0)
         assert tenant.contacts.with_raw_response.get(contact_id).parse().id == contact_id
+
+
+async def test_a_requester_without_http_response_still_answers_raw() -> None:
+    """A requester that answers from elsewhere (a cache, a double) gives the envelope's status and headers."""
+    from salescaling_async._resources import AsyncMode, Contacts
+
+    class Cached:
+        async def call(self, endpoint: Any, **kwargs: Any) -> Envelope:
+            return Envelope(status_code=200, count=None, error=None, data={"id": "c1"}, headers={"x-request-id": "hit"})
+
+    raw = await Contacts[AsyncMode](Cached()).with_raw_response.get("c1")
+    assert (raw.status_code, raw.request_id, raw.parse().id) == (200, "hit", "c1")

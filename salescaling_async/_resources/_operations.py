@@ -129,7 +129,7 @@ async def _raw_call(
     try:
         result = await fn(type(obj)(capture), *args, **kwargs)
     except ResponseValidationError as exc:
-        if capture.response is None:  # no response to show: the call itself failed
+        if not capture.answered:  # no response to show: the call itself failed
             raise
         return capture.answer(error=exc)
     return capture.answer(result)
@@ -143,7 +143,7 @@ async def _raw_first_page(
     try:
         page = await paginator.first_page()
     except ResponseValidationError as exc:
-        if capture.response is None:
+        if not capture.answered:
             raise
         return capture.answer(error=exc)
     return capture.answer(page)

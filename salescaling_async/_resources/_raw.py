@@ -70,6 +70,7 @@ class Capture:
     def __init__(self, inner: Requester) -> None:
         self._inner = inner
         self.response: RawResponse | None = None
+        self.envelope: Envelope | None = None
         self.elapsed = 0.0
 
     async def call(
@@ -84,7 +85,7 @@ class Capture:
         priority: Priority | None = None,
         on_response: OnResponse | None = None,
     ) -> Envelope:
-        return await self._inner.call(
+        self.envelope = await self._inner.call(
             endpoint,
             path=path,
             params=params,
@@ -94,20 +95,35 @@ class Capture:
             priority=priority,
             on_response=self._record,
         )
+        return self.envelope
 
     def _record(self, response: RawResponse, elapsed: float) -> None:
         self.response = response
         self.elapsed = elapsed
 
+    @property
+    def answered(self) -> bool:
+        """Whether a call got an answer (then a parsing failure belongs to ``parse()``)."""
+        return self.envelope is not None
+
     def answer(self, result: Any = None, error: ResponseValidationError | None = None) -> APIResponse[Any]:
-        """The :class:`APIResponse` of the captured response (there must be one)."""
-        response = self.response
-        assert response is not None  # only called once a call returned or failed to parse
+        """The :class:`APIResponse` of the captured response.
+
+        A requester that answered without an HTTP response (a cache, a test double) gives the
+        envelope's status and headers instead.
+        """
+        response, envelope = self.response, self.envelope
+        headers: Mapping[str, str]
+        if response is not None:
+            status, headers, url = response.status, response.header_map, response.url
+        else:
+            status = envelope.status_code if envelope is not None and envelope.status_code else 200
+            headers, url = (envelope.headers if envelope is not None else {}), ""
         return APIResponse(
-            status_code=response.status,
-            headers=response.header_map,
+            status_code=status,
+            headers=headers,
             elapsed=timedelta(seconds=self.elapsed),
-            url=response.url,
+            url=url,
             result=result,
             error=error,
         )
