@@ -353,3 +353,17 @@ def test_a_new_resource_works_blocking_without_touching_sync(sim: Simulator) -> 
         assert people.count() == 30
         assert len(list(people.list(page_size=10))) == 30
         assert people.with_raw_response.count().parse() == 30
+
+
+def test_blocking_constructor_mirrors_the_async_one() -> None:
+    """Every ``AsyncSalescaling`` argument exists on ``Salescaling`` with the same kind, type and default."""
+    import inspect
+
+    async_params = dict(inspect.signature(AsyncSalescaling.__init__).parameters)
+    blocking_params = dict(inspect.signature(Salescaling.__init__).parameters)
+    extra = {name: blocking_params.pop(name) for name in ("strict", "call_timeout")}
+    assert blocking_params.keys() == async_params.keys()
+    for name, param in async_params.items():
+        mine = blocking_params[name]
+        assert (mine.kind, mine.default, mine.annotation) == (param.kind, param.default, param.annotation), name
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra.values())
