@@ -7,6 +7,7 @@ for body-less requests, and never over plain http outside loopback (:func:`follo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import urljoin, urlsplit
 
@@ -29,7 +30,7 @@ def check_base_url(base_url: str | None, *, allow_insecure: bool) -> str:
         raise ConfigError(f"base_url must be an http(s) URL, got {url!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError("base_url must not contain credentials, a query or a fragment")
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK and not allow_insecure:
+    if parts.scheme == "http" and not is_loopback(url) and not allow_insecure:
         raise ConfigError(f"refusing plain http to {parts.hostname!r}; pass allow_insecure=True")
     return url if url.endswith("/") else url + "/"
 
@@ -50,12 +51,13 @@ def resolve(base_url: str, path: str) -> str:
 
 def is_loopback(url: str) -> bool:
     """Whether ``url`` names a loopback host (where plain http cannot leak anything)."""
-    return (urlsplit(url).hostname or "").lower() in _LOOPBACK
-
-
-def carries_key(raw: RawRequest) -> bool:
-    """Whether ``raw`` still carries the API key (a cross-origin hop removed it for good)."""
-    return any(name.lower() == "x-api-key" for name in raw.headers)
+    host = (urlsplit(url).hostname or "").lower()
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
 
 
 def has_body(raw: RawRequest) -> bool:
