@@ -165,5 +165,7 @@ def test_follow_redirect_rules_in_isolation() -> None:
     upload = RawRequest("POST", "https://api.x/v1/up", headers={}, form={}, files=(FilePart("f", "n", chunks()),))
     with pytest.raises(ResponseValidationError, match="streamed"):
         follow_redirect(upload, RawResponse(307, (("Location", "/v1/up2"),), b"", upload.url))
+    local = follow_redirect(raw, RawResponse(302, (("Location", "http://127.0.0.2:8/f"),), b"", raw.url))[0]
+    assert local.url == "http://127.0.0.2:8/f"  # plain http is fine on any loopback address
     head = RawRequest("HEAD", "https://api.x/v1/a", headers={})
     assert follow_redirect(head, RawResponse(303, (("Location", "/b"),), b"", head.url))[0].method == "HEAD"
