@@ -1,4 +1,4 @@
-"""Sessions: tests, lint (ruff), typing (mypy --strict), imports (import-linter), docs (mkdocs --strict), bench (opt-in)."""
+"""Sessions: tests, lint (ruff), typing (mypy --strict), imports (import-linter), docs (mkdocs), bench (opt-in)."""
 
 from __future__ import annotations
 

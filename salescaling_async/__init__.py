@@ -45,6 +45,7 @@ from ._logging import configure_from_env as _configure_logging_from_env
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._redis import RedisBudget as RedisBudget
+from ._resources import APIResponse as APIResponse
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
 from ._session import ClientState as ClientState
@@ -58,6 +59,7 @@ from .sync import run_sync as run_sync
 _configure_logging_from_env()
 
 __all__ = [
+    "APIResponse",
     "APIStatusError",
     "AsyncPaginator",
     "AsyncSalescaling",

@@ -8,10 +8,13 @@ paths are known.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import attrs
 
+from ._errors import ConfigError
 from .models import (
     Calendar,
     CalendarEvent,
@@ -40,8 +43,30 @@ class Endpoint(Generic[T]):
     provisional: bool = False
 
     def render(self, **path_params: str) -> str:
-        """The path with ``{name}`` placeholders filled (values are URL-quoted by the caller)."""
-        return self.path.format(**path_params)
+        """The path with ``{name}`` placeholders filled by checked, URL-quoted ids.
+
+        Raises:
+            ConfigError: An id that would change the path (see :func:`check_path_id`).
+        """
+        return self.path.format(**{name: check_path_id(value, name) for name, value in path_params.items()})
+
+
+_PATH_CHANGING = re.compile(r"[/\\]|%(?:2e|2f|5c)|[\x00-\x1f\x7f]", re.IGNORECASE)
+
+
+def check_path_id(value: object, name: str = "id") -> str:
+    """An id as one quoted path segment, or :class:`ConfigError` before anything is sent.
+
+    Refused: a non-string, an empty or blank id, ``.`` and ``..`` (spaces around included),
+    and any id containing ``/`` or ``\\``, an encoded dot or separator (``%2e``, ``%2f``,
+    ``%5c`` in any case, which servers that decode twice turn into path steps) or a control
+    character.
+    """
+    if not isinstance(value, str) or value.strip() in ("", ".", "..") or _PATH_CHANGING.search(value):
+        raise ConfigError(
+            f"{name} must be one path segment (not empty, '.', '..', no '/' or encoded dots), got {value!r:.80}"
+        )
+    return quote(value, safe="")
 
 
 CALLS_LIST = Endpoint("calls.list", "GET", "calls", "calls:read", Call)

@@ -23,14 +23,24 @@ class Options:
     use_cache: bool = True  # with_options(cache=False) bypasses the client's response cache
 
 
+MAX_API_KEY_LENGTH = 512
+"""The longest API key accepted (real keys are far shorter); longer input is refused unsent."""
+
+
 def check_api_key(api_key: str | None) -> str:
-    """Validate a key before anything is sent (no header injection, no empty keys)."""
+    """Validate a key before anything is sent.
+
+    Refused: no key, an empty key, a key longer than :data:`MAX_API_KEY_LENGTH` (512)
+    characters, and any whitespace, control or non-ASCII character (header injection).
+    """
     if api_key is None:
         api_key = os.environ.get("SALESCALING_API_KEY")
     if api_key is None:
         raise ConfigError("no API key: pass api_key= or set SALESCALING_API_KEY")
     if not isinstance(api_key, str) or not api_key:
         raise ConfigError("the API key must be a non-empty string")
+    if len(api_key) > MAX_API_KEY_LENGTH:
+        raise ConfigError(f"the API key is longer than {MAX_API_KEY_LENGTH} characters")
     if any(not (0x21 <= ord(ch) <= 0x7E) for ch in api_key):
         raise ConfigError("the API key contains whitespace, control or non-ASCII characters")
     return api_key

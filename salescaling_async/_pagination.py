@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
@@ -50,6 +50,10 @@ class Page(Generic[T]):
         limit: The page size asked for.
         count: The envelope's ``count`` as sent by the server (meaning undocumented).
         raw_length: How many records the server returned (before de-duplication).
+        headers: The page's HTTP response headers, names in lower case.
+            (.. versionadded:: 0.2.0)
+        request_id: The server's ``x-request-id`` for the page, when it sent one.
+            (.. versionadded:: 0.2.0)
 
     .. versionadded:: 0.1.0
     """
@@ -59,6 +63,8 @@ class Page(Generic[T]):
     limit: int
     count: int | None
     raw_length: int
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    request_id: str | None = None
 
     @property
     def is_last(self) -> bool:

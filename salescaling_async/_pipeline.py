@@ -1,7 +1,7 @@
 """The request pipeline of one client view. Strictly private.
 
 One call: scope check -> (per attempt) scheduler grant -> transport send -> settle the slot
-with the :class:`Outcome` -> follow same-origin redirects -> parse the response -> retry
+with the :class:`Outcome` -> follow redirects (``_urls`` rules) -> parse the response -> retry
 decision (:func:`retry_delay`, pure) -> sleep on the injected clock.  Every attempt, retries
 and redirects included, consumes one slot, so retries can never push a key over its limits.
 """
@@ -119,10 +119,13 @@ class Pipeline:
         form: Mapping[str, str] | None = None,
         files: tuple[FilePart, ...] = (),
         priority: Priority | None = None,
+        on_response: Callable[[RawResponse, float], None] | None = None,
     ) -> Envelope:
         """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline."""
         url = self.base_url + endpoint.render(**(path or {}))
-        return await self.send(endpoint, url, params=params, json=json, form=form, files=files, priority=priority)
+        return await self.send(
+            endpoint, url, params=params, json=json, form=form, files=files, priority=priority, on_response=on_response
+        )
 
     async def send(
         self,
@@ -134,8 +137,14 @@ class Pipeline:
         form: Mapping[str, str] | None = None,
         files: tuple[FilePart, ...] = (),
         priority: Priority | None = None,
+        on_response: Callable[[RawResponse, float], None] | None = None,
     ) -> Envelope:
-        """Send to ``url`` (already checked to be of this client's origin), retrying as allowed."""
+        """Send to ``url`` (already checked to be of this client's origin), retrying as allowed.
+
+        ``on_response`` gets the final response once it parsed, and the seconds the whole
+        call took on the client's clock (the raw-response views use it).  A cache hit has no
+        response: raw views then fall back to the envelope's status and headers.
+        """
         if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
             raise ScopeError(endpoint.scope, endpoint.name)
         core = self.core
@@ -161,7 +170,10 @@ class Pipeline:
             attempt += 1
             try:
                 response = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
-                return await slot.settle(parse_response(response, endpoint, wall_now=time.time()))
+                envelope = parse_response(response, endpoint, wall_now=time.time())
+                if on_response is not None:
+                    on_response(response, core.clock.now() - started)
+                return await slot.settle(envelope)
             except (APIStatusError, TransportError) as error:
                 # Only a 429 needs the key's pause (the scheduler set it when the 429 came in).
                 limited = isinstance(error, RateLimitedError)
@@ -188,32 +200,48 @@ class Pipeline:
     async def _attempt(
         self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint[Any], attempt: int
     ) -> RawResponse:
-        """One attempt: a slot per hop; a cross-origin hop goes without the key and the slot."""
-        core = self.core
+        """One attempt, redirects followed (:func:`follow_redirect` decides what may follow).
+
+        Every hop counts toward :data:`MAX_REDIRECTS` and its answer goes through the same
+        loop, so a redirect answered by another origin is followed or refused like any other.
+        Hops with the key take a slot of its budget; once a hop left the origin the key is
+        gone for good, and so are the slots (another origin's answers are not the key's).
+        """
+        keyed = True
         for _ in range(MAX_REDIRECTS + 1):
-            queued = core.clock.now()
-            permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
-            granted = core.clock.now()
-            try:
-                response = await core.transport.send(raw)
-            except TransportError as exc:
-                settle(permit, Outcome.of_failure(sent=exc.sent))
-                self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
-                raise
-            except BaseException:  # cancelled or unexpected while sending: it may count
-                settle(permit, Outcome.AMBIGUOUS)
-                raise
-            settle(permit, Outcome.RECEIVED, response.header_map)
-            self._report(raw, endpoint, attempt, queued, granted, response.status, None)
-            log.debug("%s %s -> %d", raw.method, raw.url, response.status)
-            if response.status == 429:
-                self._on_rate_limited(response)
+            if keyed:
+                response = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
+            else:
+                response = await self.core.transport.send(raw)
             if response.status not in REDIRECT_STATUSES:
                 return response
             raw, cross_origin = follow_redirect(raw, response)
-            if cross_origin:  # never with the key, never through this key's budget
-                return await core.transport.send(raw)
+            keyed = keyed and not cross_origin
         raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
+
+    async def _send_keyed(
+        self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint[Any], attempt: int
+    ) -> RawResponse:
+        """Send one hop with the key, in a slot of its budget settled with the hop's outcome."""
+        core = self.core
+        queued = core.clock.now()
+        permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
+        granted = core.clock.now()
+        try:
+            response = await core.transport.send(raw)
+        except TransportError as exc:
+            settle(permit, Outcome.of_failure(sent=exc.sent))
+            self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
+            raise
+        except BaseException:  # cancelled or unexpected while sending: it may count
+            settle(permit, Outcome.AMBIGUOUS)
+            raise
+        settle(permit, Outcome.RECEIVED, response.header_map)
+        self._report(raw, endpoint, attempt, queued, granted, response.status, None)
+        log.debug("%s %s -> %d", raw.method, raw.url, response.status)
+        if response.status == 429:
+            self._on_rate_limited(response)
+        return response
 
     def _on_rate_limited(self, response: RawResponse) -> None:
         retry = self.options.retry

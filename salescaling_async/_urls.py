@@ -1,11 +1,13 @@
 """URL rules: the base URL, same-origin checks and redirects. Strictly private.
 
 The key is sent only to the client's own origin: ``request()`` refuses other origins, and a
-redirect to another origin is followed without the key (and outside the key's budget).
+redirect to another origin is followed without the key (and outside the key's budget), only
+for body-less requests, and never over plain http outside loopback (:func:`follow_redirect`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import urljoin, urlsplit
 
@@ -28,7 +30,7 @@ def check_base_url(base_url: str | None, *, allow_insecure: bool) -> str:
         raise ConfigError(f"base_url must be an http(s) URL, got {url!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigError("base_url must not contain credentials, a query or a fragment")
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK and not allow_insecure:
+    if parts.scheme == "http" and not is_loopback(url) and not allow_insecure:
         raise ConfigError(f"refusing plain http to {parts.hostname!r}; pass allow_insecure=True")
     return url if url.endswith("/") else url + "/"
 
@@ -47,16 +49,71 @@ def resolve(base_url: str, path: str) -> str:
     return url
 
 
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names a loopback host (where plain http cannot leak anything)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
+def has_body(raw: RawRequest) -> bool:
+    """Whether ``raw`` sends a body (JSON, form fields or files)."""
+    return raw.json is not None or raw.form is not None or bool(raw.files)
+
+
 def follow_redirect(raw: RawRequest, response: RawResponse) -> tuple[RawRequest, bool]:
     """The request a redirect asks for, and whether it leaves the origin (then without the key).
 
-    A 303 turns into a GET; the query is dropped (the ``Location`` carries its own).
+    The rules, each checked before anything is sent:
+
+    * ``Location`` must be a well-formed http(s) URL; anything else (``http://[::1``, a bad
+      port, ``ftp:``) is a :class:`ResponseValidationError`, never a bare ``ValueError``.
+    * A 303 becomes a GET (a HEAD stays a HEAD) without a body; the query is dropped (the
+      ``Location`` carries its own).
+    * The same origin keeps the method, the body and the key; a streamed upload cannot be
+      sent twice, so such a redirect is refused.
+    * Another origin is followed only for body-less requests (a body may hold personal data
+      meant for the API alone), never over plain http to a non-loopback host, and never with
+      the key.
+
+    Raises:
+        ResponseValidationError: The redirect cannot be followed safely.
     """
+    status = response.status
     location = response.header_map.get("location")
     if not location:
-        raise ResponseValidationError("redirect without Location", raw="", status_code=response.status)
-    target = urljoin(raw.url, location)
-    cross = origin(target) != origin(raw.url)
-    headers = {k: v for k, v in raw.headers.items() if not (cross and k.lower() == "x-api-key")}
-    method = "GET" if response.status == 303 else raw.method
-    return attrs.evolve(raw, url=target, headers=headers, method=method, params=[]), cross
+        raise ResponseValidationError("redirect without Location", raw="", status_code=status)
+    try:
+        target = urljoin(raw.url, location)
+        parts = urlsplit(target)
+        _ = parts.port  # raises ValueError on a malformed port
+        cross = origin(target) != origin(raw.url)
+    except ValueError as exc:
+        raise ResponseValidationError(
+            f"malformed redirect Location: {exc}", raw=location[:200], status_code=status
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ResponseValidationError("redirect Location is not an http(s) URL", raw=location[:200], status_code=status)
+    if status == 303:
+        method = "HEAD" if raw.method == "HEAD" else "GET"
+        raw = attrs.evolve(raw, method=method, json=None, form=None, files=())
+    if cross:
+        _check_cross_origin(raw, parts.scheme, target, status)
+        headers = {k: v for k, v in raw.headers.items() if k.lower() != "x-api-key"}
+        raw = attrs.evolve(raw, headers=headers)
+    elif not raw.replayable:
+        raise ResponseValidationError("a streamed upload cannot follow a redirect", raw="", status_code=status)
+    return attrs.evolve(raw, url=target, params=[]), cross
+
+
+def _check_cross_origin(raw: RawRequest, scheme: str, target: str, status: int) -> None:
+    if has_body(raw):
+        raise ResponseValidationError(
+            f"refusing to send a {raw.method} body to another origin ({status} redirect)", raw="", status_code=status
+        )
+    if scheme == "http" and not is_loopback(target):
+        raise ResponseValidationError("refusing a redirect to plain http on another host", raw="", status_code=status)

@@ -3,7 +3,8 @@
 One ``Salescaling`` owns one blocking portal: a daemon thread running one event loop for the
 client's lifetime.  The ``AsyncSalescaling`` it wraps, its aiohttp session and its scheduler
 are created inside that loop and never touch another, so every thread of the process that
-shares the client shares one connection pool and one rate budget.
+shares the client shares one connection pool and one rate budget.  Views made by
+:meth:`Salescaling.with_key` and :meth:`Salescaling.with_options` share them too.
 
 * Called from a thread that runs its own loop (a notebook, an ``async def`` route), calls
   still work because the waiting happens on the portal's loop; a
@@ -16,45 +17,46 @@ shares the client shares one connection pool and one rate budget.
 * ``close()`` closes the session inside the loop, then stops the loop; a client that is
   garbage-collected while open warns with ``ResourceWarning`` and is stopped.
 
-Resources are proxied generically: a blocking resource declares one line per method
-(``get = blocking(Contacts.get)``), which keeps the async signature for type checkers
-without copying it.
+Resources are not copied here: the client inherits the same resource groups as the async
+client, in their blocking mode (``_resources._operations``), so a new resource appears on both
+clients with full types and no line in this module.  The loop thread itself (portal, fork and
+exit safety, ``run_sync``) lives in ``_portal``.  This module passes 300 lines only because the
+constructor mirrors ``AsyncSalescaling``'s typed signature and docstring one for one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
-import contextlib
+import functools
 import os
+import sys
 import threading
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-
+from ._cache import Cache
+from ._clock import Clock
+from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
+from ._convert import Envelope
+from ._endpoints import Endpoint
 from ._errors import ClientClosedError, SalescalingError
-from ._pagination import AsyncPaginator, Page
-from ._resources import (
-    CalendarEvents,
-    Calendars,
-    Calls,
-    Companies,
-    Contacts,
-    Meetings,
-    Opportunities,
-    Users,
-    VoiceAgents,
-)
+from ._events import Event
+from ._portal import Portal, live_clients, orphans, run_sync, warn_unclosed
+from ._redis import RedisBudget
+from ._resources import BlockingGroups, SyncPaginator
+from ._scheduler import KeyStatistics
 from ._session import AsyncSalescaling
+from ._transport import Transport
+from ._types import UNSET, Params, Priority, UnsetType
+
+__all__ = ["Salescaling", "SyncInAsyncContextWarning", "SyncPaginator", "run_sync"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class SyncInAsyncContextWarning(RuntimeWarning):
@@ -64,46 +66,29 @@ class SyncInAsyncContextWarning(RuntimeWarning):
     """
 
 
-class _Portal:
-    """Strictly private. One portal thread and the async client living in it."""
-
-    def __init__(self, client: AsyncSalescaling) -> None:
-        self._cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(name="salescaling-portal")
-        self.portal = self._cm.__enter__()
-        self.thread_id = self.portal.call(threading.get_ident)
-        self.client = client
-        self.portal.call(client.__aenter__)  # binds the client to the portal's loop now
-
-    def stop(self) -> None:
-        try:
-            self.portal.call(self.client.aclose)
-        finally:
-            self._cm.__exit__(None, None, None)
-
-
-_live: weakref.WeakSet[Salescaling] = weakref.WeakSet()
-_orphans: list[Any] = []  # portals inherited through fork: never touched, never collected
-
-
-def _after_fork_in_child() -> None:
-    global _default
-    for client in list(_live):
-        client._forget_portal()
-    if _default is not None:
-        _orphans.append(_default)
-    _default = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class Salescaling:
+class Salescaling(BlockingGroups):
     """The blocking client: the full SDK with blocking calls.
 
-    Takes the same arguments as :class:`AsyncSalescaling`, plus:
+    Takes the same arguments as :class:`AsyncSalescaling`, plus ``strict`` and
+    ``call_timeout``.  Hooks (``on_event``) run on the client's loop thread.
 
     Args:
+        api_key: The key (default: ``SALESCALING_API_KEY``).  Never logged or shown.
+        base_url: Default ``SALESCALING_BASE_URL`` or ``https://api.salescaling.com/api/v1/``.
+        timeout: Per-attempt :class:`Timeouts`, one number for the total, or ``None``.
+        retry: The :class:`RetryConfig`.
+        limits: The key's :class:`RateLimits`.
+        pool: Connection pool size.
+        response_limits: Bounds on responses (:class:`ResponseLimits`).
+        cache: A response cache for GETs (:class:`MemoryCache`, :class:`RedisCache`).
+        scopes: The key's scopes, if known (checked before anything is sent).
+        priority: Default lane of this client's requests.
+        allow_insecure: Allow plain ``http://`` to non-loopback hosts.
+        on_event: Hook called with every throttle wait, 429 and retry event.
+        budget: A shared budget store (:class:`RedisBudget`) for fleets of processes.
+        transport: A custom transport.
+        clock: A custom clock.
+        seed: Seed of the backoff jitter.
         strict: Raise instead of warning when called from a thread running an event loop.
         call_timeout: Seconds a blocking call may take before it is cancelled
             (``TimeoutError``); ``None`` relies on the client's own timeouts.
@@ -112,45 +97,130 @@ class Salescaling:
     :meth:`close`.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 An explicit, typed signature; :meth:`with_key` and
+       :meth:`with_options`; ``with_raw_response`` on every resource.
     """
 
-    def __init__(self, api_key: str | None = None, *, strict: bool = False,
-                 call_timeout: float | None = None, **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: Timeouts | float | UnsetType | None = UNSET,
+        retry: RetryConfig | None = None,
+        limits: RateLimits | None = None,
+        pool: PoolLimits | None = None,
+        response_limits: ResponseLimits | None = None,
+        cache: Cache | None = None,
+        scopes: Iterable[str] | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+        allow_insecure: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+        budget: RedisBudget | None = None,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        strict: bool = False,
+        call_timeout: float | None = None,
+    ) -> None:
+        factory = functools.partial(
+            AsyncSalescaling,
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            limits=limits,
+            pool=pool,
+            response_limits=response_limits,
+            cache=cache,
+            scopes=scopes,
+            priority=priority,
+            allow_insecure=allow_insecure,
+            on_event=on_event,
+            budget=budget,
+            transport=transport,
+            clock=clock,
+            seed=seed,
+        )
         # Built now, in the caller's thread, so that bad input fails before any thread starts.
         # It binds to no loop until the portal enters it; a forked child builds a fresh one.
-        self._unbound: AsyncSalescaling | None = AsyncSalescaling(api_key, **kwargs)
-        self._factory: Callable[[], AsyncSalescaling] = lambda: AsyncSalescaling(api_key, **kwargs)
-        self.strict = strict
-        self.call_timeout = call_timeout
+        self._unbound: AsyncSalescaling | None = factory()
+        self._factory: Callable[[], AsyncSalescaling] = factory
+        self._strict = strict
+        self._call_timeout = call_timeout
         self._lock = threading.Lock()
-        self._portal: _Portal | None = None
-        self._closed = False
+        self._portal: Portal | None = None
+        self._is_closed = False
         self._warned = False
         self._finalizer: weakref.finalize[Any, Any] | None = None
-        _live.add(self)
-        self.calls = _SyncCalls(self, "calls")
-        self.contacts = _SyncContacts(self, "contacts")
-        self.companies = _SyncCompanies(self, "companies")
-        self.meetings = _SyncMeetings(self, "meetings")
-        self.opportunities = _SyncOpportunities(self, "opportunities")
-        self.calendars = _SyncCalendars(self, "calendars")
-        self.calendar_events = _SyncCalendarEvents(self, "calendar_events")
-        self.users = _SyncUsers(self, "users")
-        self.voice_agents = _SyncVoiceAgents(self, "voice_agents")
+        self._bind(self, ())
+        live_clients.add(self)  # forgets its portal in a forked child
+
+    def _bind(self, root: Salescaling, steps: tuple[Callable[[AsyncSalescaling], AsyncSalescaling], ...]) -> None:
+        """Set what a client and a view hold: the one constructor path of both."""
+        self._root = root
+        self._steps = steps
+        self._derived: tuple[AsyncSalescaling, AsyncSalescaling] | None = None
+        self._requester = _PortalRequester(self)
+        self._runner = self
+
+    def _view(self, step: Callable[[AsyncSalescaling], AsyncSalescaling]) -> Salescaling:
+        """A view deriving its async client by ``step``; the step runs now, so bad input raises here."""
+        root = self._root
+        step(root._unbound or root._get_portal().client)
+        view = Salescaling.__new__(Salescaling)
+        view._bind(root, (*self._steps, step))
+        return view
+
+    # -- views ----------------------------------------------------------------------------
+
+    def with_key(self, api_key: str, *, scopes: Iterable[str] | None = None) -> Salescaling:
+        """A blocking view using another key: same portal, pool and scheduler, its own budget.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._view(lambda client: client.with_key(api_key, scopes=scopes))
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeouts | float | UnsetType | None = UNSET,
+        retry: RetryConfig | None = None,
+        priority: Priority | None = None,
+        cache: bool | None = None,
+    ) -> Salescaling:
+        """A blocking view with other per-call options, sharing everything else (``UNSET``: keep).
+
+        ``cache=False`` bypasses the response cache (``True`` turns it back on).
+
+        .. versionadded:: 0.2.0
+        """
+        return self._view(
+            lambda client: client.with_options(timeout=timeout, retry=retry, priority=priority, cache=cache)
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> Salescaling:
-        self._get_portal()
+        self._root._get_portal()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _closed(self) -> bool:
+        return self._root._is_closed
+
     def close(self) -> None:
-        """Close the session inside the loop, then stop the loop thread. Idempotent."""
+        """Close the session inside the loop, then stop the loop thread. Idempotent.
+
+        A view does not own the portal: its ``close`` does nothing.
+        """
+        if self._root is not self:
+            return
         with self._lock:
-            self._closed = True
+            self._is_closed = True
             portal, self._portal = self._portal, None
             if self._finalizer is not None:
                 self._finalizer.detach()
@@ -167,27 +237,36 @@ class Salescaling:
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._portal is not None:
-            _orphans.append(self._portal)
+            orphans.append(self._portal)
         self._portal = None
 
-    def _get_portal(self) -> _Portal:
-        with self._lock:
-            if self._closed:
+    def _get_portal(self) -> Portal:
+        root = self._root
+        with root._lock:
+            if root._is_closed:
                 raise ClientClosedError("the client is closed")
-            if self._portal is None:
-                client, self._unbound = self._unbound or self._factory(), None
-                self._portal = _Portal(client)
-                self._finalizer = weakref.finalize(self, _warn_unclosed, self._portal)
-            return self._portal
+            if root._portal is None:
+                client, root._unbound = root._unbound or root._factory(), None
+                root._portal = Portal(client)
+                root._finalizer = weakref.finalize(root, warn_unclosed, root._portal)
+            return root._portal
 
     @property
     def async_client(self) -> AsyncSalescaling:
-        """The async client living on the portal's loop (use it only in code run by :meth:`run`)."""
-        return self._get_portal().client
+        """The async client (or view) living on the portal's loop (use it only in code run by
+        :meth:`run`)."""
+        base = self._get_portal().client
+        derived = self._derived
+        if derived is None or derived[0] is not base:
+            client = base
+            for step in self._steps:
+                client = step(client)
+            self._derived = derived = (base, client)
+        return derived[1]
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+    def run(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a coroutine function on this client's loop and return its result."""
         portal = self._get_portal()
         self._check_caller(portal)
@@ -205,7 +284,25 @@ class Salescaling:
             future.cancel()
             raise
 
-    def _check_caller(self, portal: _Portal) -> None:
+    @property
+    def call_timeout(self) -> float | None:
+        """Seconds a blocking call may take before it is cancelled (shared with the views)."""
+        return self._root._call_timeout
+
+    @call_timeout.setter
+    def call_timeout(self, value: float | None) -> None:
+        self._root._call_timeout = value
+
+    @property
+    def strict(self) -> bool:
+        """Whether a call from a thread running an event loop raises (shared with the views)."""
+        return self._root._strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self._root._strict = value
+
+    def _check_caller(self, portal: Portal) -> None:
         if threading.get_ident() == portal.thread_id:
             raise SalescalingError(
                 "a blocking Salescaling call was made from its own event-loop thread "
@@ -219,232 +316,75 @@ class Salescaling:
             "blocking Salescaling call from a thread running an event loop: that loop is "
             "blocked until the call returns; use AsyncSalescaling in async code"
         )
-        if self.strict:
+        root = self._root
+        if root._strict:
             raise SalescalingError(message)
-        if not self._warned:
-            self._warned = True
-            warnings.warn(message, SyncInAsyncContextWarning, stacklevel=4)
+        if not root._warned:
+            root._warned = True
+            warnings.warn(message, SyncInAsyncContextWarning, stacklevel=_user_stacklevel())
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Blocking :meth:`AsyncSalescaling.request`."""
-        return self.run(lambda: self.async_client.request(method, path, **kwargs))
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        scope: str | None = None,
+        priority: Priority | None = None,
+    ) -> Envelope:
+        """Blocking :meth:`AsyncSalescaling.request`: any endpoint through the full pipeline.
 
-    def statistics(self) -> Any:
-        """This key's :class:`KeyStatistics` (read on the loop thread)."""
+        .. versionchanged:: 0.2.0 Typed parameters and result.
+        """
+        return self.run(_request, self, method, path, params, json, scope, priority)
+
+    def statistics(self) -> KeyStatistics:
+        """This key's :class:`KeyStatistics` (read on the loop thread).
+
+        .. versionchanged:: 0.2.0 Typed result.
+        """
         return self.run(_stats, self)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("open" if self._portal else "unopened")
-        return f"<Salescaling state={state}>"
+        root = self._root
+        state = "closed" if root._is_closed else ("open" if root._portal else "unopened")
+        view = " view" if root is not self else ""
+        return f"<Salescaling{view} state={state}>"
 
 
-async def _stats(client: Salescaling) -> Any:
+class _PortalRequester:
+    """Strictly private. The blocking resources' requester: the current async client's pipeline.
+
+    Looked up at each call (on the loop thread), so a forked child's fresh client is used.
+    """
+
+    def __init__(self, client: Salescaling) -> None:
+        self._client = client
+
+    async def call(self, endpoint: Endpoint[Any], **kwargs: Any) -> Envelope:
+        return await self._client.async_client._requester.call(endpoint, **kwargs)
+
+
+async def _request(
+    client: Salescaling,
+    method: str,
+    path: str,
+    params: Params | None,
+    json: Any,
+    scope: str | None,
+    priority: Priority | None,
+) -> Envelope:
+    return await client.async_client.request(method, path, params=params, json=json, scope=scope, priority=priority)
+
+
+async def _stats(client: Salescaling) -> KeyStatistics:
     return client.async_client.statistics()
 
 
-def _warn_unclosed(portal: _Portal) -> None:
-    warnings.warn("Salescaling client was never closed; call close()", ResourceWarning, stacklevel=1)
-    with contextlib.suppress(Exception):  # best effort at garbage collection / exit
-        portal.stop()
-
-
-# -- blocking resources and paginators --------------------------------------------------------
-
-
-class SyncPaginator(Generic[T]):
-    """A blocking iterator over an :class:`AsyncPaginator`, fetching pages lazily.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, client: Salescaling, make: Callable[[], AsyncPaginator[T]]) -> None:
-        self._client = client
-        self._make = make
-
-    def __iter__(self) -> Iterator[T]:
-        return self._drain(lambda p: p.__aiter__())
-
-    def pages(self) -> Iterator[Page[T]]:
-        """Whole pages, lazily."""
-        return self._drain(lambda p: p.pages())
-
-    def first_page(self) -> Page[T]:
-        return self._client.run(self._async_first)
-
-    def to_list(self, *, max_items: int | None = None) -> list[T]:
-        return self._client.run(self._async_to_list, max_items)
-
-    async def _async_first(self) -> Page[T]:
-        return await self._make().first_page()
-
-    async def _async_to_list(self, max_items: int | None) -> list[T]:
-        return await self._make().to_list(max_items=max_items)
-
-    def _drain(self, start: Callable[[AsyncPaginator[T]], AsyncIterator[R]]) -> Iterator[R]:
-        holder: list[AsyncIterator[R]] = []
-
-        async def begin() -> None:
-            holder.append(start(self._make()))
-
-        async def step() -> tuple[bool, R | None]:
-            try:
-                return True, await holder[0].__anext__()
-            except StopAsyncIteration:
-                return False, None
-
-        async def finish() -> None:
-            closer = getattr(holder[0], "aclose", None)
-            if closer is not None:
-                await closer()
-
-        self._client.run(begin)
-        try:
-            while True:
-                more, value = self._client.run(step)
-                if not more:
-                    return
-                yield value  # type: ignore[misc]  # value is R whenever more is True
-        finally:
-            if not self._client._closed:
-                self._client.run(finish)
-
-
-def blocking(fn: Callable[Concatenate[Any, P], Awaitable[R]]) -> Callable[Concatenate[Any, P], R]:
-    """Turn an async resource method into a blocking one with the same parameters."""
-    name = fn.__name__
-
-    def method(self: _SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        async def call() -> R:
-            resource = getattr(self._client.async_client, self._name)
-            result: R = await getattr(resource, name)(*args, **kwargs)
-            return result
-
-        return self._client.run(call)
-
-    method.__name__ = name
-    method.__doc__ = fn.__doc__
-    return method
-
-
-def paginated(
-    fn: Callable[Concatenate[Any, P], AsyncPaginator[T]],
-) -> Callable[Concatenate[Any, P], SyncPaginator[T]]:
-    """Turn an async ``list`` method into one returning a blocking :class:`SyncPaginator`."""
-    name = fn.__name__
-
-    def method(self: _SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> SyncPaginator[T]:
-        def make() -> AsyncPaginator[T]:
-            resource = getattr(self._client.async_client, self._name)
-            paginator: AsyncPaginator[T] = getattr(resource, name)(*args, **kwargs)
-            return paginator
-
-        return SyncPaginator(self._client, make)
-
-    method.__name__ = name
-    method.__doc__ = fn.__doc__
-    return method
-
-
-class _SyncResource:
-    def __init__(self, client: Salescaling, name: str) -> None:
-        self._client = client
-        self._name = name
-
-
-class _SyncCalls(_SyncResource):
-    list = paginated(Calls.list)
-    get = blocking(Calls.get)
-    upload = blocking(Calls.upload)
-
-
-class _SyncContacts(_SyncResource):
-    list = paginated(Contacts.list)
-    get = blocking(Contacts.get)
-    create = blocking(Contacts.create)
-
-
-class _SyncOpportunities(_SyncResource):
-    list = paginated(Opportunities.list)
-    get = blocking(Opportunities.get)
-    create = blocking(Opportunities.create)
-
-
-class _SyncCalendars(_SyncResource):
-    list = paginated(Calendars.list)
-    get = blocking(Calendars.get)
-    create = blocking(Calendars.create)
-
-
-class _SyncCalendarEvents(_SyncResource):
-    list = paginated(CalendarEvents.list)
-    get = blocking(CalendarEvents.get)
-    create = blocking(CalendarEvents.create)
-
-
-class _SyncUsers(_SyncResource):
-    list = paginated(Users.list)
-    update_metadata = blocking(Users.update_metadata)
-
-
-class _SyncCompanies(_SyncResource):
-    list = paginated(Companies.list)
-    get = blocking(Companies.get)
-    create = blocking(Companies.create)
-
-
-class _SyncMeetings(_SyncResource):
-    list = paginated(Meetings.list)
-    get = blocking(Meetings.get)
-    create = blocking(Meetings.create)
-
-
-class _SyncVoiceAgents(_SyncResource):
-    list = paginated(VoiceAgents.list)
-    get = blocking(VoiceAgents.get)
-    create = blocking(VoiceAgents.create)
-
-
-# -- run_sync ---------------------------------------------------------------------------------
-
-_default: tuple[AbstractContextManager[BlockingPortal], BlockingPortal] | None = None
-_default_lock = threading.Lock()
-
-
-def _close_default() -> None:
-    """At exit, stop the shared portal while the interpreter is still whole."""
-    global _default
-    with _default_lock:
-        default, _default = _default, None
-    if default is not None:
-        with contextlib.suppress(Exception):
-            default[0].__exit__(None, None, None)
-
-
-atexit.register(_close_default)
-
-
-def run_sync(fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run a coroutine function on the process-wide SDK portal and return its result.
-
-    The portal is one daemon thread with one event loop, created on first use (again after a
-    fork), so ``AsyncSalescaling`` clients created inside ``fn`` can be kept and reused by
-    later ``run_sync`` calls from any thread.
-
-    .. versionadded:: 0.1.0
-    """
-    global _default
-    with _default_lock:
-        if _default is None:
-            cm = start_blocking_portal(name="salescaling-run-sync")
-            _default = (cm, cm.__enter__())
-        portal = _default[1]
-
-    async def call() -> R:
-        return await fn(*args, **kwargs)
-
-    future = portal.start_task_soon(call)
-    try:
-        return future.result()
-    except BaseException:
-        future.cancel()
-        raise
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this package (for warnings)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level

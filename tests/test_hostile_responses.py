@@ -115,7 +115,6 @@ async def test_non_rfc_retry_after_is_ignored(clock: FakeClock, drive: Any, valu
     assert len(times) == 2 and times[1] - times[0] < 2.0
 
 
-@pytest.mark.xfail(reason="redirect Location validation is issue 12 item 2 (session-side, another helper)", strict=False)
 async def test_malformed_location_is_a_typed_error(clock: FakeClock, drive: Any) -> None:
     """``Location: http://[::1`` is a SalescalingError, not a bare ValueError."""
     client, _ = _client(clock, _raw(302, b"", {"Location": "http://[::1"}))
@@ -132,7 +131,7 @@ HEADER_NAMES = [
 header_values = st.one_of(
     st.text(max_size=12),
     st.integers(-5, 10**12).map(str),
-    st.sampled_from(["1_0", "inf", "NaN", "1e400", "\u0661", "Sun, 06 Nov 1994 08:49:37 GMT", "/contacts", "https://other.example/"]),
+    st.sampled_from(["1_0", "inf", "NaN", "1e400", "\u0661", "Sun, 06 Nov 1994 08:49:37 GMT", "/contacts", "https://other.example/", "http://[::1"]),
 )
 headers = st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_values), max_size=4)
 statuses = st.one_of(
@@ -158,9 +157,9 @@ bodies = st.one_of(
     st.binary(max_size=64),
     st.sampled_from([b"", b"   ", b"[" * 5000, b'{"data": [1, 2', b"\xef\xbb\xbf{}", b'{"data": NaN}']),
 )
-# Redirect targets stay well-formed here: malformed ones (``http://[::1``) belong to item 2
-# of issue 12 (session-side), covered by the xfail test above until it lands.
-locations = st.sampled_from(["/api/v1/contacts", "https://other.example/x", "http://other.example/", "", "//evil/"])
+locations = st.sampled_from(
+    ["/api/v1/contacts", "https://other.example/x", "http://other.example/", "", "//evil/", "http://[::1", "ftp://x/"]
+)
 redirects = st.builds(
     lambda status, body, target, more: _raw(status, body, {**dict(more), "Location": target}),
     st.sampled_from([301, 302, 303, 307, 308]), bodies, locations, headers,

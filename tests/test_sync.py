@@ -17,6 +17,7 @@ import pytest
 from salescaling_async import (
     AsyncSalescaling,
     AuthenticationError,
+    ConfigError,
     NotFoundError,
     PoolLimits,
     RateLimits,
@@ -30,7 +31,7 @@ from salescaling_async import (
 from salescaling_async._pagination import AsyncPaginator
 from salescaling_async.models import OpportunityCreate
 from salescaling_async.sync import SyncPaginator
-from salescaling_async.testing import Fault, Simulator, simulator_in_thread
+from salescaling_async.testing import Fault, SimKey, Simulator, simulator_in_thread
 
 SCALE = 10.0
 FAST_RETRY = RetryConfig(wait_initial=0.01, wait_max=0.02)
@@ -106,6 +107,7 @@ def test_sixteen_threads_share_one_budget_and_one_pool(sim: Simulator) -> None:
     sim.peers.clear()
     with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE),
                      pool=PoolLimits(max_connections=8)) as client:  # fmt: skip
+
         def worker() -> None:
             for _ in range(25):
                 client.request("GET", "users", params={"limit": 1})
@@ -277,3 +279,91 @@ def test_closed_client_refuses_calls(sim: Simulator) -> None:
     client.close()
     with pytest.raises(SalescalingError):
         client.users.list().first_page()
+
+
+def _counting_runs(client: Salescaling) -> list[int]:
+    """Count the client's crossings to its loop thread (every blocking call goes through ``run``)."""
+    crossings = [0]
+    run = client.run
+
+    def counted(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        crossings[0] += 1
+        return run(fn, *args, **kwargs)
+
+    client.run = counted  # type: ignore[method-assign]
+    client._runner = client  # resources built from now on look ``run`` up on the instance
+    return crossings
+
+
+def test_blocking_paginator_crosses_threads_once_per_page(sim: Simulator) -> None:
+    """Iterating 30 records in pages of 7 crosses to the portal once per page (+1 for the end)."""
+    with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE)) as client:
+        crossings = _counting_runs(client)
+        records = list(client.users.list(page_size=7))
+        assert len(records) == 30
+        assert crossings[0] == 5 + 1  # 5 pages, then one step that learns there is no more
+        crossings[0] = 0
+        pages = client.users.list(page_size=10).pages()
+        assert len(next(pages).items) == 10
+        pages.close()  # stopping early closes the async generator: one more crossing
+        assert crossings[0] == 2
+
+
+def test_blocking_views_share_portal_pool_and_budget(sim: Simulator) -> None:
+    """``with_options``/``with_key`` views share the portal and scheduler; views never close it."""
+    other = "second-key"
+    sim.keys[other] = SimKey()
+    with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE)) as client:
+        fast = client.with_options(timeout=5.0, retry=FAST_RETRY)
+        tenant = client.with_key(other)
+        assert len(fast.users.list(page_size=3).first_page().items) == 3
+        assert len(tenant.users.list(page_size=2).first_page().items) == 2
+        assert fast.async_client.scheduler is client.async_client.scheduler is tenant.async_client.scheduler
+        assert client.statistics().granted == 1 and fast.statistics().granted == 1
+        assert tenant.statistics().granted == 1  # its own budget
+        assert sim.stats(other).accepted == 1
+        assert tenant.request("GET", "users", params={"limit": 1}).status_code == 200
+        tenant.close()  # a view owns nothing
+        assert client.users.list(page_size=1).first_page().items
+        assert "view" in repr(tenant) and "second-key" not in repr(tenant)
+        with pytest.raises(ConfigError):
+            client.with_key("bad key with spaces")
+    with pytest.raises(SalescalingError):
+        fast.users.list().first_page()
+
+
+def test_a_new_resource_works_blocking_without_touching_sync(sim: Simulator) -> None:
+    """A resource written once (async methods, ``@operation``/``@listing``) runs on the blocking client."""
+    from salescaling_async._endpoints import USERS_LIST
+    from salescaling_async._resources._base import M, Raw, Resource  # noqa: F401
+    from salescaling_async._resources._operations import listing, operation
+
+    class People(Resource[M, "People[Raw[M]]"]):
+        @listing
+        def list(self, *, page_size: int = 100) -> AsyncPaginator[Any]:
+            return self._list(USERS_LIST, {}, page_size=page_size, start_page=1, prefetch=0, priority=None)
+
+        @operation
+        async def count(self) -> int:
+            envelope = await self._client.call(USERS_LIST, params={"limit": 1})
+            return int(envelope.count or 0)
+
+    with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE)) as client:
+        people: People[Any] = People(client._requester, client._runner)
+        assert people.count() == 30
+        assert len(list(people.list(page_size=10))) == 30
+        assert people.with_raw_response.count().parse() == 30
+
+
+def test_blocking_constructor_mirrors_the_async_one() -> None:
+    """Every ``AsyncSalescaling`` argument exists on ``Salescaling`` with the same kind, type and default."""
+    import inspect
+
+    async_params = dict(inspect.signature(AsyncSalescaling.__init__).parameters)
+    blocking_params = dict(inspect.signature(Salescaling.__init__).parameters)
+    extra = {name: blocking_params.pop(name) for name in ("strict", "call_timeout")}
+    assert blocking_params.keys() == async_params.keys()
+    for name, param in async_params.items():
+        mine = blocking_params[name]
+        assert (mine.kind, mine.default, mine.annotation) == (param.kind, param.default, param.annotation), name
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra.values())

@@ -1,14 +1,23 @@
 """Resource groups of the client. Strictly private; re-exported by the package root.
 
-:class:`ResourceGroups` is the one registration point: the client inherits it, so adding a
-resource is one cached property here (plus its endpoints, model and module).
+:class:`Groups` is the one registration point: both clients inherit it (the async one as
+:data:`ResourceGroups`, the blocking one as :data:`BlockingGroups`), so adding a resource is
+one cached property here (plus its endpoints, model and module), on both clients at once.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Generic
 
+from ._base import AsyncMode as AsyncMode
+from ._base import BlockingMode as BlockingMode
+from ._base import M
+from ._base import Raw as Raw
 from ._base import Requester as Requester
+from ._blocking import Runner as Runner
+from ._blocking import SyncPaginator as SyncPaginator
+from ._raw import APIResponse as APIResponse
 from .calendars import CalendarEvents as CalendarEvents
 from .calendars import Calendars as Calendars
 from .calls import Calls as Calls
@@ -20,69 +29,86 @@ from .provisional import VoiceAgents as VoiceAgents
 from .users import Users as Users
 
 __all__ = [
+    "APIResponse",
+    "AsyncMode",
+    "BlockingGroups",
+    "BlockingMode",
     "CalendarEvents",
     "Calendars",
     "Calls",
     "Companies",
     "Contacts",
     "Meetings",
+    "Groups",
     "Opportunities",
+    "Raw",
     "Requester",
     "ResourceGroups",
+    "Runner",
+    "SyncPaginator",
     "Users",
     "VoiceAgents",
 ]
 
 
-class ResourceGroups:
+class Groups(Generic[M]):
     """Strictly private. The client's resource attributes, each built once per view.
 
-    The inheriting client sets ``_requester``, the :class:`Requester` the resources call.
+    The inheriting client sets ``_requester``, the :class:`Requester` the resources call, and
+    the blocking client ``_runner``, which runs them on its loop.
     """
 
     _requester: Requester
+    _runner: Runner | None = None
 
     @cached_property
-    def calls(self) -> Calls:
+    def calls(self) -> Calls[M]:
         """Calls: list, get, upload."""
-        return Calls(self._requester)
+        return Calls(self._requester, self._runner)
 
     @cached_property
-    def contacts(self) -> Contacts:
+    def contacts(self) -> Contacts[M]:
         """Contacts: list, get, create."""
-        return Contacts(self._requester)
+        return Contacts(self._requester, self._runner)
 
     @cached_property
-    def companies(self) -> Companies:
+    def companies(self) -> Companies[M]:
         """Companies (provisional): list, get, create."""
-        return Companies(self._requester)
+        return Companies(self._requester, self._runner)
 
     @cached_property
-    def meetings(self) -> Meetings:
+    def meetings(self) -> Meetings[M]:
         """Meetings (provisional): list, get, create."""
-        return Meetings(self._requester)
+        return Meetings(self._requester, self._runner)
 
     @cached_property
-    def opportunities(self) -> Opportunities:
+    def opportunities(self) -> Opportunities[M]:
         """Opportunities: list, get, create."""
-        return Opportunities(self._requester)
+        return Opportunities(self._requester, self._runner)
 
     @cached_property
-    def calendars(self) -> Calendars:
+    def calendars(self) -> Calendars[M]:
         """Calendars: list, get, create."""
-        return Calendars(self._requester)
+        return Calendars(self._requester, self._runner)
 
     @cached_property
-    def calendar_events(self) -> CalendarEvents:
+    def calendar_events(self) -> CalendarEvents[M]:
         """Calendar events: list, get, create."""
-        return CalendarEvents(self._requester)
+        return CalendarEvents(self._requester, self._runner)
 
     @cached_property
-    def users(self) -> Users:
+    def users(self) -> Users[M]:
         """Users: list, metadata update."""
-        return Users(self._requester)
+        return Users(self._requester, self._runner)
 
     @cached_property
-    def voice_agents(self) -> VoiceAgents:
+    def voice_agents(self) -> VoiceAgents[M]:
         """Voice agents (provisional): list, get, create."""
-        return VoiceAgents(self._requester)
+        return VoiceAgents(self._requester, self._runner)
+
+
+ResourceGroups = Groups[AsyncMode]
+"""What ``AsyncSalescaling`` inherits: every resource with coroutine methods."""
+
+BlockingGroups = Groups[BlockingMode]
+"""What ``Salescaling`` inherits: every resource with blocking methods."""

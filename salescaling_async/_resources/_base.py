@@ -1,25 +1,68 @@
-"""The base of every resource: turns endpoint constants into typed calls. Strictly private."""
+"""The base of every resource: turns endpoint constants into typed calls. Strictly private.
+
+One resource class serves four ways of calling it, told apart by its first type parameter
+(the *mode*), which type checkers read and which the instance records at run time:
+
+========================  =================================  ================================
+mode                      ``get(...)`` returns               ``list(...)`` returns
+========================  =================================  ================================
+``AsyncMode``             ``Awaitable[T]``                   ``AsyncPaginator[T]``
+``Raw[AsyncMode]``        ``Awaitable[APIResponse[T]]``      ``Awaitable[APIResponse[Page[T]]]``
+``BlockingMode``          ``T``                              ``SyncPaginator[T]``
+``Raw[BlockingMode]``     ``APIResponse[T]``                 ``APIResponse[Page[T]]``
+========================  =================================  ================================
+
+The methods are written once, as coroutines, and decorated with :func:`operation` or
+:func:`listing` (``_operations``), whose typed ``__get__`` does the translation.  The second
+type parameter names the resource's raw view (``Contacts[Raw[M]]``): Python's type system
+cannot rewrite a class's type argument by itself, so each resource states it once, in its
+class header.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, final
 
 from .._convert import Envelope, structure, structure_list, to_wire_body
 from .._endpoints import Endpoint
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator, Page
-from .._request import FilePart
+from .._request import FilePart, RawResponse
 from .._types import Params, Priority
 
+if TYPE_CHECKING:
+    from ._blocking import Runner
+
 T = TypeVar("T")
+M = TypeVar("M")
+RawT = TypeVar("RawT")
+
+OnResponse = Callable[[RawResponse, float], None]
+"""Called with the final response of a call and the seconds the call took (clock time)."""
+
+
+@final
+class AsyncMode:
+    """Strictly private marker: the resource's methods are coroutines."""
+
+
+@final
+class BlockingMode:
+    """Strictly private marker: the resource's methods block (run on the client's portal)."""
+
+
+@final
+class Raw(Generic[M]):
+    """Strictly private marker: the methods of mode ``M`` answer with an :class:`APIResponse`."""
 
 
 class Requester(Protocol):
     """Strictly private. What resources need from a client: call one endpoint, get its envelope.
 
-    Implemented by the client's pipeline; resources never import the session.
+    Implemented by the client's pipeline; resources never import the session.  ``on_response``
+    receives the final HTTP response (the raw-response views use it).
     """
 
     async def call(
@@ -32,14 +75,8 @@ class Requester(Protocol):
         form: Mapping[str, str] | None = None,
         files: tuple[FilePart, ...] = (),
         priority: Priority | None = None,
+        on_response: OnResponse | None = None,
     ) -> Envelope: ...
-
-
-def check_id(value: str, what: str = "id") -> str:
-    """Reject ids that would change the path (empty, not a string, or with ``/``)."""
-    if not isinstance(value, str) or not value.strip() or "/" in value:
-        raise ConfigError(f"{what} must be a non-empty string without '/', got {value!r}")
-    return quote(value, safe="")
 
 
 def filters(**values: Any) -> dict[str, Any]:
@@ -57,11 +94,30 @@ def filters(**values: Any) -> dict[str, Any]:
     return out
 
 
-class Resource:
-    """Strictly private. A group of endpoints bound to one client."""
+class Resource(Generic[M, RawT]):
+    """Strictly private. A group of endpoints bound to one client, in one mode.
 
-    def __init__(self, client: Requester) -> None:
+    Args:
+        client: The requester every call goes through.
+        runner: The blocking client's runner (blocking modes), or ``None`` (async modes).
+        raw: Whether the methods answer with an :class:`APIResponse`.
+    """
+
+    def __init__(self, client: Requester, runner: Runner | None = None, *, raw: bool = False) -> None:
         self._client = client
+        self._runner = runner
+        self._raw = raw
+
+    @cached_property
+    def with_raw_response(self) -> RawT:
+        """The same methods, each answering with an :class:`APIResponse` (status, headers,
+        request id, elapsed time, and ``parse()`` for the typed result).
+
+        ``list(...)`` answers with the raw response of its first page.
+
+        .. versionadded:: 0.2.0
+        """
+        return cast(RawT, type(self)(self._client, self._runner, raw=True))
 
     def _list(
         self,
@@ -81,12 +137,21 @@ class Resource:
                 endpoint, params={**params, "page": page, "limit": limit}, priority=priority
             )
             items = structure_list(envelope.data, endpoint.model)
-            return Page(items=items, number=page, limit=limit, count=envelope.count, raw_length=len(items))
+            headers = envelope.headers
+            return Page(
+                items=items,
+                number=page,
+                limit=limit,
+                count=envelope.count,
+                raw_length=len(items),
+                headers=headers,
+                request_id=headers.get("x-request-id"),
+            )
 
         return AsyncPaginator(fetch, limit=page_size, start_page=start_page, prefetch=prefetch)
 
     async def _get(self, endpoint: Endpoint[T], id: str) -> T:
-        envelope = await self._client.call(endpoint, path={"id": check_id(id)})
+        envelope = await self._client.call(endpoint, path={"id": id})
         return structure(envelope.data, endpoint.model)
 
     async def _create(self, endpoint: Endpoint[T], body: Any) -> T:

@@ -15,15 +15,22 @@ from .._endpoints import (
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Calendar, CalendarCreate, CalendarEvent, CalendarEventCreate
-from ._base import Resource, filters
+from ._base import (
+    M,
+    Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
+    Resource,
+    filters,
+)
+from ._operations import listing, operation
 
 
-class Calendars(Resource):
+class Calendars(Resource[M, "Calendars[Raw[M]]"]):
     """``client.calendars``: list, get (provisional) and create.
 
     .. versionadded:: 0.1.0
     """
 
+    @listing
     def list(
         self,
         *,
@@ -41,21 +48,24 @@ class Calendars(Resource):
             CALENDARS_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
         )
 
+    @operation
     async def get(self, id: str) -> Calendar:
         """One calendar by id. Provisional: the path is inferred."""
         return await self._get(CALENDARS_GET, id)
 
+    @operation
     async def create(self, data: CalendarCreate) -> Calendar:
         """Create a calendar (``POST /calendars``)."""
         return await self._create(CALENDARS_CREATE, data)
 
 
-class CalendarEvents(Resource):
+class CalendarEvents(Resource[M, "CalendarEvents[Raw[M]]"]):
     """``client.calendar_events``: list, get and create (both provisional).
 
     .. versionadded:: 0.1.0
     """
 
+    @listing
     def list(
         self,
         *,
@@ -79,10 +89,12 @@ class CalendarEvents(Resource):
             priority=priority,
         )
 
+    @operation
     async def get(self, id: str) -> CalendarEvent:
         """One event by id. Provisional: the path is inferred."""
         return await self._get(CALENDAR_EVENTS_GET, id)
 
+    @operation
     async def create(self, data: CalendarEventCreate) -> CalendarEvent:
         """Create an event. Provisional: ``POST /calendar-events`` is inferred."""
         return await self._create(CALENDAR_EVENTS_CREATE, data)

@@ -13,15 +13,22 @@ from .._pagination import AsyncPaginator
 from .._request import FileContent, FilePart
 from .._types import Priority
 from ..models import Call, CallUploadResult
-from ._base import Resource, filters
+from ._base import (
+    M,
+    Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
+    Resource,
+    filters,
+)
+from ._operations import listing, operation
 
 
-class Calls(Resource):
+class Calls(Resource[M, "Calls[Raw[M]]"]):
     """``client.calls``: list, get (provisional) and upload.
 
     .. versionadded:: 0.1.0
     """
 
+    @listing
     def list(
         self,
         *,
@@ -41,10 +48,12 @@ class Calls(Resource):
             priority=priority,
         )
 
+    @operation
     async def get(self, call_id: str) -> Call:
         """One call by ``callId``. Provisional: ``GET /calls/{callId}`` is inferred."""
         return await self._get(CALLS_GET, call_id)
 
+    @operation
     async def upload(
         self,
         *,

@@ -6,15 +6,22 @@ from .._endpoints import CONTACTS_CREATE, CONTACTS_GET, CONTACTS_LIST
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Contact, ContactCreate
-from ._base import Resource, filters
+from ._base import (
+    M,
+    Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
+    Resource,
+    filters,
+)
+from ._operations import listing, operation
 
 
-class Contacts(Resource):
+class Contacts(Resource[M, "Contacts[Raw[M]]"]):
     """``client.contacts``: list, get (provisional) and create (provisional path).
 
     .. versionadded:: 0.1.0
     """
 
+    @listing
     def list(
         self,
         *,
@@ -33,10 +40,12 @@ class Contacts(Resource):
             CONTACTS_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
         )
 
+    @operation
     async def get(self, id: str) -> Contact:
         """One contact by id. Provisional: ``GET /contacts/{id}`` is inferred."""
         return await self._get(CONTACTS_GET, id)
 
+    @operation
     async def create(self, data: ContactCreate) -> Contact:
         """Create a contact. Provisional: ``POST /contacts`` is inferred."""
         return await self._create(CONTACTS_CREATE, data)

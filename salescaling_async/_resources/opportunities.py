@@ -6,15 +6,22 @@ from .._endpoints import OPPORTUNITIES_CREATE, OPPORTUNITIES_GET, OPPORTUNITIES_
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Opportunity, OpportunityCreate
-from ._base import Resource, filters
+from ._base import (
+    M,
+    Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
+    Resource,
+    filters,
+)
+from ._operations import listing, operation
 
 
-class Opportunities(Resource):
+class Opportunities(Resource[M, "Opportunities[Raw[M]]"]):
     """``client.opportunities``: list, get (provisional) and create.
 
     .. versionadded:: 0.1.0
     """
 
+    @listing
     def list(
         self,
         *,
@@ -31,10 +38,12 @@ class Opportunities(Resource):
             OPPORTUNITIES_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
         )
 
+    @operation
     async def get(self, id: str) -> Opportunity:
         """One opportunity by id. Provisional: the path is inferred."""
         return await self._get(OPPORTUNITIES_GET, id)
 
+    @operation
     async def create(self, data: OpportunityCreate) -> Opportunity:
         """Create an opportunity (``POST /opportunities``)."""
         return await self._create(OPPORTUNITIES_CREATE, data)

@@ -26,16 +26,23 @@ from .._errors import ConfigError
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Company, Meeting, VoiceAgent
-from ._base import Resource
+from ._base import (
+    M,
+    Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
+    Resource,
+)
+from ._operations import listing, operation
 
-M = TypeVar("M")
+RawT = TypeVar("RawT")
+Model = TypeVar("Model")
 
 
-class _Provisional(Resource, Generic[M]):
-    _list_endpoint: Endpoint[M]
-    _get_endpoint: Endpoint[M]
-    _create_endpoint: Endpoint[M]
+class _Provisional(Resource[M, RawT], Generic[M, RawT, Model]):
+    _list_endpoint: Endpoint[Model]
+    _get_endpoint: Endpoint[Model]
+    _create_endpoint: Endpoint[Model]
 
+    @listing
     def list(
         self,
         *,
@@ -43,24 +50,26 @@ class _Provisional(Resource, Generic[M]):
         start_page: int = 1,
         prefetch: int = 0,
         priority: Priority | None = None,
-    ) -> AsyncPaginator[M]:
+    ) -> AsyncPaginator[Model]:
         """Every record. Provisional path."""
         return self._list(
             self._list_endpoint, {}, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
         )
 
-    async def get(self, id: str) -> M:
+    @operation
+    async def get(self, id: str) -> Model:
         """One record by id. Provisional path."""
         return await self._get(self._get_endpoint, id)
 
-    async def create(self, fields: Mapping[str, Any]) -> M:
+    @operation
+    async def create(self, fields: Mapping[str, Any]) -> Model:
         """Create a record from camelCase ``fields`` sent verbatim. Provisional path."""
         if not isinstance(fields, Mapping) or not fields:
             raise ConfigError("fields must be a non-empty mapping of camelCase names")
         return await self._create(self._create_endpoint, dict(fields))
 
 
-class Companies(_Provisional[Company]):
+class Companies(_Provisional[M, "Companies[Raw[M]]", Company]):
     """``client.companies`` (provisional). .. versionadded:: 0.1.0"""
 
     _list_endpoint = COMPANIES_LIST
@@ -68,7 +77,7 @@ class Companies(_Provisional[Company]):
     _create_endpoint = COMPANIES_CREATE
 
 
-class Meetings(_Provisional[Meeting]):
+class Meetings(_Provisional[M, "Meetings[Raw[M]]", Meeting]):
     """``client.meetings`` (provisional). .. versionadded:: 0.1.0"""
 
     _list_endpoint = MEETINGS_LIST
@@ -76,7 +85,7 @@ class Meetings(_Provisional[Meeting]):
     _create_endpoint = MEETINGS_CREATE
 
 
-class VoiceAgents(_Provisional[VoiceAgent]):
+class VoiceAgents(_Provisional[M, "VoiceAgents[Raw[M]]", VoiceAgent]):
     """``client.voice_agents`` (provisional; the call-initiation webhook is undocumented,
     use ``client.request`` for it). .. versionadded:: 0.1.0"""
 

@@ -10,15 +10,22 @@ from .._errors import ConfigError
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import User
-from ._base import Resource, check_id, filters
+from ._base import (
+    M,
+    Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
+    Resource,
+    filters,
+)
+from ._operations import listing, operation
 
 
-class Users(Resource):
+class Users(Resource[M, "Users[Raw[M]]"]):
     """``client.users``: list and metadata update.
 
     .. versionadded:: 0.1.0
     """
 
+    @listing
     def list(
         self,
         *,
@@ -41,13 +48,14 @@ class Users(Resource):
             USERS_LIST, params, page_size=page_size, start_page=start_page, prefetch=prefetch, priority=priority
         )
 
+    @operation
     async def update_metadata(self, user_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         """Set a user's custom metadata (``PUT /users/{id}/metadata``); returns the result map."""
         if not isinstance(metadata, Mapping):
             raise ConfigError(f"metadata must be a mapping, got {type(metadata).__name__}")
         envelope = await self._client.call(
             USERS_UPDATE_METADATA,
-            path={"id": check_id(user_id, "user_id")},
+            path={"id": user_id},
             json={"metadata": dict(metadata)},
         )
         return dict(envelope.data or {})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Generator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from typing_extensions import assert_type
 
 from salescaling_async import (
+    APIResponse,
     APIStatusError,
     AsyncPaginator,
     AsyncSalescaling,
@@ -18,7 +20,16 @@ from salescaling_async import (
     ResponseTooLargeError,
     Salescaling,
 )
-from salescaling_async.models import Call, CallUploadResult, Contact, ContactCreate, Opportunity, User
+from salescaling_async.models import (
+    Call,
+    CallUploadResult,
+    Company,
+    Contact,
+    ContactCreate,
+    Opportunity,
+    OpportunityCreate,
+    User,
+)
 from salescaling_async.sync import SyncPaginator
 from salescaling_async.testing import Clock, RawRequest, RawResponse, Transport
 
@@ -46,6 +57,27 @@ async def async_api(client: AsyncSalescaling) -> None:
         assert_type(error.messages, tuple[str, ...])
 
 
+async def async_raw_responses(client: AsyncSalescaling) -> None:
+    raw = await client.contacts.with_raw_response.get("id")
+    assert_type(raw, APIResponse[Contact])
+    assert_type(raw.parse(), Contact)
+    assert_type(raw.status_code, int)
+    assert_type(raw.headers, Mapping[str, str])
+    assert_type(raw.request_id, str | None)
+    assert_type(raw.elapsed, timedelta)
+    assert_type(await client.companies.with_raw_response.get("id"), APIResponse[Company])
+    assert_type(await client.users.with_raw_response.update_metadata("id", {}), APIResponse[dict[str, Any]])
+    assert_type(await client.calls.with_raw_response.list(name="x"), APIResponse[Page[Call]])
+    page = await client.contacts.list().first_page()
+    assert_type(page.headers, Mapping[str, str])
+    assert_type(page.request_id, str | None)
+
+
+async def async_views(client: AsyncSalescaling) -> None:
+    assert_type(client.with_key("other"), AsyncSalescaling)
+    assert_type(client.with_options(timeout=3.0).contacts.list(), AsyncPaginator[Contact])
+
+
 def blocking_api(client: Salescaling) -> None:
     assert_type(client.contacts.get("id"), Contact)
     assert_type(client.users.list(phone="+1"), SyncPaginator[User])
@@ -53,6 +85,26 @@ def blocking_api(client: Salescaling) -> None:
         assert_type(user, User)
     assert_type(client.calls.upload(name="n", start_date_time=datetime.now(), media_url="u"), CallUploadResult)
     assert_type(client.contacts.list().to_list(max_items=3), list[Contact])
+    assert_type(client.opportunities.create(OpportunityCreate(name="n")), Opportunity)
+    assert_type(client.companies.list().first_page(), Page[Company])
+    assert_type(client.users.list().pages(), Generator[Page[User], None, None])
+    assert_type(client.request("GET", "contacts", params={"limit": 1}), Envelope)
+    assert_type(client.statistics(), KeyStatistics)
+
+
+def blocking_views_and_raw(client: Salescaling) -> None:
+    tenant = client.with_key("other", scopes={"contacts:read"})
+    assert_type(tenant, Salescaling)
+    assert_type(client.with_options(timeout=2.0, retry=None).contacts.get("id"), Contact)
+    raw = tenant.contacts.with_raw_response.get("id")
+    assert_type(raw, APIResponse[Contact])
+    assert_type(raw.parse(), Contact)
+    assert_type(client.calls.with_raw_response.list(), APIResponse[Page[Call]])
+    assert_type(client.voice_agents.with_raw_response.create({"name": "n"}).request_id, str | None)
+
+
+def blocking_constructor() -> Salescaling:
+    return Salescaling("k", base_url="http://127.0.0.1:8080/api/v1/", timeout=5.0, call_timeout=10.0, seed=1)
 
 
 class RecordingTransport:
