@@ -199,3 +199,17 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, APIStatusError)
+
+
+class CircuitOpenError(SalescalingError):
+    """The upstream failed repeatedly: calls fail at once until a probe may be sent.
+
+    Nothing was sent.  ``retry_after`` is the number of seconds until the circuit lets one
+    probe request through.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
