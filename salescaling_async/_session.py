@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import attrs
 
 from ._backoff import compute_delay, is_retryable, retry_hints
+from ._breaker import BreakerConfig, CircuitBreaker
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
 from ._convert import Envelope, unwrap_envelope
@@ -120,6 +121,7 @@ class _Core:
         self.scheduler = scheduler
         self.clock = clock
         self.rng = rng
+        self.breaker = CircuitBreaker(None)
         self.state = ClientState.UNOPENED
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -155,6 +157,8 @@ class AsyncSalescaling:
         priority: Default lane of this client's requests.
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         on_event: Hook called with every throttle wait, 429 and retry event.
+        breaker: Fail fast with :class:`CircuitOpenError` after repeated upstream failures
+            (a :class:`BreakerConfig`; ``None``, the default, disables it).
         budget: A shared budget store (:class:`RedisBudget`) for fleets of processes using
             one key; the default keeps the budget in this process.
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
@@ -178,6 +182,7 @@ class AsyncSalescaling:
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
         budget: RedisBudget | None = None,
+        breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
@@ -193,6 +198,7 @@ class AsyncSalescaling:
             else Scheduler(limits, clock=clock, on_event=on_event)
         )
         self._core = _Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
+        self._core.breaker = CircuitBreaker(breaker)
         self._on_event = on_event
         self._owner = True
         self._options = _Options(_timeouts(timeout), retry or RetryConfig(), priority)
@@ -380,15 +386,23 @@ class AsyncSalescaling:
     async def _attempt(self, raw: RawRequest, priority: Priority, deadline: float | None) -> RawResponse:
         core = self._core
         for _ in range(_MAX_REDIRECTS + 1):
-            permit = await core.scheduler.acquire(self._key_id, priority=priority, deadline=deadline)
+            core.breaker.check(core.clock.now())  # CircuitOpenError: fail fast, nothing spent
+            try:
+                permit = await core.scheduler.acquire(self._key_id, priority=priority, deadline=deadline)
+            except BaseException:
+                core.breaker.abandon()
+                raise
             try:
                 response = await core.transport.send(raw)
             except TransportError as exc:
                 permit.failed(sent=exc.sent)
+                core.breaker.record(core.clock.now(), None)
                 raise
             except BaseException:  # cancelled or unexpected while sending: it may count
                 permit.failed(sent=True)
+                core.breaker.abandon()
                 raise
+            core.breaker.record(core.clock.now(), response.status)
             permit.received(response.header_map)
             log.debug("%s %s -> %d", raw.method, raw.url, response.status)
             if response.status == 429:
