@@ -4,6 +4,7 @@ Public names are re-exported here; implementation modules start with ``_``.  Del
 public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 """
 
+from ._breaker import BreakerConfig as BreakerConfig
 from ._config import PoolLimits as PoolLimits
 from ._config import RateLimits as RateLimits
 from ._config import RetryConfig as RetryConfig
@@ -14,6 +15,7 @@ from ._errors import APIStatusError as APIStatusError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
 from ._errors import BudgetStoreError as BudgetStoreError
+from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import ClientClosedError as ClientClosedError
 from ._errors import ConfigError as ConfigError
 from ._errors import ConnectError as ConnectError
@@ -51,7 +53,9 @@ __all__ = [
     "AsyncSalescaling",
     "AuthenticationError",
     "BadRequestError",
+    "BreakerConfig",
     "BudgetStoreError",
+    "CircuitOpenError",
     "ClientClosedError",
     "ClientState",
     "ConfigError",
