@@ -26,6 +26,7 @@ from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
 from ._convert import Envelope, unwrap_envelope
 from ._endpoints import SCOPES, Endpoint
+from ._env import env_budget, env_flag, env_retry
 from ._errors import (
     APIStatusError,
     ClientClosedError,
@@ -81,6 +82,11 @@ def check_api_key(api_key: str | None) -> str:
         raise ConfigError("no API key: pass api_key= or set SALESCALING_API_KEY")
     if not isinstance(api_key, str) or not api_key:
         raise ConfigError("the API key must be a non-empty string")
+    if api_key != api_key.strip():
+        raise ConfigError(
+            "the API key has leading or trailing whitespace (a trailing newline from a secret file or"
+            " `echo`? strip it)"
+        )
     if any(not (0x21 <= ord(ch) <= 0x7E) for ch in api_key):
         raise ConfigError("the API key contains whitespace, control or non-ASCII characters")
     return api_key
@@ -146,6 +152,8 @@ class AsyncSalescaling:
 
     Args:
         api_key: The key (default: ``SALESCALING_API_KEY``).  Never logged or shown.
+            Unset arguments also come from ``SALESCALING_REDIS_URL`` (``budget``),
+            ``SALESCALING_DEADLINE`` (``retry`` timeout) and ``SALESCALING_ALLOW_INSECURE``.
         base_url: Default ``SALESCALING_BASE_URL`` or ``https://api.salescaling.com/api/v1/``.
         timeout: Per-attempt :class:`Timeouts`, one number for the total, or ``None`` to
             disable every timeout (not recommended).  Default: finite connect/read/total.
@@ -189,6 +197,9 @@ class AsyncSalescaling:
     ) -> None:
         self._api_key = check_api_key(api_key)
         self._key_id = key_id(self._api_key)
+        budget = budget if budget is not None else env_budget()  # SALESCALING_REDIS_URL
+        retry = retry or env_retry()  # SALESCALING_DEADLINE
+        allow_insecure = allow_insecure or env_flag("SALESCALING_ALLOW_INSECURE")
         self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
         self.scopes = _check_scopes(scopes)
         clock = clock or LoopClock()
