@@ -25,6 +25,7 @@ from ._breaker import BreakerConfig, CircuitBreaker
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, RetryConfig, Timeouts
 from ._convert import Envelope, unwrap_envelope
+from ._drain import CallTracker
 from ._endpoints import SCOPES, Endpoint
 from ._env import env_budget, env_flag, env_retry
 from ._errors import (
@@ -130,10 +131,11 @@ class _Core:
         self.breaker = CircuitBreaker(None)
         self.state = ClientState.UNOPENED
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.calls = CallTracker()
 
     def check_usable(self) -> None:
-        if self.state is ClientState.CLOSED:
-            raise ClientClosedError("the client is closed")
+        if self.state is ClientState.CLOSED or self.calls.draining:
+            raise ClientClosedError("the client is draining" if self.calls.draining else "the client is closed")
         loop = asyncio.get_running_loop()
         if self.loop is None:
             self.loop = loop
@@ -284,6 +286,26 @@ class AsyncSalescaling:
         finally:
             await self._core.scheduler.aclose()
 
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Refuse new calls, let the calls in progress finish, then close the client.
+
+        Args:
+            timeout: Seconds to wait for the calls in progress (``None``: no limit); what is
+                still queued or in flight afterwards ends with :class:`ClientClosedError`.
+
+        Returns:
+            Whether every call finished within ``timeout``.
+
+        .. versionadded:: 0.2.0
+        """
+        core = self._core
+        if not self._owner or core.state is ClientState.CLOSED:
+            return True
+        core.calls.draining = True
+        finished = await core.calls.wait_idle(core.clock, timeout)
+        await self.aclose()
+        return finished
+
     def statistics(self) -> KeyStatistics:
         """A frozen snapshot of this key's scheduling state."""
         return self._core.scheduler.statistics(self._key_id)
@@ -332,7 +354,7 @@ class AsyncSalescaling:
         if _origin(url) != _origin(self.base_url):
             raise ConfigError("request() only sends the key to the client's own origin")
         endpoint = Endpoint(f"{method} {path}", method, "", scope or "", None)
-        return await self._send(endpoint, url, params=params, json=json, priority=priority)
+        return await self._core.calls.track(self._send(endpoint, url, params=params, json=json, priority=priority))
 
     async def _call(
         self,
@@ -346,8 +368,8 @@ class AsyncSalescaling:
         priority: Priority | None = None,
     ) -> Envelope:
         url = self.base_url + endpoint.render(**(path or {}))
-        return await self._send(
-            endpoint, url, params=params, json=json, form=form, files=files, priority=priority
+        return await self._core.calls.track(
+            self._send(endpoint, url, params=params, json=json, form=form, files=files, priority=priority)
         )
 
     async def _send(
