@@ -328,7 +328,7 @@ async def test_aiohttp_disconnect_cancels_the_queued_call() -> None:
     try:
         client = app[aiohttp_integration.CLIENT_KEY]
         await client.request("GET", "ok")
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /x/ok HTTP/1.1\r\nHost: x\r\n\r\n")
         for _ in range(2000):
             await asyncio.sleep(0.005)
