@@ -26,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -138,16 +139,20 @@ async def _variant(name: str, users: int, seconds: float, patience: float, deadl
             env["SALESCALING_DEADLINE"] = deadline
         cmd = [sys.executable, "-m", "uvicorn", f"benchmarks.bench_webapp:{name}_app", "--factory",
                "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "1"]  # fmt: skip
-        server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: ASYNC220 - started once, before the load
-        base = f"http://127.0.0.1:{port}"
-        try:
-            await _wait_ready(base)
-            result = await _load(base, users, seconds, patience)
-            await asyncio.sleep(3.0)
-            upstream = await _upstream_calls(sim_url)
-        finally:
-            server.kill()
-            _, err = server.communicate()
+        # stderr goes to a file: an unread pipe fills up and blocks the server's event loop
+        with tempfile.TemporaryFile() as log:
+            server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: ASYNC220 - started once, before the load
+            base = f"http://127.0.0.1:{port}"
+            try:
+                await _wait_ready(base)
+                result = await _load(base, users, seconds, patience)
+                await asyncio.sleep(3.0)
+                upstream = await _upstream_calls(sim_url)
+            finally:
+                server.kill()
+                server.wait()
+                log.seek(0)
+                err = log.read()
     outcomes = result["outcomes"]
     delivered = outcomes["200"]
     return {

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,52 +47,59 @@ COMMANDS = {
 
 
 class Server:
-    """A server subprocess on a free port; ``stderr`` is collected when it exits."""
+    """A server subprocess on a free port.  Its stderr goes to a file (an unread pipe would
+    fill up and block the server's event loop); ``stderr`` holds it once the server exited."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, base: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, base: str, log: Any) -> None:
         self.proc = proc
         self.base = base
+        self.log = log
         self.stderr = ""
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
         try:
-            _, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+            await asyncio.wait_for(self.proc.wait(), timeout)
         except asyncio.TimeoutError:
             self.proc.kill()
-            _, err = await self.proc.communicate()
-            self.stderr = err.decode(errors="replace")
-            raise AssertionError(f"the server did not exit within {timeout}s:\n{self.stderr[-3000:]}") from None
-        self.stderr = err.decode(errors="replace")
+            await self.proc.wait()
+            raise AssertionError(f"the server did not exit within {timeout}s:\n{self._read()[-3000:]}") from None
+        self.stderr = self._read()
         return self.proc.returncode or 0
+
+    def _read(self) -> str:
+        self.log.seek(0)
+        return str(self.log.read().decode(errors="replace"))
 
 
 @asynccontextmanager
 async def run_server(cmd: list[str], env: dict[str, str], ready: str = "/health") -> AsyncIterator[Server]:
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *[part.replace("{port}", str(port)) for part in cmd], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    server = Server(proc, f"http://127.0.0.1:{port}")
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                if proc.returncode is not None:
-                    break
-                try:
-                    async with http.get(server.base + ready) as resp:
-                        if resp.status < 500:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the server did not start")
-        yield server
-    finally:
-        if proc.returncode is None:
-            await server.stop(signal.SIGKILL)
+    with tempfile.TemporaryFile() as log:
+        proc = await asyncio.create_subprocess_exec(
+            *[part.replace("{port}", str(port)) for part in cmd], cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=asyncio.subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        server = Server(proc, f"http://127.0.0.1:{port}", log)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for _ in range(600):
+                    if proc.returncode is not None:
+                        break
+                    try:
+                        async with http.get(server.base + ready) as resp:
+                            if resp.status < 500:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the server did not start")
+            yield server
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
 
 def _env(sim: Simulator, **extra: str) -> dict[str, str]:
