@@ -31,3 +31,15 @@ def blocking_api(client: Salescaling) -> None:
         assert_type(user, User)
     assert_type(client.calls.upload(name="n", start_date_time=datetime.now(), media_url="u"), CallUploadResult)
     assert_type(client.contacts.list().to_list(max_items=3), list[Contact])
+
+
+async def web_api(client: AsyncSalescaling) -> None:
+    from fastapi import FastAPI
+
+    from salescaling_async import BreakerConfig
+    from salescaling_async.integrations.fastapi import install
+    from salescaling_async.webhooks import ReplayGuard
+
+    install(FastAPI(), deadline=2.0, breaker=BreakerConfig(failures=3, cool_off=5.0))
+    assert_type(await client.drain(5.0), bool)
+    assert_type(ReplayGuard(window=60.0).seen(b"x"), bool)
