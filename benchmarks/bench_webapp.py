@@ -120,7 +120,9 @@ async def _load(base: str, users: int, seconds: float, patience: float) -> dict[
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000 if len(values) > 1 else values[0] * 1000
+    )
 
 
 async def _upstream_calls(sim_url: str) -> int:
@@ -133,7 +135,12 @@ async def _upstream_calls(sim_url: str) -> int:
 async def _variant(name: str, users: int, seconds: float, patience: float, deadline: str | None) -> Row:
     with simulator_process(records={"contacts": 50}) as sim_url:
         port = free_port()
-        env = {**os.environ, "SALESCALING_API_KEY": SECRET_KEY, "SALESCALING_BASE_URL": sim_url, "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "SALESCALING_API_KEY": SECRET_KEY,
+            "SALESCALING_BASE_URL": sim_url,
+            "PYTHONPATH": str(ROOT),
+        }
         env.pop("SALESCALING_DEADLINE", None)
         if deadline is not None:
             env["SALESCALING_DEADLINE"] = deadline

@@ -38,7 +38,9 @@ def test_an_answer_resets_the_count() -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
-@pytest.mark.parametrize("status", [pytest.param(502, id="502"), pytest.param(503, id="503"), pytest.param(504, id="504")])
+@pytest.mark.parametrize(
+    "status", [pytest.param(502, id="502"), pytest.param(503, id="503"), pytest.param(504, id="504")]
+)
 def test_gateway_statuses_count_as_failures(status: int) -> None:
     """A proxy's 502/503/504 in front of a dead API counts like a transport failure."""
     breaker = CircuitBreaker(CONFIG)
@@ -83,8 +85,14 @@ def test_abandoned_probe_lets_the_next_call_probe() -> None:
     assert breaker.state is BreakerState.HALF_OPEN
 
 
-@pytest.mark.parametrize("kwargs", [pytest.param({"failures": 0}, id="failures"), pytest.param({"cool_off": 0}, id="cool-off"),
-                                    pytest.param({"cool_off": float("inf")}, id="inf")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"failures": 0}, id="failures"),
+        pytest.param({"cool_off": 0}, id="cool-off"),
+        pytest.param({"cool_off": float("inf")}, id="inf"),
+    ],
+)
 def test_bad_config_is_refused(kwargs: dict[str, float]) -> None:
     """Configuration mistakes surface at construction."""
     with pytest.raises(ConfigError):

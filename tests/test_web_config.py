@@ -64,8 +64,14 @@ def test_malformed_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, nam
     assert "hunter2" not in str(info.value)
 
 
-@pytest.mark.parametrize("key", [pytest.param(KEY + "\n", id="newline"), pytest.param(KEY + " ", id="space"),
-                                 pytest.param("\t" + KEY, id="leading-tab")])
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(KEY + "\n", id="newline"),
+        pytest.param(KEY + " ", id="space"),
+        pytest.param("\t" + KEY, id="leading-tab"),
+    ],
+)
 def test_key_error_hints_at_a_trailing_newline(key: str) -> None:
     """A key read from a file with its newline gets an error that says so (and never shows it)."""
     with pytest.raises(ConfigError, match="trailing newline") as info:
