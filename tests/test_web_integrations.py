@@ -343,3 +343,24 @@ async def test_aiohttp_disconnect_cancels_the_queued_call() -> None:
         assert len(transport.requests) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_upstream_down_fails_fast_behind_the_breaker() -> None:
+    """With the API unreachable (a closed port, the real transport), the first calls answer
+    502; once the web-default breaker opens, calls answer 503 with Retry-After at once."""
+    port = _closed_port()
+    app = _fastapi_app(
+        api_key=KEY, base_url=f"http://127.0.0.1:{port}/api/v1/", retry=RetryConfig(attempts=1, timeout=5.0)
+    )
+    async with running_fastapi(app) as http:
+        statuses = [(await http.get("/x/ok")) for _ in range(7)]
+    assert [r.status_code for r in statuses] == [502] * 5 + [503] * 2
+    assert statuses[-1].json()["error"] == "upstream_down" and 1 <= int(statuses[-1].headers["Retry-After"]) <= 10
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when this returns: connections are refused
