@@ -14,7 +14,7 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp import web
-from fastapi import Depends, FastAPI
+from fastapi import BackgroundTasks, Depends, FastAPI
 
 from salescaling_async import (
     AsyncSalescaling,
@@ -364,3 +364,44 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])  # closed again when this returns: connections are refused
+
+
+async def test_disconnect_after_the_response_spares_background_tasks() -> None:
+    """A disconnect after the response is complete cancels nothing: background tasks finish."""
+    finished = asyncio.Event()
+    release = asyncio.Event()
+    app = FastAPI()
+    app.add_middleware(fastapi_integration.CancelOnDisconnect)
+
+    async def later() -> None:
+        await release.wait()
+        finished.set()
+
+    @app.get("/bg")
+    async def bg(tasks: BackgroundTasks) -> dict[str, bool]:
+        tasks.add_task(later)
+        return {"ok": True}
+
+    messages = [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+    sent: list[Any] = []
+
+    responded = asyncio.Event()
+
+    async def receive() -> Any:
+        if len(messages) == 1:  # the disconnect only once the response went out
+            await responded.wait()
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body":
+            responded.set()
+
+    scope = {"type": "http", "method": "GET", "path": "/bg", "raw_path": b"/bg", "query_string": b"", "headers": [],
+             "http_version": "1.1", "scheme": "http", "server": ("x", 80), "client": ("y", 1), "root_path": "",
+             "asgi": {"version": "3.0"}}  # fmt: skip
+    call = asyncio.create_task(app(scope, receive, send))
+    await settle(50)
+    release.set()
+    await asyncio.wait_for(call, 10)
+    assert finished.is_set() and sent[0]["status"] == 200

@@ -166,7 +166,7 @@ class CancelOnDisconnect:
             await self.app(scope, receive, send)
             return
         inbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)  # backpressure on the body
-        done = False
+        done = gone = False
 
         async def send_tracked(message: Message) -> None:
             nonlocal done
@@ -174,16 +174,24 @@ class CancelOnDisconnect:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 done = True
 
-        handler = asyncio.ensure_future(self.app(scope, inbox.get, send_tracked))
+        async def receive_forwarded() -> Message:
+            if gone and inbox.empty():  # like the server: once gone, always gone
+                return {"type": "http.disconnect"}
+            return await inbox.get()
+
+        handler = asyncio.ensure_future(self.app(scope, receive_forwarded, send_tracked))
 
         async def watch() -> None:
+            nonlocal gone
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
+                    gone = True
                     if not done:
                         handler.cancel()
-                    if not inbox.full():
-                        inbox.put_nowait(message)
+                    if inbox.full():  # a body chunk nobody will read: the client left
+                        inbox.get_nowait()
+                    inbox.put_nowait(message)
                     return
                 await inbox.put(message)
 
