@@ -18,6 +18,7 @@ from . import (
     bench_response_limits,
     bench_scheduler,
     bench_simulator,
+    bench_webapp,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -34,6 +35,7 @@ def main() -> None:
         bench_redis,
         bench_response_limits,
         bench_cache,
+        bench_webapp,
     )
     for module in modules:
         started = time.monotonic()

@@ -4,6 +4,7 @@ Public names are re-exported here; implementation modules start with ``_``.  Del
 public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 """
 
+from ._breaker import BreakerConfig as BreakerConfig
 from ._cache import Cache as Cache
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache import MemoryCache as MemoryCache
@@ -21,6 +22,7 @@ from ._errors import APIStatusError as APIStatusError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
 from ._errors import BudgetStoreError as BudgetStoreError
+from ._errors import CircuitOpenError as CircuitOpenError
 from ._errors import ClientClosedError as ClientClosedError
 from ._errors import ConfigError as ConfigError
 from ._errors import ConnectError as ConnectError
@@ -65,9 +67,11 @@ __all__ = [
     "AsyncSalescaling",
     "AuthenticationError",
     "BadRequestError",
+    "BreakerConfig",
     "BudgetStoreError",
     "Cache",
     "CacheStatistics",
+    "CircuitOpenError",
     "ClientClosedError",
     "ClientState",
     "ConfigError",

@@ -274,3 +274,15 @@ def describe_error_body(body: Any) -> ErrorBody:
             joined = joined[: _MAX_JOINED_CHARS - 1] + "\u2026"
         return ErrorBody(joined, error, messages)
     return ErrorBody(error, None, (error,) if error else ())
+class CircuitOpenError(SalescalingError):
+    """The upstream failed repeatedly: calls fail at once until a probe may be sent.
+
+    Nothing was sent.  ``retry_after`` is the number of seconds until the circuit lets one
+    probe request through.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -39,6 +39,11 @@ def check_api_key(api_key: str | None) -> str:
         raise ConfigError("no API key: pass api_key= or set SALESCALING_API_KEY")
     if not isinstance(api_key, str) or not api_key:
         raise ConfigError("the API key must be a non-empty string")
+    if api_key != api_key.strip():
+        raise ConfigError(
+            "the API key has leading or trailing whitespace (a trailing newline from a secret file or"
+            " `echo`? strip it)"
+        )
     if len(api_key) > MAX_API_KEY_LENGTH:
         raise ConfigError(f"the API key is longer than {MAX_API_KEY_LENGTH} characters")
     if any(not (0x21 <= ord(ch) <= 0x7E) for ch in api_key):

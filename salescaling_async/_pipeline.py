@@ -19,9 +19,11 @@ from typing import Any
 import attrs
 
 from ._backoff import compute_delay, retry_delay, retry_hints
+from ._breaker import CircuitBreaker
 from ._cache import Cache, lookup
 from ._clock import Clock, sleep
 from ._convert import Envelope
+from ._drain import CallTracker
 from ._endpoints import Endpoint
 from ._errors import (
     APIStatusError,
@@ -64,6 +66,7 @@ class Core:
         *,
         cache: Cache | None = None,
         on_event: Callable[[Event], None] | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.transport = transport
         self.scheduler = scheduler
@@ -72,13 +75,15 @@ class Core:
         self.cache = cache
         # Shared by every view, so that a hook added later (integrations.otel) sees them all.
         self.on_event = on_event
+        self.breaker = breaker or CircuitBreaker(None)
+        self.calls = CallTracker()  # calls in progress, for drain()
         self.state = ClientState.UNOPENED
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def ensure_open(self) -> None:
         """Open the client on first use in a loop; refuse a closed client or another loop."""
-        if self.state is ClientState.CLOSED:
-            raise ClientClosedError("the client is closed")
+        if self.state is ClientState.CLOSED or self.calls.draining:
+            raise ClientClosedError("the client is draining" if self.calls.draining else "the client is closed")
         loop = asyncio.get_running_loop()
         if self.loop is None:
             self.loop = loop
@@ -145,6 +150,31 @@ class Pipeline:
         call took on the client's clock (the raw-response views use it).  A cache hit has no
         response: raw views then fall back to the envelope's status and headers.
         """
+        return await self.core.calls.track(
+            self._send(
+                endpoint,
+                url,
+                params=params,
+                json=json,
+                form=form,
+                files=files,
+                priority=priority,
+                on_response=on_response,
+            )
+        )
+
+    async def _send(
+        self,
+        endpoint: Endpoint[Any],
+        url: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        files: tuple[FilePart, ...] = (),
+        priority: Priority | None = None,
+        on_response: Callable[[RawResponse, float], None] | None = None,
+    ) -> Envelope:
         if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
             raise ScopeError(endpoint.scope, endpoint.name)
         core = self.core
@@ -224,19 +254,28 @@ class Pipeline:
     ) -> RawResponse:
         """Send one hop with the key, in a slot of its budget settled with the hop's outcome."""
         core = self.core
+        breaker = core.breaker
         queued = core.clock.now()
-        permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
+        breaker.check(queued)  # CircuitOpenError: fail fast, nothing spent
+        try:
+            permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
+        except BaseException:
+            breaker.abandon()
+            raise
         granted = core.clock.now()
         try:
             response = await core.transport.send(raw)
         except TransportError as exc:
             settle(permit, Outcome.of_failure(sent=exc.sent))
+            breaker.record(core.clock.now(), None)
             self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
             raise
         except BaseException:  # cancelled or unexpected while sending: it may count
             settle(permit, Outcome.AMBIGUOUS)
+            breaker.abandon()
             raise
         settle(permit, Outcome.RECEIVED, response.header_map)
+        breaker.record(core.clock.now(), response.status)
         self._report(raw, endpoint, attempt, queued, granted, response.status, None)
         log.debug("%s %s -> %d", raw.method, raw.url, response.status)
         if response.status == 429:

@@ -12,11 +12,13 @@ from typing import Any
 
 import attrs
 
+from ._breaker import BreakerConfig, CircuitBreaker
 from ._cache import Cache
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
 from ._convert import Envelope
 from ._endpoints import Endpoint
+from ._env import env_budget, env_flag, env_retry
 from ._errors import ConfigError
 from ._events import Event
 from ._options import Options, check_api_key, check_scopes, to_timeouts
@@ -56,9 +58,15 @@ class AsyncSalescaling(ResourceGroups):
         on_event: Hook called with every throttle wait, 429 and retry event.
         budget: A shared budget store (:class:`RedisBudget`) for fleets of processes using
             one key; the default keeps the budget in this process.
+        breaker: Fail fast with :class:`CircuitOpenError` after repeated upstream failures
+            (a :class:`BreakerConfig`; ``None``, the default, disables it).
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
         clock: A custom clock (tests: :class:`salescaling_async.testing.FakeClock`).
         seed: Seed of the backoff jitter (reproducible tests).
+
+    Unset arguments also come from the environment: ``SALESCALING_REDIS_URL`` (``budget``),
+    ``SALESCALING_DEADLINE`` (the ``retry`` timeout, the queue deadline) and
+    ``SALESCALING_ALLOW_INSECURE``.
 
     .. versionadded:: 0.1.0
     """
@@ -79,10 +87,14 @@ class AsyncSalescaling(ResourceGroups):
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
         budget: RedisBudget | None = None,
+        breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
+        budget = budget if budget is not None else env_budget()  # SALESCALING_REDIS_URL
+        retry = retry or env_retry()  # SALESCALING_DEADLINE
+        allow_insecure = allow_insecure or env_flag("SALESCALING_ALLOW_INSECURE")
         key = check_api_key(api_key)
         base = check_base_url(base_url, allow_insecure=allow_insecure)
         checked_scopes = check_scopes(scopes)
@@ -93,7 +105,15 @@ class AsyncSalescaling(ResourceGroups):
             else Scheduler(limits, clock=clock, on_event=on_event)
         )
         transport = transport or AiohttpTransport(pool, response_limits=response_limits)
-        core = Core(transport, scheduler, clock, random.Random(seed), cache=cache, on_event=on_event)
+        core = Core(
+            transport,
+            scheduler,
+            clock,
+            random.Random(seed),
+            cache=cache,
+            on_event=on_event,
+            breaker=CircuitBreaker(breaker),
+        )
         options = Options(to_timeouts(timeout), retry or RetryConfig(), priority)
         pipeline = Pipeline(core, key, key_id(key), base, checked_scopes, options)
         self._bind(pipeline, owner=True)
@@ -168,6 +188,26 @@ class AsyncSalescaling(ResourceGroups):
             await core.transport.aclose()
         finally:
             await core.scheduler.aclose()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Refuse new calls, let the calls in progress finish, then close the client.
+
+        Args:
+            timeout: Seconds to wait for the calls in progress (``None``: no limit); what is
+                still queued or in flight afterwards ends with :class:`ClientClosedError`.
+
+        Returns:
+            Whether every call finished within ``timeout``.
+
+        .. versionadded:: 0.2.0
+        """
+        core = self._pipeline.core
+        if not self._owner or core.state is ClientState.CLOSED:
+            return True
+        core.calls.draining = True
+        finished = await core.calls.wait_idle(core.clock, timeout)
+        await self.aclose()
+        return finished
 
     def statistics(self) -> KeyStatistics:
         """A frozen snapshot of this key's scheduling state."""

@@ -37,6 +37,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+from ._breaker import BreakerConfig
 from ._cache import Cache
 from ._clock import Clock
 from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
@@ -86,6 +87,7 @@ class Salescaling(BlockingGroups):
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         on_event: Hook called with every throttle wait, 429 and retry event.
         budget: A shared budget store (:class:`RedisBudget`) for fleets of processes.
+        breaker: Fail fast after repeated upstream failures (:class:`BreakerConfig`).
         transport: A custom transport.
         clock: A custom clock.
         seed: Seed of the backoff jitter.
@@ -117,6 +119,7 @@ class Salescaling(BlockingGroups):
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
         budget: RedisBudget | None = None,
+        breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
@@ -138,6 +141,7 @@ class Salescaling(BlockingGroups):
             allow_insecure=allow_insecure,
             on_event=on_event,
             budget=budget,
+            breaker=breaker,
             transport=transport,
             clock=clock,
             seed=seed,

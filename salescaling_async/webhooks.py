@@ -9,18 +9,25 @@ Deliveries carry no event-type field: the type is the one chosen for the webhook
 shape.  Unknown events become :class:`GenericWebhookEvent`, never an error.
 
 Ready-made receivers: ``salescaling_async.integrations.aiohttp.webhook_routes`` and
-``salescaling_async.integrations.fastapi.webhook_router``.
+``salescaling_async.integrations.fastapi.webhook_router``.  Both check the secret header
+before reading any of the body, stream the body up to ``max_body`` (413 past it), answer 400
+for anything that cannot be parsed and never 500 for what a sender controls.  Salescaling
+does not sign or date deliveries, so a captured delivery could be replayed: pass a
+:class:`ReplayGuard` (extra ``salescaling-async[webhooks]``) to acknowledge a body seen in the
+last minutes without delivering it twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
+from ._clock import LoopClock
 from ._convert import structure
 from ._errors import ConfigError, ResponseValidationError, SalescalingError
 from .models.webhooks import (
@@ -72,9 +79,15 @@ class WebhookVerifier:
 
     def verify(self, headers: Mapping[str, str]) -> None:
         """Raise :class:`WebhookError` (401) unless the secret header matches."""
-        lower = {k.lower(): v for k, v in headers.items()}
-        given = lower.get(self.header.lower(), "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+        name = self.header.lower()
+        given = next((v for k, v in headers.items() if k.lower() == name), "")
+        try:
+            # Servers decode raw header bytes leniently (aiohttp keeps invalid UTF-8 as
+            # surrogates): such a value cannot be the secret, so it is a 401, never a 500.
+            given_bytes = given.encode("utf-8")
+        except UnicodeEncodeError:
+            given_bytes = b""
+        if not given_bytes or not hmac.compare_digest(given_bytes, self.secret.encode()):
             raise WebhookError("missing or wrong webhook secret", 401)
 
     def check_size(self, length: int | None) -> None:
@@ -106,7 +119,7 @@ def parse_event(body: bytes | str, *, event_type: str | None = None) -> WebhookE
     """
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
         raise WebhookError("body is not JSON", 400) from None
     if not isinstance(payload, dict):
         raise WebhookError("body is not a JSON object", 400)
@@ -116,7 +129,7 @@ def parse_event(body: bytes | str, *, event_type: str | None = None) -> WebhookE
         return GenericWebhookEvent(event_type=kind, payload=payload)
     try:
         event: WebhookEvent = structure(payload, model)
-    except ResponseValidationError:
+    except (ResponseValidationError, RecursionError):
         return GenericWebhookEvent(event_type=kind, payload=payload)
     return event
 
@@ -130,4 +143,51 @@ def receive(
     return parse_event(body, event_type=event_type)
 
 
-__all__ = ["WebhookError", "WebhookVerifier", "infer_event_type", "parse_event", "receive"]
+class ReplayGuard:
+    """Remembers the bodies delivered in the last ``window`` seconds, by SHA-256 hash.
+
+    A receiver asks :meth:`seen` before delivering: a body seen within the window is
+    acknowledged without reaching the callback again.  Memory is bounded by ``maxsize``
+    hashes (the oldest go first).  Two genuinely identical deliveries within the window
+    (the same status change sent twice) are delivered once: Salescaling's payloads carry
+    no delivery id that would tell them apart.
+
+    Args:
+        window: Seconds a body is remembered.
+        maxsize: Most bodies remembered at once.
+        clock: Seconds for the window (default: the running event loop's time).
+
+    Raises:
+        ConfigError: ``cachetools`` is not installed (``pip install salescaling-async[webhooks]``).
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self, *, window: float = 300.0, maxsize: int = 10_000, clock: Callable[[], float] | None = None
+    ) -> None:
+        try:
+            from cachetools import TTLCache
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ConfigError("ReplayGuard needs cachetools: pip install 'salescaling-async[webhooks]'") from None
+        if not (window > 0 and maxsize >= 1):
+            raise ConfigError("ReplayGuard needs window > 0 and maxsize >= 1")
+        self._seen: TTLCache[bytes, bool] = TTLCache(maxsize, window, timer=clock or LoopClock().now)
+
+    def seen(self, body: bytes) -> bool:
+        """Whether ``body`` was delivered within the window; if not, remember it now."""
+        digest = hashlib.sha256(body).digest()
+        if digest in self._seen:
+            return True
+        self._seen[digest] = True
+        return False
+
+    def forget(self, body: bytes) -> None:
+        """Forget ``body`` (its delivery failed, so the sender's retry must go through)."""
+        self._seen.pop(hashlib.sha256(body).digest(), None)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+__all__ = ["ReplayGuard", "WebhookError", "WebhookVerifier", "infer_event_type", "parse_event", "receive"]

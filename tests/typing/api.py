@@ -151,3 +151,15 @@ async def serialisation_caching_monitoring_api(client: AsyncSalescaling) -> None
             assert_type(event.status, int | None)
 
     del client, on_event
+
+
+async def web_api(client: AsyncSalescaling) -> None:
+    from fastapi import FastAPI
+
+    from salescaling_async import BreakerConfig
+    from salescaling_async.integrations.fastapi import install
+    from salescaling_async.webhooks import ReplayGuard
+
+    install(FastAPI(), deadline=2.0, breaker=BreakerConfig(failures=3, cool_off=5.0))
+    assert_type(await client.drain(5.0), bool)
+    assert_type(ReplayGuard(window=60.0).seen(b"x"), bool)
