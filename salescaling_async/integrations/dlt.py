@@ -1,0 +1,287 @@
+"""A dlt source for the Salescaling API (extra ``salescaling-async[dlt]``).
+
+    import dlt
+    from salescaling_async.integrations.dlt import salescaling_source
+
+    pipeline = dlt.pipeline("salescaling", destination="duckdb", dataset_name="salescaling")
+    pipeline.run(salescaling_source())
+
+One dlt resource per API resource (``calls``, ``contacts``, ``companies``, ``meetings``,
+``opportunities``, ``calendars``, ``calendar_events``, ``users``, ``voice_agents``), each a
+table of the same name with typed columns, nested lists as child tables and unknown fields
+kept (dlt's schema evolution).
+
+**Deletions: SCD2.**  The API has no change feed and no updated-since filter, so every run
+is a full scan, loaded with dlt's ``scd2`` merge strategy: a new record gets a row whose
+``_dlt_valid_to`` is ``NULL``; a changed one gets a new row and its old row is closed
+(``_dlt_valid_to`` set to the load's time); a record missing from a complete scan has its row
+closed and no new one.  The current state of a table is ``WHERE _dlt_valid_to IS NULL``, and
+the history stays queryable.  A scan that fails or is interrupted raises out of the extract
+step, and dlt only commits a load package once the whole extract has finished, so an
+interrupted scan loads nothing and closes nothing.
+
+**One client per run.**  dlt runs every async resource of one extract on one event loop (its
+extract thread); the resources share one :class:`AsyncSalescaling`, so one scheduler holds
+the whole run at the key's ceiling, and with ``budget=RedisBudget(...)`` several machines
+share the key.  The client is opened on that loop when the first resource starts and closed
+when the last one ends (or, if the extract fails, when dlt shuts its loop's generators down).
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from typing import Any, cast
+
+import attrs
+import dlt
+from dlt.common.schema.typing import TScd2StrategyDict, TTableSchemaColumns
+from dlt.extract.resource import DltResource
+from dlt.extract.source import DltSource
+
+from .._config import RateLimits
+from .._convert import unstructure
+from .._errors import ConfigError
+from .._events import Event, RateLimitHit, RetryScheduled, ThrottleWait
+from .._redis import RedisBudget
+from .._scheduler import KeyStatistics
+from .._session import AsyncSalescaling, check_api_key, check_base_url
+from .._types import Priority
+from ._dlt_schema import RESOURCES, ResourceSpec
+
+__all__ = ["RESOURCE_NAMES", "SyncMonitor", "check_resources", "salescaling_source"]
+
+RESOURCE_NAMES: tuple[str, ...] = tuple(RESOURCES)
+"""Every resource the source can load, in display order.
+
+.. versionadded:: 0.2.0
+"""
+
+WRITE_DISPOSITION: TScd2StrategyDict = {"disposition": "merge", "strategy": "scd2"}
+
+
+@attrs.define
+class SyncMonitor:
+    """Live counters of the runs of one source (read them from any thread).
+
+    Attributes:
+        records: Records extracted per resource in the current run.
+        complete: Resources whose scan reached the last page in the current run.
+        requests: Requests granted by the run's scheduler (set when the run's client closes).
+        rate_limited: 429 responses seen.
+        retries: Retries scheduled.
+        throttle_waits: Requests that waited for rate budget.
+        statistics: The scheduler's last snapshot (set when the run's client closes).
+        on_page: Called as ``on_page(resource, records_in_page)`` from dlt's extract thread.
+
+    .. versionadded:: 0.2.0
+    """
+
+    records: dict[str, int] = attrs.field(factory=dict)
+    complete: set[str] = attrs.field(factory=set)
+    requests: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    throttle_waits: int = 0
+    statistics: KeyStatistics | None = None
+    on_page: Callable[[str, int], None] | None = None
+
+    def on_event(self, event: Event) -> None:
+        """The client's event hook: counts 429s, retries and throttle waits."""
+        if isinstance(event, RateLimitHit):
+            self.rate_limited += 1
+        elif isinstance(event, RetryScheduled):
+            self.retries += 1
+        elif isinstance(event, ThrottleWait):
+            self.throttle_waits += 1
+
+    def _page(self, resource: str, count: int) -> None:
+        self.records[resource] = self.records.get(resource, 0) + count
+        if self.on_page is not None:
+            self.on_page(resource, count)
+
+
+class _ClientLease:
+    """Strictly private. One :class:`AsyncSalescaling` for every resource of one extract.
+
+    ``expect()`` runs in the caller's thread when dlt evaluates each selected resource, before
+    any of them is iterated; so the count of users is complete before the first resource can
+    finish, and the client cannot close between one resource ending and the next starting
+    (which would hand the next one a fresh scheduler that forgot the budget already spent).
+
+    A resource that never starts never releases, so a failed extract could leave the count
+    above zero: the guard, an async generator started on dlt's loop, closes the client when
+    dlt calls ``loop.shutdown_asyncgens()`` at the end of every extract.
+    """
+
+    def __init__(self, factory: Callable[[], AsyncSalescaling], monitor: SyncMonitor) -> None:
+        self._factory = factory
+        self._monitor = monitor
+        self._lock = threading.Lock()
+        self._users = 0
+        self._client: AsyncSalescaling | None = None
+        self._guard: AsyncGenerator[None, None] | None = None
+
+    def expect(self) -> None:
+        with self._lock:
+            if self._users == 0 and self._client is None:  # a new run
+                self._monitor.records.clear()
+                self._monitor.complete.clear()
+            self._users += 1
+
+    async def client(self) -> AsyncSalescaling:
+        if self._client is None:
+            self._client = self._factory()
+            self._guard = self._guarded()
+            await self._guard.__anext__()  # registers it with this loop's shutdown_asyncgens()
+        return self._client
+
+    async def release(self) -> None:
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            last = self._users == 0
+        if last:
+            await self._close()
+
+    async def _close(self) -> None:
+        client, guard = self._client, self._guard
+        self._client = self._guard = None
+        if client is None:
+            return
+        stats = client.statistics()
+        self._monitor.statistics = stats
+        self._monitor.requests = stats.granted
+        try:
+            await client.aclose()
+        finally:
+            if guard is not None:
+                await guard.aclose()
+
+    async def _guarded(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users = 0
+            await self._close()
+
+
+async def _scan(lease: _ClientLease, monitor: SyncMonitor, spec: ResourceSpec, page_size: int,
+                prefetch: int) -> AsyncIterator[list[dict[str, Any]]]:  # fmt: skip
+    """Yield every record of one resource, a page at a time, as the JSON the API sent."""
+    try:
+        client = await lease.client()
+        paginator = getattr(client, spec.name).list(page_size=page_size, prefetch=prefetch, priority=Priority.BULK)
+        first = True
+        async for page in paginator.pages():
+            # nulls carry nothing: dropping them keeps dlt from warning about never-typed columns
+            rows = [{k: v for k, v in unstructure(item).items() if v is not None} for item in page.items]
+            monitor._page(spec.name, len(rows))
+            if rows:
+                yield rows
+            elif first:  # nothing at all: an empty staging table, so the merge closes every row
+                yield dlt.mark.materialize_table_schema()
+            first = False
+        monitor.complete.add(spec.name)
+    finally:
+        await lease.release()
+
+
+def _resource(
+    lease: _ClientLease, monitor: SyncMonitor, spec: ResourceSpec, page_size: int, prefetch: int
+) -> DltResource:
+    def open_scan() -> AsyncIterator[list[dict[str, Any]]]:
+        lease.expect()  # dlt calls this in its own thread before iterating any resource
+        return _scan(lease, monitor, spec, page_size, prefetch)
+
+    resource = dlt.resource(
+        open_scan,
+        name=spec.name,
+        primary_key=spec.primary_key,
+        write_disposition=WRITE_DISPOSITION,
+        columns=cast("TTableSchemaColumns", spec.columns),
+    )
+    return cast(DltResource, resource)  # a plain function gives a resource, not a factory
+
+
+def check_resources(resources: Iterable[str] | None) -> tuple[str, ...]:
+    """Resource names (``calendar-events`` and ``calendar_events`` both work), checked.
+
+    .. versionadded:: 0.2.0
+    """
+    if resources is None:
+        return RESOURCE_NAMES
+    if isinstance(resources, str):
+        raise ConfigError("resources must be a collection of resource names, not one string")
+    names = tuple(dict.fromkeys(r.replace("-", "_") for r in resources))
+    unknown = [n for n in names if n not in RESOURCES]
+    if unknown:
+        raise ConfigError(f"unknown resource(s) {unknown}; choose from {', '.join(RESOURCE_NAMES)}")
+    if not names:
+        raise ConfigError("resources is empty; pass None for every resource")
+    return names
+
+
+def _api_key(api_key: str | None) -> str:
+    """The key: the argument, else dlt's secrets (``sources.salescaling.api_key``), else env."""
+    if api_key is None:
+        found: Any = dlt.secrets.get("sources.salescaling.api_key")
+        api_key = str(found) if found is not None else None
+    return check_api_key(api_key)
+
+
+def salescaling_source(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    resources: Iterable[str] | None = None,
+    budget: RedisBudget | None = None,
+    *,
+    limits: RateLimits | None = None,
+    page_size: int = 100,
+    prefetch: int = 1,
+    monitor: SyncMonitor | None = None,
+) -> DltSource:
+    """The Salescaling API as a dlt source: one merge (SCD2) resource per API resource.
+
+    Args:
+        api_key: The key; default: dlt's ``sources.salescaling.api_key`` (``secrets.toml`` or
+            ``SOURCES__SALESCALING__API_KEY``), else ``SALESCALING_API_KEY``.
+        base_url: API base URL (default ``SALESCALING_BASE_URL`` or the public API).
+        resources: Resource names to load (default: all of :data:`RESOURCE_NAMES`).
+        budget: A :class:`RedisBudget` shared with other processes using the same key.
+        limits: The key's :class:`RateLimits` (default: the published ones).
+        page_size: Records per request.
+        prefetch: Pages each resource fetches ahead (every request still goes through the
+            one scheduler, so this never exceeds the budget).
+        monitor: A :class:`SyncMonitor` to read progress and request counts from.
+
+    Returns:
+        A ``DltSource`` named ``salescaling``; each resource loads into a table of its name.
+
+    Raises:
+        ConfigError: A missing or malformed key, an unknown resource name, a bad page size.
+
+    .. versionadded:: 0.2.0
+    """
+    names = check_resources(resources)
+    key = _api_key(api_key)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ConfigError(f"page_size must be an integer >= 1, got {page_size!r}")
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
+        raise ConfigError(f"prefetch must be an integer >= 0, got {prefetch!r}")
+    check_base_url(base_url, allow_insecure=False)  # fail now, not in dlt's extract thread
+    watch = monitor if monitor is not None else SyncMonitor()
+
+    def factory() -> AsyncSalescaling:
+        return AsyncSalescaling(key, base_url=base_url, limits=limits, budget=budget, on_event=watch.on_event)
+
+    lease = _ClientLease(factory, watch)
+
+    @dlt.source(name="salescaling")
+    def salescaling() -> Any:
+        return [_resource(lease, watch, RESOURCES[name], page_size, prefetch) for name in names]
+
+    source: DltSource = salescaling()
+    return source
