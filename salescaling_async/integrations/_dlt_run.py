@@ -25,6 +25,9 @@ from .dlt import SyncMonitor
 
 PIPELINE_NAME = "salescaling"
 DATASET_NAME = "salescaling"
+DUCKDB_DATASET = "main"
+"""In ``salescaling.duckdb`` a ``salescaling`` schema would make ``salescaling.contacts`` ambiguous
+(catalog or schema?) and DuckDB refuses such names; ``main`` gives plain ``contacts``."""
 
 
 @attrs.frozen
