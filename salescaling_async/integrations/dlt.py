@@ -240,7 +240,7 @@ def salescaling_source(
     *,
     limits: RateLimits | None = None,
     page_size: int = 100,
-    prefetch: int = 1,
+    prefetch: int = 2,
     monitor: SyncMonitor | None = None,
 ) -> DltSource:
     """The Salescaling API as a dlt source: one merge (SCD2) resource per API resource.
