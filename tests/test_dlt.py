@@ -13,17 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import dlt
 import pytest
 
-pytest.importorskip("dlt", reason="the dlt extra is not installed")
-
-import dlt  # noqa: E402 - after the importorskip above
-
-from salescaling_async import RateLimits  # noqa: E402
-from salescaling_async._errors import ConfigError  # noqa: E402
-from salescaling_async.integrations import _dlt_run  # noqa: E402
-from salescaling_async.integrations.dlt import RESOURCE_NAMES, SyncMonitor, salescaling_source  # noqa: E402
-from salescaling_async.testing import Fault, Simulator, simulator_in_thread  # noqa: E402
+from salescaling_async import RateLimits
+from salescaling_async._errors import ConfigError
+from salescaling_async.integrations import _dlt_run
+from salescaling_async.integrations.dlt import RESOURCE_NAMES, SyncMonitor, salescaling_source
+from salescaling_async.testing import Fault, Simulator, simulator_in_thread
 
 SCALE = 20  # the simulator's windows and the client's limits, both 20 times shorter
 ID = {name: "call_id" if name == "calls" else "id" for name in RESOURCE_NAMES}
