@@ -23,6 +23,12 @@ from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from ._dlt_schema import RESOURCES
 from .dlt import SyncMonitor
 
+FILE_FORMATS = {"duckdb": "parquet", "postgres": "csv"}
+"""A fast load format where dlt's preferred one (insert_values) is slow (measured on 50,000
+contacts: DuckDB 69 s with insert_values, 3 s with parquet; PostgreSQL 7 s -> 1.3 s with csv).
+JSON Lines would be as fast in DuckDB, but dlt notes it fails on missing keys and it breaks on
+an empty table."""
+
 PIPELINE_NAME = "salescaling"
 DATASET_NAME = "salescaling"
 DUCKDB_DATASET = "main"
@@ -69,7 +75,8 @@ def run(pipeline: Any, source: Any, names: Sequence[str], monitor: SyncMonitor, 
     if pipeline.has_pending_data:  # a previous run was stopped after its scan completed
         pipeline.run()
         finished_pending = True
-    info = pipeline.run(source, refresh="drop_resources" if full_refresh else None)
+    file_format = FILE_FORMATS.get(pipeline.destination.destination_name) if pipeline.destination else None
+    info = pipeline.run(source, refresh="drop_resources" if full_refresh else None, loader_file_format=file_format)
     seconds = time.monotonic() - started
     load_ids = tuple(info.loads_ids) if info is not None else ()
     counts = tuple(_counts(pipeline, name, load_ids, monitor.records.get(name, 0)) for name in names)
