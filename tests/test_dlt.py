@@ -238,3 +238,41 @@ def test_key_comes_from_dlt_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         pipeline = _dlt_run.make_pipeline(_duckdb_target(tmp_path).destination, "main", str(tmp_path / "p"))
         pipeline.run(salescaling_source(base_url=sim.url, resources=["users"], monitor=monitor))
     assert monitor.records == {"users": 3} and sim.stats().unauthorized == 0
+
+
+_WORKER = """
+import sys, dlt
+from salescaling_async import RateLimits, RedisBudget
+from salescaling_async.integrations import _dlt_run
+from salescaling_async.integrations.dlt import SyncMonitor, salescaling_source
+url, redis_url, namespace, resource, workdir, scale = sys.argv[1:]
+monitor = SyncMonitor()
+source = salescaling_source("sk_test_simulator", url, [resource], RedisBudget(redis_url, namespace=namespace),
+                            limits=RateLimits().scaled(float(scale)), page_size=10, monitor=monitor)
+pipeline = _dlt_run.make_pipeline(dlt.destinations.duckdb(workdir + "/s.duckdb"), "main", workdir + "/p")
+result = _dlt_run.run(pipeline, source, [resource], monitor, full_refresh=False)
+print("rows", result.resources[0].rows, "429s", monitor.rate_limited)
+"""
+
+
+def test_two_machines_share_the_key_through_redis(redis_url: str, tmp_path: Path) -> None:
+    """Two processes syncing different resources with one key and a RedisBudget: 0 429s."""
+    import subprocess
+    import sys
+
+    scale = "4"
+    sim = Simulator(records={"contacts": 400, "opportunities": 400}, time_scale=float(scale))
+    namespace = uuid.uuid4().hex
+    with simulator_in_thread(sim):
+        procs = []
+        for resource in ("contacts", "opportunities"):
+            workdir = tmp_path / resource
+            workdir.mkdir()
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", _WORKER, sim.url, redis_url, namespace, resource, str(workdir), scale],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            ))  # fmt: skip
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert all("rows 400 429s 0" in out for out in outputs), outputs
+    assert sim.stats().rejected == 0 and sim.stats().accepted >= 2 * 40
