@@ -117,8 +117,9 @@ def _summary(result: Any, limits: RateLimits, title: str) -> None:
     for r in result.resources:
         table.add_row(r.name, f"{r.records:,}", f"{r.rows:,}", f"{r.new:,}", f"{r.changed:,}", f"{r.deleted:,}")
     err.print(table)
-    ceiling = limits.ceiling(result.seconds) if result.seconds > 0 else 0
-    share = f" ({result.requests / ceiling:.0%} of the {ceiling:,}-request ceiling)" if ceiling else ""
+    scan = result.scan_seconds
+    ceiling = limits.ceiling(scan) if scan > 0 else 0
+    share = f" in a {scan:.1f}s scan, {result.requests / ceiling:.0%} of the key's ceiling" if ceiling else ""
     err.print(f"requests {result.requests:,}{share}   429s {result.rate_limited}   retries {result.retries}   "
               f"wall time {result.seconds:.1f}s", highlight=False)  # fmt: skip
     if result.finished_pending:

@@ -32,6 +32,7 @@ when the last one ends (or, if the extract fails, when dlt shuts its loop's gene
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
@@ -74,6 +75,7 @@ class SyncMonitor:
         retries: Retries scheduled.
         throttle_waits: Requests that waited for rate budget.
         statistics: The scheduler's last snapshot (set when the run's client closes).
+        scan_seconds: From the run's client opening to its closing (the scan, without the load).
         on_page: Called as ``on_page(resource, records_in_page)`` from dlt's extract thread.
 
     .. versionadded:: 0.2.0
@@ -86,6 +88,7 @@ class SyncMonitor:
     retries: int = 0
     throttle_waits: int = 0
     statistics: KeyStatistics | None = None
+    scan_seconds: float = 0.0
     on_page: Callable[[str, int], None] | None = None
 
     def on_event(self, event: Event) -> None:
@@ -123,6 +126,7 @@ class _ClientLease:
         self._users = 0
         self._client: AsyncSalescaling | None = None
         self._guard: AsyncGenerator[None, None] | None = None
+        self._opened = 0.0
 
     def expect(self) -> None:
         with self._lock:
@@ -133,6 +137,7 @@ class _ClientLease:
 
     async def client(self) -> AsyncSalescaling:
         if self._client is None:
+            self._opened = time.monotonic()
             self._client = self._factory()
             self._guard = self._guarded()
             await self._guard.__anext__()  # registers it with this loop's shutdown_asyncgens()
@@ -153,6 +158,7 @@ class _ClientLease:
         stats = client.statistics()
         self._monitor.statistics = stats
         self._monitor.requests = stats.granted
+        self._monitor.scan_seconds = time.monotonic() - self._opened
         try:
             await client.aclose()
         finally:
