@@ -84,6 +84,7 @@ async def test_stopped_sync_then_rerun_loses_nothing_and_closes_only_the_deleted
         stopped = out_bytes.decode()
         if sig == signal.SIGINT:
             assert proc.returncode == 130 and "interrupted" in stopped, stopped
+            assert "Traceback" not in stopped and "error occurred" not in stopped, stopped  # a clean close
         else:
             assert proc.returncode == -signal.SIGKILL
         assert sorted(target.active_ids("contacts")) == before  # the deleted one is not closed

@@ -31,6 +31,7 @@ when the last one ends (or, if the extract fails, when dlt shuts its loop's gene
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
@@ -138,6 +139,7 @@ class _ClientLease:
     async def client(self) -> AsyncSalescaling:
         if self._client is None:
             self._opened = time.monotonic()
+            _quiet_close_race(asyncio.get_running_loop())
             self._client = self._factory()
             self._guard = self._guarded()
             await self._guard.__anext__()  # registers it with this loop's shutdown_asyncgens()
@@ -171,7 +173,33 @@ class _ClientLease:
         finally:
             with self._lock:
                 self._users = 0
+            self._guard = None  # it is this generator, already closing: _close must not close it again
             await self._close()
+
+
+def _quiet_close_race(loop: asyncio.AbstractEventLoop) -> None:
+    """Silence one known race of dlt's shutdown on its extract loop, and only that one.
+
+    When an extract stops (Ctrl-C, an error elsewhere), dlt cancels the pending ``__anext__``
+    futures and at once calls ``loop.shutdown_asyncgens()``; a scan whose ``__anext__`` has
+    not yet seen the cancellation is still running, so its ``aclose()`` fails with "already
+    running" and asyncio logs it.  The cancellation then closes it normally (its ``finally``
+    releases the client), so the log line is noise.
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        gen, exc = context.get("asyncgen"), context.get("exception")
+        code = getattr(gen, "ag_code", None)
+        if (isinstance(exc, RuntimeError) and "already running" in str(exc)
+                and getattr(code, "co_name", None) in ("_scan", "pages")):  # fmt: skip
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 async def _scan(lease: _ClientLease, monitor: SyncMonitor, spec: ResourceSpec, page_size: int,
