@@ -276,3 +276,18 @@ def test_two_machines_share_the_key_through_redis(redis_url: str, tmp_path: Path
     assert all(p.returncode == 0 for p in procs), outputs
     assert all("rows 400 429s 0" in out for out in outputs), outputs
     assert sim.stats().rejected == 0 and sim.stats().accepted >= 2 * 40
+
+
+def test_a_complete_scan_left_unloaded_is_loaded_before_the_next(tmp_path: Path) -> None:
+    """A run stopped after its scan completed (before the load) is finished by the next run first."""
+    target = _duckdb_target(tmp_path)
+    sim = Simulator(records=20, limits=None)
+    with simulator_in_thread(sim):
+        pipeline = _dlt_run.make_pipeline(target.destination, target.dataset, str(tmp_path / "pipelines"))
+        pipeline.extract(salescaling_source(sim.api_key, sim.url, ["users"]))
+        pipeline.normalize()  # stopped here: a complete scan, never loaded
+        sim.store.add("users", {"email": "late@example.com"})
+        result, _ = _sync(sim, target, tmp_path, ("users",))
+    assert result.finished_pending
+    assert _counts(result, "users") == (21, 1, 0, 0)
+    assert sorted(target.active_ids("users")) == sorted(_store_ids(sim, "users"))
