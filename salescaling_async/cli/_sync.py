@@ -41,7 +41,8 @@ _CHOICES = ("calls", "contacts", "companies", "meetings", "opportunities", "cale
 @click.option("--full-refresh", is_flag=True, help="Drop the resources' tables and history, then load anew.")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--pipelines-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where dlt keeps the pipeline's state (default: dlt's own, ~/.dlt/pipelines).")  # fmt: skip
+              help="Where dlt keeps the sync's state, one pipeline per database and dataset "
+                   "(default: dlt's own, ~/.dlt/pipelines).")  # fmt: skip
 @api_key_option
 @base_url_option
 @scale_option
@@ -85,7 +86,8 @@ def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, ful
         if dataset == path.stem:
             raise ConfigError(f"in DuckDB the dataset cannot be named like the file ({path.name}); pick another")
     dataset = dataset or _dlt_run.DATASET_NAME
-    pipeline = _dlt_run.make_pipeline(target, dataset, str(pipelines_dir) if pipelines_dir else None)
+    name = _dlt_run.pipeline_name(where, dataset)
+    pipeline = _dlt_run.make_pipeline(target, dataset, str(pipelines_dir) if pipelines_dir else None, name)
     with _progress(names) as (progress, tasks):
         monitor.on_page = lambda name, count: progress.update(tasks[name], advance=count)
         result = _dlt_run.run(pipeline, source, names, monitor, full_refresh=full_refresh)

@@ -12,6 +12,7 @@ Counting reads the SCD2 columns after the load.  For a load package ``L`` create
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -62,11 +63,19 @@ class SyncResult:
     finished_pending: bool
 
 
-def make_pipeline(destination: Any, dataset: str, pipelines_dir: str | None = None) -> Any:
-    """The pipeline every ``salescaling sync`` uses (state under dlt's pipelines folder)."""
+def pipeline_name(where: str, dataset: str) -> str:
+    """One pipeline (local state, pending packages) per target: ``where`` is the DuckDB file's
+    absolute path or the destination name.  A shared name would let a run in one folder load
+    the pending package another folder's stopped run left behind into the wrong database."""
+    digest = hashlib.sha256(f"{where}\0{dataset}".encode()).hexdigest()[:10]
+    return f"{PIPELINE_NAME}_{digest}"
+
+
+def make_pipeline(destination: Any, dataset: str, pipelines_dir: str | None = None, name: str = PIPELINE_NAME) -> Any:
+    """The pipeline of a sync (state under ``pipelines_dir``, default dlt's pipelines folder)."""
     if pipelines_dir is None:
-        return dlt.pipeline(PIPELINE_NAME, destination=destination, dataset_name=dataset)
-    return dlt.pipeline(PIPELINE_NAME, pipelines_dir=pipelines_dir, destination=destination, dataset_name=dataset)
+        return dlt.pipeline(name, destination=destination, dataset_name=dataset)
+    return dlt.pipeline(name, pipelines_dir=pipelines_dir, destination=destination, dataset_name=dataset)
 
 
 def run(pipeline: Any, source: Any, names: Sequence[str], monitor: SyncMonitor, *, full_refresh: bool) -> SyncResult:
