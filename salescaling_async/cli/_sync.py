@@ -86,10 +86,10 @@ def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, ful
         if dataset == path.stem:
             raise ConfigError(f"in DuckDB the dataset cannot be named like the file ({path.name}); pick another")
     dataset = dataset or _dlt_run.DATASET_NAME
-    name = _dlt_run.pipeline_name(where, dataset)
-    pipeline = _dlt_run.make_pipeline(target, dataset, str(pipelines_dir) if pipelines_dir else None, name)
+    pipeline = _dlt_run.make_pipeline(target, dataset, str(pipelines_dir) if pipelines_dir else None,
+                                      _dlt_run.pipeline_name(where, dataset))  # fmt: skip
     with _progress(names) as (progress, tasks):
-        monitor.on_page = lambda name, count: progress.update(tasks[name], advance=count)
+        monitor.on_page = lambda resource, count: progress.update(tasks[resource], advance=count)
         result = _dlt_run.run(pipeline, source, names, monitor, full_refresh=full_refresh)
         for name in names:
             progress.update(tasks[name], total=monitor.records.get(name, 0), completed=monitor.records.get(name, 0))
