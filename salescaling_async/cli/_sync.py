@@ -32,7 +32,7 @@ _CHOICES = ("calls", "contacts", "companies", "meetings", "opportunities", "cale
 
 
 @main.command("sync")
-@click.argument("resources", nargs=-1, type=click.Choice(_CHOICES))
+@click.argument("resources", nargs=-1, type=click.Choice(_CHOICES), metavar="[RESOURCE]...")
 @click.option("--destination", default="duckdb", show_default=True,
               help="A dlt destination name; duckdb writes ./salescaling.duckdb. Credentials the dlt way "
                    "(environment or .dlt/secrets.toml).")  # fmt: skip
@@ -50,7 +50,11 @@ def sync_cmd(resources: tuple[str, ...], destination: str, dataset: str | None, 
              pipelines_dir: Path | None, api_key: str | None, base_url: str | None,
              time_scale: float) -> None:  # fmt: skip
     """Load RESOURCE tables (default: all) into a database: new rows added, changed ones
-    versioned, deleted ones closed (SCD2).  Safe to stop and rerun."""
+    versioned, deleted ones closed (SCD2).  Safe to stop and rerun.
+
+    RESOURCE: calls, contacts, companies, meetings, opportunities, calendars,
+    calendar-events, users, voice-agents.
+    """
     try:
         import dlt  # noqa: F401 - only to check the extra is installed
     except ImportError:
