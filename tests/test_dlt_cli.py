@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,9 @@ async def _run(args: list[str], target: Target, cwd: Path) -> tuple[int, str]:
     return proc.returncode or 0, out.decode()
 
 
-async def _wait_for(condition: object, what: str) -> None:
+async def _wait_for(condition: Callable[[], bool], what: str) -> None:
     for _ in range(3000):
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
