@@ -99,8 +99,9 @@ def _target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
 def _sync(sim: Simulator, target: Target, tmp_path: Path, names: tuple[str, ...] = RESOURCE_NAMES,
           **kwargs: Any) -> tuple[_dlt_run.SyncResult, SyncMonitor]:  # fmt: skip
     monitor = SyncMonitor()
-    source = salescaling_source(sim.api_key, sim.url, names, limits=RateLimits().scaled(SCALE), page_size=25,
-                                monitor=monitor, **kwargs)  # fmt: skip
+    kwargs.setdefault("page_size", 25)
+    source = salescaling_source(sim.api_key, sim.url, names, limits=RateLimits().scaled(SCALE), monitor=monitor,
+                                **kwargs)  # fmt: skip
     pipeline = _dlt_run.make_pipeline(target.destination, target.dataset, str(tmp_path / "pipelines"))
     return _dlt_run.run(pipeline, source, names, monitor, full_refresh=False), monitor
 
@@ -291,3 +292,35 @@ def test_a_complete_scan_left_unloaded_is_loaded_before_the_next(tmp_path: Path)
     assert result.finished_pending
     assert _counts(result, "users") == (21, 1, 0, 0)
     assert sorted(target.active_ids("users")) == sorted(_store_ids(sim, "users"))
+
+
+def test_records_deleted_during_the_scan_fail_it_instead_of_closing_skipped_rows(tmp_path: Path) -> None:
+    """Deletions mid-scan shift records past the reader: the run loads nothing rather than closing them."""
+    import threading
+    import time
+
+    target = _duckdb_target(tmp_path)
+    sim = Simulator(records={"contacts": 100}, limits=None)
+    with simulator_in_thread(sim):
+        _sync(sim, target, tmp_path, ("contacts",))
+        sim.faults = (Fault("latency", on={3}, latency=2.0),)  # page 3 waits while we delete from page 1
+        start = sim.stats().accepted
+        errors: list[BaseException] = []
+
+        def scan() -> None:
+            try:
+                _sync(sim, target, tmp_path, ("contacts",), page_size=10, prefetch=0)
+            except Exception as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=scan)
+        worker.start()
+        for _ in range(6000):
+            if sim.stats().accepted >= start + 2:  # pages 1 and 2 served; page 3 not yet
+                break
+            time.sleep(0.005)
+        deleted = [sim.store.data["contacts"].pop(0)["id"] for _ in range(5)]
+        worker.join(60)
+    assert errors and "count fell from 100 to 95" in str(errors[0]), errors
+    assert sorted(target.active_ids("contacts")) == sorted([*deleted, *_store_ids(sim, "contacts")])
+    assert target.closed_ids("contacts") == []

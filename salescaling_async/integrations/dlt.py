@@ -45,15 +45,16 @@ from dlt.extract.source import DltSource
 
 from .._config import RateLimits
 from .._convert import unstructure
-from .._errors import ConfigError
+from .._errors import ConfigError, SalescalingError
 from .._events import Event, RateLimitHit, RetryScheduled, ThrottleWait
+from .._pagination import Page
 from .._redis import RedisBudget
 from .._scheduler import KeyStatistics
 from .._session import AsyncSalescaling, check_api_key, check_base_url
 from .._types import Priority
 from ._dlt_schema import RESOURCES, ResourceSpec
 
-__all__ = ["RESOURCE_NAMES", "SyncMonitor", "check_resources", "salescaling_source"]
+__all__ = ["RESOURCE_NAMES", "IncompleteScanError", "SyncMonitor", "check_resources", "salescaling_source"]
 
 RESOURCE_NAMES: tuple[str, ...] = tuple(RESOURCES)
 """Every resource the source can load, in display order.
@@ -202,22 +203,52 @@ def _quiet_close_race(loop: asyncio.AbstractEventLoop) -> None:
     loop.set_exception_handler(handler)
 
 
+class IncompleteScanError(SalescalingError):
+    """Records were deleted while a scan was listing, so later records may have shifted onto
+    pages already read and been missed.
+
+    Raised so that the run loads nothing and marks nothing deleted; run the sync again.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+def _total(page: Page[Any]) -> int | None:
+    """The envelope's ``count`` when it is a total: its meaning is undocumented, so only a count
+    larger than the page itself is taken as one."""
+    return page.count if page.count is not None and page.count > page.raw_length else None
+
+
+def _check_shift(name: str, peak: int | None, page: Page[Any]) -> int | None:
+    """Raise when the total dropped since an earlier page; return the new peak total."""
+    total = _total(page)
+    if total is None:
+        return peak
+    if peak is not None and total < peak:
+        raise IncompleteScanError(
+            f"{name}: the API's count fell from {peak:,} to {total:,} during the scan, so records may "
+            "have moved between pages; nothing was loaded or marked deleted, run the sync again"
+        )
+    return max(total, peak or 0)
+
+
 async def _scan(lease: _ClientLease, monitor: SyncMonitor, spec: ResourceSpec, page_size: int,
                 prefetch: int) -> AsyncIterator[list[dict[str, Any]]]:  # fmt: skip
     """Yield every record of one resource, a page at a time, as the JSON the API sent."""
     try:
         client = await lease.client()
         paginator = getattr(client, spec.name).list(page_size=page_size, prefetch=prefetch, priority=Priority.BULK)
-        first = True
+        peak, last = None, None
         async for page in paginator.pages():
+            peak = _check_shift(spec.name, peak, page)
             # nulls carry nothing: dropping them keeps dlt from warning about never-typed columns
             rows = [{k: v for k, v in unstructure(item).items() if v is not None} for item in page.items]
             monitor._page(spec.name, len(rows))
             if rows:
                 yield rows
-            elif first:  # nothing at all: an empty staging table, so the merge closes every row
+            elif last is None:  # nothing at all: an empty staging table, so the merge closes every row
                 yield dlt.mark.materialize_table_schema()
-            first = False
+            last = page
         monitor.complete.add(spec.name)
     finally:
         await lease.release()
