@@ -93,7 +93,9 @@ def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, ful
     pipeline = _dlt_run.make_pipeline(target, dataset, str(pipelines_dir) if pipelines_dir else None,
                                       _dlt_run.pipeline_name(where, dataset))  # fmt: skip
     with _progress(names) as (progress, tasks):
-        monitor.on_page = lambda resource, count: progress.update(tasks[resource], advance=count)
+        monitor.on_page = lambda resource, count: progress.update(
+            tasks[resource], advance=count, total=monitor.totals.get(resource)
+        )
         result = _dlt_run.run(pipeline, source, names, monitor, full_refresh=full_refresh)
         for name in names:
             progress.update(tasks[name], total=monitor.records.get(name, 0), completed=monitor.records.get(name, 0))

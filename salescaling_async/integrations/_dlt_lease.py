@@ -43,6 +43,7 @@ class ClientLease:
         with self._lock:
             if self._users == 0 and self._client is None:  # a new run
                 self._monitor.records.clear()
+                self._monitor.totals.clear()
                 self._monitor.complete.clear()
             self._users += 1
 

@@ -69,6 +69,7 @@ class SyncMonitor:
 
     Attributes:
         records: Records extracted per resource in the current run.
+        totals: The API's record count per resource, when its envelope gives a total.
         complete: Resources whose scan reached the last page in the current run.
         requests: Requests granted by the run's scheduler (set when the run's client closes).
         rate_limited: 429 responses seen.
@@ -82,6 +83,7 @@ class SyncMonitor:
     """
 
     records: dict[str, int] = attrs.field(factory=dict)
+    totals: dict[str, int] = attrs.field(factory=dict)
     complete: set[str] = attrs.field(factory=set)
     requests: int = 0
     rate_limited: int = 0
@@ -100,7 +102,9 @@ class SyncMonitor:
         elif isinstance(event, ThrottleWait):
             self.throttle_waits += 1
 
-    def _page(self, resource: str, count: int) -> None:
+    def _page(self, resource: str, count: int, total: int | None) -> None:
+        if total is not None:
+            self.totals[resource] = total
         self.records[resource] = self.records.get(resource, 0) + count
         if self.on_page is not None:
             self.on_page(resource, count)
@@ -146,7 +150,7 @@ async def _scan(lease: ClientLease, monitor: SyncMonitor, spec: ResourceSpec, pa
             peak = _check_shift(spec.name, peak, page)
             # nulls carry nothing: dropping them keeps dlt from warning about never-typed columns
             rows = [{k: v for k, v in unstructure(item).items() if v is not None} for item in page.items]
-            monitor._page(spec.name, len(rows))
+            monitor._page(spec.name, len(rows), _total(page) if last is None or page.is_last else None)
             if rows:
                 yield rows
             elif last is None:  # nothing at all: an empty staging table, so the merge closes every row
