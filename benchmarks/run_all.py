@@ -18,6 +18,7 @@ from . import (
     bench_response_limits,
     bench_scheduler,
     bench_simulator,
+    bench_sync,
     bench_webapp,
 )
 
@@ -36,6 +37,7 @@ def main() -> None:
         bench_response_limits,
         bench_cache,
         bench_webapp,
+        bench_sync,
     )
     for module in modules:
         started = time.monotonic()

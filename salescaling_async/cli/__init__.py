@@ -261,3 +261,6 @@ def limits_cmd(path: str, api_key: str | None, base_url: str | None) -> None:
         Console().print(table if names else "the server sent no rate-limit headers")
 
     _run(job)
+
+
+from . import _sync  # noqa: E402, F401 - registers `salescaling sync` (needs these names defined)
