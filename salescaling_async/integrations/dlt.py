@@ -44,11 +44,13 @@ from .._config import RateLimits
 from .._convert import unstructure
 from .._errors import ConfigError, SalescalingError
 from .._events import Event, RateLimitHit, RetryScheduled, ThrottleWait
+from .._options import check_api_key
 from .._pagination import Page
 from .._redis import RedisBudget
 from .._scheduler import KeyStatistics
-from .._session import AsyncSalescaling, check_api_key, check_base_url
+from .._session import AsyncSalescaling
 from .._types import Priority
+from .._urls import check_base_url
 from ._dlt_lease import ClientLease
 from ._dlt_schema import RESOURCES, ResourceSpec
 
