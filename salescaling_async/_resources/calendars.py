@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
+from .._bulk_resource import BulkCreate
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Calendar, CalendarCreate, CalendarEvent, CalendarEventCreate
 from ._base import Resource, filters
 
 
-class Calendars(Resource):
+class Calendars(Resource, BulkCreate[CalendarCreate, Calendar]):
     """``client.calendars``: list, get (provisional) and create.
 
     .. versionadded:: 0.1.0
     """
 
     _prefix = "calendars"
+    _bulk_match = {"name": "name"}  # reconcile(match=...): field -> list() filter
 
     def list(
         self,
@@ -43,7 +45,7 @@ class Calendars(Resource):
         return await self._create("create", Calendar, data)
 
 
-class CalendarEvents(Resource):
+class CalendarEvents(Resource, BulkCreate[CalendarEventCreate, CalendarEvent]):
     """``client.calendar_events``: list, get and create (both provisional).
 
     .. versionadded:: 0.1.0

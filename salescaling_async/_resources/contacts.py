@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from .._bulk_resource import BulkCreate
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Contact, ContactCreate
 from ._base import Resource, filters
 
 
-class Contacts(Resource):
+class Contacts(Resource, BulkCreate[ContactCreate, Contact]):
     """``client.contacts``: list, get (provisional) and create (provisional path).
 
     .. versionadded:: 0.1.0
     """
 
     _prefix = "contacts"
+    _bulk_match = {"email": "email"}  # reconcile(match=...): field -> list() filter
 
     def list(
         self,

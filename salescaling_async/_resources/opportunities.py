@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from .._bulk_resource import BulkCreate
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Opportunity, OpportunityCreate
 from ._base import Resource, filters
 
 
-class Opportunities(Resource):
+class Opportunities(Resource, BulkCreate[OpportunityCreate, Opportunity]):
     """``client.opportunities``: list, get (provisional) and create.
 
     .. versionadded:: 0.1.0
     """
 
     _prefix = "opportunities"
+    _bulk_match = {"name": "name"}  # reconcile(match=...): field -> list() filter
 
     def list(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from .._errors import ConfigError
+from .._bulk_resource import BulkCreate
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Company, Meeting, VoiceAgent
@@ -19,7 +20,7 @@ from ._base import Resource
 M = TypeVar("M")
 
 
-class _Provisional(Resource, Generic[M]):
+class _Provisional(Resource, BulkCreate[Mapping[str, Any], M], Generic[M]):
     _model: type[M]
 
     def list(
