@@ -37,6 +37,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._bulk import BulkRun, SyncBulkRun
 from ._errors import ClientClosedError, SalescalingError
 from ._pagination import AsyncPaginator, Page
 from ._resources import (
@@ -345,6 +346,24 @@ def paginated(
     return method
 
 
+def bulk(
+    fn: Callable[Concatenate[Any, P], BulkRun[T, R]],
+) -> Callable[Concatenate[Any, P], SyncBulkRun[T, R]]:
+    """Turn ``create_many``/``reconcile`` into one returning a plain :class:`SyncBulkRun`."""
+    name = fn.__name__
+
+    def method(self: _SyncResource, /, *args: P.args, **kwargs: P.kwargs) -> SyncBulkRun[T, R]:
+        def make() -> BulkRun[T, R]:
+            run: BulkRun[T, R] = getattr(getattr(self._client.async_client, self._name), name)(*args, **kwargs)
+            return run
+
+        return SyncBulkRun(lambda step: self._client.run(step), make)
+
+    method.__name__ = name
+    method.__doc__ = fn.__doc__
+    return method
+
+
 class _SyncResource:
     def __init__(self, client: Salescaling, name: str) -> None:
         self._client = client
@@ -361,24 +380,32 @@ class _SyncContacts(_SyncResource):
     list = paginated(Contacts.list)
     get = blocking(Contacts.get)
     create = blocking(Contacts.create)
+    create_many = bulk(Contacts.create_many)
+    reconcile = bulk(Contacts.reconcile)
 
 
 class _SyncOpportunities(_SyncResource):
     list = paginated(Opportunities.list)
     get = blocking(Opportunities.get)
     create = blocking(Opportunities.create)
+    create_many = bulk(Opportunities.create_many)
+    reconcile = bulk(Opportunities.reconcile)
 
 
 class _SyncCalendars(_SyncResource):
     list = paginated(Calendars.list)
     get = blocking(Calendars.get)
     create = blocking(Calendars.create)
+    create_many = bulk(Calendars.create_many)
+    reconcile = bulk(Calendars.reconcile)
 
 
 class _SyncCalendarEvents(_SyncResource):
     list = paginated(CalendarEvents.list)
     get = blocking(CalendarEvents.get)
     create = blocking(CalendarEvents.create)
+    create_many = bulk(CalendarEvents.create_many)
+    reconcile = bulk(CalendarEvents.reconcile)
 
 
 class _SyncUsers(_SyncResource):
@@ -390,18 +417,24 @@ class _SyncCompanies(_SyncResource):
     list = paginated(Companies.list)
     get = blocking(Companies.get)
     create = blocking(Companies.create)
+    create_many = bulk(Companies.create_many)
+    reconcile = bulk(Companies.reconcile)
 
 
 class _SyncMeetings(_SyncResource):
     list = paginated(Meetings.list)
     get = blocking(Meetings.get)
     create = blocking(Meetings.create)
+    create_many = bulk(Meetings.create_many)
+    reconcile = bulk(Meetings.reconcile)
 
 
 class _SyncVoiceAgents(_SyncResource):
     list = paginated(VoiceAgents.list)
     get = blocking(VoiceAgents.get)
     create = blocking(VoiceAgents.create)
+    create_many = bulk(VoiceAgents.create_many)
+    reconcile = bulk(VoiceAgents.reconcile)
 
 
 # -- run_sync ---------------------------------------------------------------------------------
