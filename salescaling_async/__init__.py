@@ -4,6 +4,10 @@ Public names are re-exported here; implementation modules start with ``_``.  Del
 public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 """
 
+from ._bulk import BulkProgress as BulkProgress
+from ._bulk import BulkResult as BulkResult
+from ._bulk import BulkRun as BulkRun
+from ._bulk import SyncBulkRun as SyncBulkRun
 from ._config import PoolLimits as PoolLimits
 from ._config import RateLimits as RateLimits
 from ._config import RetryConfig as RetryConfig
@@ -52,6 +56,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetStoreError",
+    "BulkProgress",
+    "BulkResult",
+    "BulkRun",
     "ClientClosedError",
     "ClientState",
     "ConfigError",
@@ -78,6 +85,7 @@ __all__ = [
     "SalescalingError",
     "ScopeError",
     "ServerError",
+    "SyncBulkRun",
     "SyncInAsyncContextWarning",
     "ThrottleWait",
     "Timeouts",
