@@ -102,10 +102,14 @@ async def test_import_with_failures_accounts_for_every_line(tmp_path: Path) -> N
         assert len(sim.store.data["opportunities"]) == created_first + 1  # + the ambiguous one, applied
 
         sim.faults = ()
-        code, text = await _run(*base)
+        code, text = await _run(*base, "--reconcile", "--match", "name")
         assert code == 1  # the two malformed lines still fail
         names = [o["name"] for o in sim.store.data["opportunities"]]
-        assert len(names) == len(set(names)) == 60  # nothing created twice
+        assert len(names) == len(set(names)) == 60  # nothing created twice, nothing lost
+        entries = [json.loads(x) for x in results.read_text().splitlines()]
+        assert [e["line"] for e in entries] == list(range(1, 63))  # one result line per input line
+        assert {e["line"] for e in entries if e["status"] == "error"} == {11, 21}
+        assert "input line 11" in entries[10]["error"] and "input line 21" in entries[20]["error"]
 
 
 @pytest.mark.parametrize(

@@ -4,23 +4,29 @@ Commands: ``export``, ``import``, ``demo``, ``simulate``, ``limits``.  Expected 
 print one ``error:`` line and exit non-zero; tracebacks are for bugs only.
 
 Exit codes: 0 ok, 1 other failure, 2 bad usage or input, 3 authentication/permission,
-4 rate limited, 5 other API error, 130 interrupted (resume with the same command).
+4 rate limited, 5 other API error, 130 interrupted by SIGINT and 143 by SIGTERM (resume with
+the same command).
+
+Everything that comes from a server (messages, header values) is printed as plain text:
+never interpreted as rich markup, with control characters (terminal escapes) shown escaped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .._config import RateLimits
 from .._errors import (
@@ -32,23 +38,63 @@ from .._errors import (
     SalescalingError,
 )
 from .._session import AsyncSalescaling
-from ._jobs import EXPORTABLE, IMPORTABLE, Counters, export, import_records
+from ._import import import_records
+from ._jobs import EXPORTABLE, IMPORTABLE, Counters, export
 
 T = TypeVar("T")
-err = Console(stderr=True)
+err = Console(stderr=True, highlight=False)
 
 
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+def plain(text: object) -> str:
+    """``text`` with every non-printable character (ESC, CR, NUL...) shown as an escape."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(Text.assemble(("error:", "bold red"), " ", plain(message)))
     sys.exit(code)
 
 
-def _run(main: Callable[[], Awaitable[T]]) -> T:
+class Interrupted(Exception):
+    """Strictly private. SIGINT or SIGTERM arrived; the job cleaned up and stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+async def _on_signals(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main`` so that SIGINT/SIGTERM cancel it (once) and let it write what it must."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not received and task is not None:  # a second signal must not cut the cleanup short
+            received.append(signum)
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await main()
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _run(main: Callable[[], Awaitable[T]], *, on_interrupt: Callable[[], str] | None = None) -> T:
     """Run a job, turning expected errors into one line and an exit code."""
     try:
-        return asyncio.run(main())  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        _fail("interrupted; run the same command again to resume", 130)
+        return asyncio.run(_on_signals(main))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        hint = on_interrupt() if on_interrupt else "run the same command again to resume"
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        _fail(f"interrupted; {hint}", 128 + signum)
     except (AuthenticationError, PermissionDeniedError) as exc:
         _fail(str(exc), 3)
     except RateLimitedError as exc:
@@ -60,6 +106,15 @@ def _run(main: Callable[[], Awaitable[T]]) -> T:
     except (SalescalingError, OSError) as exc:
         _fail(f"{type(exc).__name__}: {exc}", 1)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _tick(progress: Progress, task: Any, counters: Counters, client: AsyncSalescaling, start: float) -> None:
+    elapsed = max(time.monotonic() - start, 1e-6)
+    done = counters.records + counters.failed
+    progress.update(task, completed=done, total=counters.total,
+                    total_text=f"{counters.total:,}" if counters.total else "?",
+                    requests=client.statistics().granted, rate=counters.records / elapsed,
+                    waits=counters.throttle_waits)  # fmt: skip
 
 
 def _client(api_key: str | None, base_url: str | None, time_scale: float, counters: Counters) -> AsyncSalescaling:
@@ -79,25 +134,29 @@ def _progress() -> Progress:
     )
 
 
+def rate_line(requests: int, elapsed: float, allowed: int) -> str:
+    """The summary's plain sentence: volume, time, rate and share of the key's allowance."""
+    rate = requests / elapsed if elapsed > 0 else 0.0
+    share = 100.0 * requests / allowed if allowed else 0.0
+    return f"{requests:,} requests in {elapsed:.1f} s, {rate:.1f} req/s, {share:.0f} % of what the key allowed"
+
+
 def _summary(counters: Counters, client: AsyncSalescaling, elapsed: float, title: str) -> None:
     stats = client.statistics()
-    ceiling = client.scheduler.limits.ceiling(elapsed)
-    table = Table(title=title, show_header=False)
+    table = Table(title=Text(plain(title)), show_header=False)
     rows = [
         ("records", f"{counters.records:,}"),
-        ("requests", f"{stats.granted:,}"),
         ("429s", str(counters.rate_limited)),
         ("retries", str(counters.retries)),
-        ("throttle waits", f"{counters.throttle_waits} ({counters.throttle_seconds:.1f}s)"),
-        ("elapsed", f"{elapsed:.1f}s"),
-        ("rate", f"{stats.granted / elapsed if elapsed else 0:.1f} req/s "
-                 f"({stats.granted / ceiling if ceiling else 0:.0%} of the {ceiling:,}-request ceiling)"),
-    ]  # fmt: skip
+        ("throttle waits", f"{counters.throttle_waits} ({counters.throttle_seconds:.1f} s)"),
+    ]
     if counters.failed or counters.skipped:
-        rows += [("failed", str(counters.failed)), ("skipped", str(counters.skipped))]
+        rows += [("failed", str(counters.failed - counters.ambiguous)), ("ambiguous", str(counters.ambiguous)),
+                 ("skipped", str(counters.skipped))]  # fmt: skip
     for name, value in rows:
         table.add_row(name, value)
     err.print(table)
+    err.print(Text(rate_line(stats.granted, elapsed, client.scheduler.limits.ceiling(elapsed))))
 
 
 api_key_option = click.option("--api-key", envvar="SALESCALING_API_KEY", help="API key [env SALESCALING_API_KEY]")
@@ -150,11 +209,7 @@ async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], p
 
             async def refresh() -> None:
                 while True:
-                    elapsed = max(time.monotonic() - start, 1e-6)
-                    progress.update(task, completed=counters.records, total=counters.total,
-                                    total_text=f"{counters.total:,}" if counters.total else "?",
-                                    requests=client.statistics().granted, rate=counters.records / elapsed,
-                                    waits=counters.throttle_waits)  # fmt: skip
+                    _tick(progress, task, counters, client, start)
                     await asyncio.sleep(0.2)
 
             ticker = asyncio.create_task(refresh())
@@ -163,24 +218,56 @@ async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], p
                              prefetch=prefetch, checkpoint_path=checkpoint, counters=counters)  # fmt: skip
             finally:
                 ticker.cancel()
+                _tick(progress, task, counters, client, start)  # the last frame shows the totals
         _summary(counters, client, time.monotonic() - start, f"exported {resource} to {out}")
 
 
-@main.command("import")
+IMPORT_HELP = """Create RESOURCE records from a JSON Lines file, resumably.
+
+\b
+Input (--in): UTF-8 text (a byte-order mark is fine), one JSON object per line, keyed by the
+API's own field names (camelCase, as in the API reference and in `export` output), e.g.
+  {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"}
+Blank lines are skipped; a line that is not such an object gets an error result naming its
+line number and is not sent.
+
+\b
+Results (--results, default IN.results.jsonl): one line per input line, the latest:
+  {"line": 3, "status": "created", "id": "..."}
+  {"line": 4, "status": "error", "error": "..."}       certainly not created; a rerun retries it
+  {"line": 5, "status": "ambiguous", "error": "..."}   may exist; never resent blindly
+Rerunning the same command continues where the last run stopped and creates nothing twice.
+Ctrl-C (or SIGTERM) records every line in flight as ambiguous before exiting.
+--reconcile --match FIELD settles ambiguous lines: it looks each record up by FIELD (compared
+exactly); found: created; missing: sent once more; several: left ambiguous with candidates.
+A key that is refused (401/403) stops the run at once (exit 3).
+"""
+
+
+@main.command("import", help=IMPORT_HELP)
 @click.argument("resource", type=click.Choice(list(IMPORTABLE)))
-@click.option("--in", "source", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--in", "source", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="JSON Lines file: one JSON object per line, API field names.")  # fmt: skip
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Default: IN.results.jsonl")
 @click.option("--concurrency", type=click.IntRange(1, 200), default=8, show_default=True)
+@click.option("--reconcile", is_flag=True, help="Settle ambiguous lines by looking them up (needs --match).")
+@click.option(
+    "--match",
+    "match",
+    metavar="FIELD",
+    help="API field to look records up by, e.g. email (contacts) or name (opportunities, calendars).",
+)
 @api_key_option
 @base_url_option
 @scale_option
-def import_cmd(resource: str, source: Path, results: Path | None, concurrency: int, api_key: str | None,
-               base_url: str | None, time_scale: float) -> None:  # fmt: skip
-    """Create RESOURCE records from a JSON Lines file; one result line per input line."""
+def import_cmd(resource: str, source: Path, results: Path | None, concurrency: int, reconcile: bool,
+               match: str | None, api_key: str | None, base_url: str | None, time_scale: float) -> None:  # fmt: skip
+    if reconcile != (match is not None):
+        _fail("--reconcile and --match FIELD go together", 2)
     results = results or source.with_name(source.name + ".results.jsonl")
+    counters = Counters()
 
     async def job() -> None:
-        counters = Counters()
         async with _client(api_key, base_url, time_scale, counters) as client:
             start = time.monotonic()
             with _progress() as progress:
@@ -188,38 +275,73 @@ def import_cmd(resource: str, source: Path, results: Path | None, concurrency: i
                                          total_text="?")  # fmt: skip
 
                 def tick() -> None:
-                    elapsed = max(time.monotonic() - start, 1e-6)
-                    progress.update(task, completed=counters.records + counters.failed,
-                                    requests=client.statistics().granted, rate=counters.records / elapsed,
-                                    waits=counters.throttle_waits)  # fmt: skip
+                    _tick(progress, task, counters, client, start)
 
-                await import_records(client, resource, source, results, concurrency=concurrency,
-                                     counters=counters, on_progress=tick)  # fmt: skip
+                try:
+                    await import_records(client, resource, source, results, concurrency=concurrency,
+                                         counters=counters, match=match, on_progress=tick)  # fmt: skip
+                finally:
+                    _tick(progress, task, counters, client, start)  # the last frame shows the totals
             _summary(counters, client, time.monotonic() - start, f"imported {resource}; results in {results}")
+        if counters.ambiguous:
+            _fail(f"{counters.ambiguous} line(s) may or may not have been created; see {results} and rerun "
+                  "with --reconcile --match FIELD to settle them", 1)  # fmt: skip
         if counters.failed:
             _fail(f"{counters.failed} line(s) failed; see {results}", 1)
 
-    _run(job)
+    def interrupted() -> str:
+        return (f"{counters.ambiguous} line(s) in flight recorded as ambiguous in {results}; rerun the same "
+                "command to continue, with --reconcile --match FIELD to settle them")  # fmt: skip
+
+    _run(job, on_interrupt=interrupted)
 
 
 @main.command("demo")
 @click.option("--records", type=click.IntRange(1, 100_000), default=5000, show_default=True)
 @click.option("--page-size", type=click.IntRange(1, 1000), default=25, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: a temporary file")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the export here (default: a temporary folder, removed afterwards).",
+)
 def demo_cmd(records: int, page_size: int, out: Path | None) -> None:
     """Start the embedded simulator and export its contacts: the main job, no key, no network."""
     from ..testing import Simulator
 
-    async def job() -> None:
+    async def job(target: Path) -> None:
         async with Simulator(records={"contacts": records}) as sim:
             err.print(f"simulator on {sim.url} with {records:,} contacts (real limits: 20/s, 200/10 s, 1000/min)")
-            target = out or Path(tempfile.mkdtemp(prefix="salescaling-demo-")) / "contacts.jsonl"
             await _export("contacts", target, "jsonl", {}, page_size, 2, target.with_name(target.name + ".checkpoint"),
                           sim.api_key, sim.url, 1.0)  # fmt: skip
             stats = sim.stats()
             err.print(f"server saw {stats.accepted} accepted requests and {stats.rejected} 429s")
 
-    _run(job)
+    if out is not None:
+        _run(lambda: job(out))
+        return
+    with tempfile.TemporaryDirectory(prefix="salescaling-demo-") as folder:
+        _run(lambda: job(Path(folder) / "contacts.jsonl"))
+        err.print("the temporary export was removed; pass --out FILE to keep it")
+
+
+def _parse_fault(spec: str) -> Any:
+    """``KIND[:PROBABILITY[:STATUS]]``, e.g. ``status:0.05:503`` or ``reset_after:0.01``."""
+    from ..testing import Fault
+
+    kind, _, rest = spec.partition(":")
+    probability, _, status = rest.partition(":")
+    kinds = ("status", "status_after", "retry_after", "latency", "reset_before", "reset_after", "truncated",
+             "non_json")  # fmt: skip
+    if kind not in kinds:
+        raise click.BadParameter(f"{kind!r} is not one of {', '.join(kinds)}", param_hint="--fault")
+    try:
+        chance = float(probability or "0.05")
+        code = int(status or "500")
+    except ValueError:
+        raise click.BadParameter(f"{spec!r}: expected KIND[:PROBABILITY[:STATUS]]", param_hint="--fault") from None
+    if not 0 <= chance <= 1 or not 400 <= code <= 599:
+        raise click.BadParameter(f"{spec!r}: probability 0..1, status 400..599", param_hint="--fault")
+    return Fault(kind, probability=chance, status=code)  # type: ignore[arg-type]
 
 
 @main.command("simulate")
@@ -228,16 +350,43 @@ def demo_cmd(records: int, page_size: int, out: Path | None) -> None:
 @click.option("--records", type=click.IntRange(0, 1_000_000), default=100, show_default=True)
 @click.option("--time-scale", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: int) -> None:
-    """Run the Salescaling API simulator until interrupted."""
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND[:P[:STATUS]]",
+    help="Inject a fault with probability P (default 0.05), repeatable: status, status_after, "
+    "retry_after, latency, reset_before, reset_after, truncated, non_json.",
+)
+@click.option("--scopes", metavar="SCOPE,...", help="Scopes of the key (default: every scope).")
+def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: int, faults: tuple[str, ...],
+                 scopes: str | None) -> None:  # fmt: skip
+    """Run the Salescaling API simulator until Ctrl-C (then exit quietly)."""
+    from .._endpoints import SCOPES
     from ..testing import Simulator
+    from ..testing._simulator import DEFAULT_KEY, SimKey
+
+    parsed = [_parse_fault(spec) for spec in faults]
+    keys = None
+    if scopes is not None:
+        wanted = {s.strip() for s in scopes.split(",") if s.strip()}
+        unknown = wanted - SCOPES
+        if unknown or not wanted:
+            _fail(f"unknown scopes {sorted(unknown)}; known: {', '.join(sorted(SCOPES))}", 2)
+        keys = {DEFAULT_KEY: SimKey(scopes=wanted)}  # type: ignore[arg-type]  # the converter freezes it
 
     async def job() -> None:
-        async with Simulator(host=host, port=port, records=records, time_scale=time_scale, seed=seed) as sim:
+        async with Simulator(host=host, port=port, records=records, time_scale=time_scale, seed=seed,
+                             faults=parsed, keys=keys) as sim:  # fmt: skip
             click.echo(f"Salescaling simulator on {sim.url}  key: {sim.api_key}", err=True)
             await asyncio.Event().wait()
 
-    _run(job)
+    try:
+        asyncio.run(_on_signals(job))
+    except (KeyboardInterrupt, Interrupted):
+        return  # stopping the simulator is the normal way to end it
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}", 1)
 
 
 @main.command("limits")
@@ -250,14 +399,15 @@ def limits_cmd(path: str, api_key: str | None, base_url: str | None) -> None:
     async def job() -> None:
         async with AsyncSalescaling(api_key, base_url=base_url) as client:
             envelope = await client.request("GET", path, params={"limit": 1})
-        table = Table(title=f"rate limits seen on GET {path}")
+        table = Table(title=Text(plain(f"rate limits seen on GET {path}")))
         for column in ("window", "limit", "remaining", "reset (s)"):
             table.add_column(column)
         names = sorted({k.rsplit("-", 1)[1] for k in envelope.headers if k.startswith("x-ratelimit-limit-")})
         for name in names:
             h = envelope.headers
-            table.add_row(name, h.get(f"x-ratelimit-limit-{name}", "?"), h.get(f"x-ratelimit-remaining-{name}", "?"),
-                          h.get(f"x-ratelimit-reset-{name}", "?"))  # fmt: skip
-        Console().print(table if names else "the server sent no rate-limit headers")
+            cells = (name, h.get(f"x-ratelimit-limit-{name}", "?"), h.get(f"x-ratelimit-remaining-{name}", "?"),
+                     h.get(f"x-ratelimit-reset-{name}", "?"))  # fmt: skip
+            table.add_row(*(Text(plain(c)) for c in cells))
+        Console(highlight=False).print(table if names else Text("the server sent no rate-limit headers"))
 
     _run(job)
