@@ -38,8 +38,8 @@ from .._errors import (
     SalescalingError,
 )
 from .._session import AsyncSalescaling
-from ._import import import_records
-from ._jobs import EXPORTABLE, IMPORTABLE, Counters, export
+from ._import import check_utf8, import_records
+from ._jobs import EXPORTABLE, IMPORTABLE, Checkpoint, Counters, export
 
 T = TypeVar("T")
 err = Console(stderr=True, highlight=False)
@@ -51,7 +51,7 @@ def plain(text: object) -> str:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", plain(message)))
+    err.print(Text.assemble(("error:", "bold red"), " ", plain(message)), soft_wrap=True)
     sys.exit(code)
 
 
@@ -196,6 +196,12 @@ def export_cmd(resource: str, out: Path, fmt: str, filters: tuple[str, ...], pag
     checkpoint = checkpoint or out.with_name(out.name + ".checkpoint")
     if restart:
         checkpoint.unlink(missing_ok=True)
+    try:  # before the progress bar: a checkpoint that cannot be trusted is one line, nothing else
+        state = Checkpoint.load(checkpoint)
+        if state is not None:
+            state.check_output(out, checkpoint)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     _run(lambda: _export(resource, out, fmt, parsed, page_size, prefetch, checkpoint, api_key, base_url, time_scale))
 
 
@@ -265,6 +271,10 @@ def import_cmd(resource: str, source: Path, results: Path | None, concurrency: i
     if reconcile != (match is not None):
         _fail("--reconcile and --match FIELD go together", 2)
     results = results or source.with_name(source.name + ".results.jsonl")
+    try:
+        check_utf8(source)  # before the progress bar: a bad file is one line, nothing else
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     counters = Counters()
 
     async def job() -> None:
@@ -282,10 +292,11 @@ def import_cmd(resource: str, source: Path, results: Path | None, concurrency: i
                                          counters=counters, match=match, on_progress=tick)  # fmt: skip
                 finally:
                     _tick(progress, task, counters, client, start)  # the last frame shows the totals
-            _summary(counters, client, time.monotonic() - start, f"imported {resource}; results in {results}")
-        if counters.ambiguous:
-            _fail(f"{counters.ambiguous} line(s) may or may not have been created; see {results} and rerun "
-                  "with --reconcile --match FIELD to settle them", 1)  # fmt: skip
+            _summary(counters, client, time.monotonic() - start, f"imported {resource}")
+            err.print(Text(f"results in {plain(results)}"))
+        if counters.unsettled:
+            _fail(f"{counters.unsettled} line(s) may or may not have been created (ambiguous in {results}); "
+                  "rerun with --reconcile --match FIELD to settle them", 1)  # fmt: skip
         if counters.failed:
             _fail(f"{counters.failed} line(s) failed; see {results}", 1)
 

@@ -198,6 +198,7 @@ async def import_records(
         if job.refused is not None:
             raise job.refused
     finally:
+        counters.unsettled = len(book.ambiguous())
         book.close()
 
 

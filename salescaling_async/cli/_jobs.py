@@ -57,6 +57,7 @@ class Counters:
     retries: int = 0
     failed: int = 0
     ambiguous: int = 0
+    unsettled: int = 0  # import: lines whose latest result is ambiguous, this run or earlier
     skipped: int = 0
     total: int | None = None
 
