@@ -31,6 +31,7 @@ may have.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, Literal, TypeVar, Union
@@ -189,6 +190,7 @@ class BulkRun(Generic[I, R]):
         self._exhausted = False
         self._source_error: BaseException | None = None
         self._closed = False
+        self._aborting: asyncio.Event | None = None  # set once the abort has finished
         self.unreported: list[BulkResult[I, R]] = []
 
     # -- iteration ----------------------------------------------------------------------------
@@ -226,8 +228,14 @@ class BulkRun(Generic[I, R]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop: cancel the in-flight items (reported ``ambiguous`` in :attr:`unreported`)."""
-        if not self._closed:
+        """Stop: cancel the in-flight items (reported ``ambiguous`` in :attr:`unreported`).
+
+        Returns once every in-flight item is settled, also when a cancellation started the
+        stop a moment earlier.
+        """
+        if self._aborting is not None:
+            await self._aborting.wait()
+        elif not self._closed:
             await self._abort()
 
     # -- internals ----------------------------------------------------------------------------
@@ -298,22 +306,34 @@ class BulkRun(Generic[I, R]):
     async def _abort(self) -> None:
         """Cancel everything in flight; keep every unyielded result in ``unreported``."""
         self._closed = self._exhausted = True
+        self._aborting = asyncio.Event()
+        tasks: list[asyncio.Future[Any]] = list(self._running)
         if self._pull is not None:
-            self._pull.cancel()
-        tasks = list(self._running)
+            tasks.append(self._pull)
         for task in tasks:
             task.cancel()
-        if tasks:
-            # Uncancellable wait: a second cancel must not leave tasks behind unreported.
-            await asyncio.shield(asyncio.wait(tasks))
-        if self._pull is not None:
-            await asyncio.wait([self._pull])
-            self._pull = None
+        # Wait until every task has finished, even if we are cancelled meanwhile: anyio's
+        # cancel scopes re-cancel each await, so loop on a shielded wait until all are done.
+        interrupted = False
+        while any(not task.done() for task in tasks):
+            try:
+                await asyncio.shield(asyncio.wait(tasks))
+            except asyncio.CancelledError:
+                interrupted = True
+        pull, self._pull = self._pull, None
         self._collect()
+        if pull is not None and not pull.cancelled() and pull.exception() is None:
+            item = pull.result()  # taken from the input but never started: certainly not sent
+            if not isinstance(item, _Done):
+                index, self._taken = self._taken, self._taken + 1
+                self._settle(index, BulkResult(index, "error", item, error=asyncio.CancelledError()))
         pending = list(self._ready) + list(self._waiting.values())  # never yielded
         self._ready.clear()
         self._waiting.clear()
         self.unreported = sorted(pending, key=lambda r: r.index)
+        self._aborting.set()
+        if interrupted:
+            raise asyncio.CancelledError
 
 
 async def _pull(source: AsyncIterator[I]) -> I | _Done:
@@ -359,6 +379,7 @@ class SyncBulkRun(Generic[I, R]):
         self._run = run
         self._make = make
         self._bulk: BulkRun[I, R] | None = None
+        self._closed_sync = False
         self.unreported: list[BulkResult[I, R]] = []
 
     def __iter__(self) -> Iterator[BulkResult[I, R]]:
@@ -375,16 +396,18 @@ class SyncBulkRun(Generic[I, R]):
 
         try:
             result: BulkResult[I, R] | None = self._run(step)
-        finally:
-            if self._bulk is not None:
-                self.unreported = self._bulk.unreported
+        except BaseException:  # Ctrl-C or a call timeout: wait until the in-flight items are settled
+            with contextlib.suppress(Exception):  # the original error matters more
+                self.close()
+            raise
         if result is None:
             raise StopIteration
         return result
 
     def close(self) -> None:
         """Cancel the in-flight items; they land in :attr:`unreported` as ``ambiguous``."""
-        if self._bulk is not None:
+        if self._bulk is not None and not self._closed_sync:
+            self._closed_sync = True
             bulk = self._bulk
 
             async def stop() -> None:

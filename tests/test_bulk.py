@@ -354,3 +354,18 @@ def test_blocking_create_many_is_a_plain_iterator() -> None:
     assert sorted(json.dumps(c["email"]) for c in sim.store.data["contacts"]) == sorted(
         json.dumps(f"bulk.{i}@example.test") for i in range(5)
     )
+
+
+def test_blocking_interrupted_step_reports_in_flight_items() -> None:
+    """A blocking step cut short (here by ``call_timeout``; Ctrl-C takes the same path) cancels
+    the items in flight on the loop and lists them in ``unreported``."""
+    gate = Gate()
+    gate.open = False
+    client = Salescaling("sk_test", base_url="http://127.0.0.1:1/api/v1/", transport=FakeTransport(gate),
+                         limits=RateLimits().scaled(10_000), call_timeout=0.2)  # fmt: skip
+    with client:
+        run = client.contacts.create_many([_contact(i) for i in range(10)], concurrency=3)
+        with pytest.raises(TimeoutError):
+            next(run)
+        assert [r.index for r in run.unreported] == [0, 1, 2]
+        assert {r.status for r in run.unreported} == {"ambiguous"}
