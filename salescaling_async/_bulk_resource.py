@@ -3,7 +3,7 @@
 A resource gains both with one base class and one class attribute::
 
     class Contacts(Resource, BulkCreate[ContactCreate, Contact]):
-        _bulk_match = {"email": "email"}   # API field -> keyword of list() filtering on it
+        _bulk_match = match_fields(email="email")   # API field -> keyword of list() filtering on it
 
 The mixin needs only the resource's own ``create(item)``, ``list(**filters)`` and its
 requester in ``_client``; requests go through the client's scheduler in the ``BULK`` lane
@@ -29,6 +29,7 @@ import copy
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ._bulk import BulkProgress, BulkResult, BulkRun, ItemSource, check_concurrency, create_one
@@ -75,6 +76,11 @@ def _snake(name: str) -> str:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def match_fields(**fields: str) -> Mapping[str, str]:
+    """A resource's ``_bulk_match``: API field -> ``list()`` keyword, read-only."""
+    return MappingProxyType(fields)
 
 
 def field_value(obj: Any, field: str) -> Any:
