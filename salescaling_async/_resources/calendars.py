@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from .._bulk_resource import BulkCreate
+from .._bulk_resource import BulkCreate, match_fields
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Calendar, CalendarCreate, CalendarEvent, CalendarEventCreate
@@ -18,7 +18,7 @@ class Calendars(Resource, BulkCreate[CalendarCreate, Calendar]):
     """
 
     _prefix = "calendars"
-    _bulk_match = {"name": "name"}  # reconcile(match=...): field -> list() filter
+    _bulk_match = match_fields(name="name")  # reconcile(match=...): field -> list() filter
 
     def list(
         self,

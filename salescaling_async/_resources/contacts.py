@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._bulk_resource import BulkCreate
+from .._bulk_resource import BulkCreate, match_fields
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Contact, ContactCreate
@@ -16,7 +16,7 @@ class Contacts(Resource, BulkCreate[ContactCreate, Contact]):
     """
 
     _prefix = "contacts"
-    _bulk_match = {"email": "email"}  # reconcile(match=...): field -> list() filter
+    _bulk_match = match_fields(email="email")  # reconcile(match=...): field -> list() filter
 
     def list(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._bulk_resource import BulkCreate
+from .._bulk_resource import BulkCreate, match_fields
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Opportunity, OpportunityCreate
@@ -16,7 +16,7 @@ class Opportunities(Resource, BulkCreate[OpportunityCreate, Opportunity]):
     """
 
     _prefix = "opportunities"
-    _bulk_match = {"name": "name"}  # reconcile(match=...): field -> list() filter
+    _bulk_match = match_fields(name="name")  # reconcile(match=...): field -> list() filter
 
     def list(
         self,

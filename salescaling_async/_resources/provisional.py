@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from .._errors import ConfigError
 from .._bulk_resource import BulkCreate
+from .._errors import ConfigError
 from .._pagination import AsyncPaginator
 from .._types import Priority
 from ..models import Company, Meeting, VoiceAgent
