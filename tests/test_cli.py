@@ -342,3 +342,25 @@ async def test_demo_removes_its_temporary_folder(tmp_path: Path) -> None:
     assert code == 0, text
     assert list(tmp_path.iterdir()) == []  # noqa: ASYNC240 - the subprocess has exited
     assert "removed" in text and "requests in" in text
+
+
+def test_results_book_keeps_the_last_entry_per_line(tmp_path: Path) -> None:
+    """Compaction keeps the last entry per line, sorted, drops torn lines, and retried errors."""
+    from salescaling_async.cli._import import ResultsBook
+
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        '{"line": 2, "status": "ambiguous", "error": "x"}\n{"line": 1, "status": "created", "id": "a"}\n'
+        '{"line": 3, "status": "error", "error": "bad"}\n{"line": 2, "status": "created", "id": "b"}\n'
+        '{"line": 9, "status": "crea'
+    )
+    book = ResultsBook(path)
+    assert book.latest == {1: "created", 2: "created"} and book.settled(2) and not book.settled(3)
+    book.write({"line": 3, "status": "ambiguous", "error": "cancelled in flight"})
+    book.write({"line": 3, "status": "created", "id": "c"})
+    book.close()
+    assert [json.loads(x) for x in path.read_text().splitlines()] == [
+        {"line": 1, "status": "created", "id": "a"},
+        {"line": 2, "status": "created", "id": "b"},
+        {"line": 3, "status": "created", "id": "c"},
+    ]

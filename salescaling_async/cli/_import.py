@@ -78,56 +78,52 @@ def parse_line(number: int, text: str, model: Any) -> Any:
 
 
 class ResultsBook:
-    """Strictly private. The results file: latest status per line, appended, compacted."""
+    """Strictly private. The results file: latest status per line, appended, compacted.
+
+    Memory is one small int pair per input line: entries stay in the file, and compaction
+    copies the last entry of each line by its byte offset.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.latest: dict[int, dict[str, Any]] = {}
-        if path.exists():
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                for raw in fh:
-                    entry = _entry(raw)
-                    if entry is not None:
-                        self.latest[entry["line"]] = entry
-        # errors are retried by this run: drop them now, their new result replaces them
-        self.latest = {n: e for n, e in self.latest.items() if e["status"] in ("created", "ambiguous")}
-        self.compact()
+        self.latest: dict[int, str] = {}  # line -> latest status
+        self.compact(drop_errors=True)  # errors are retried by this run: their new result replaces them
         self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def settled(self, line: int) -> bool:
-        return line in self.latest
+        return self.latest.get(line) in ("created", "ambiguous")
 
     def ambiguous(self) -> set[int]:
-        return {n for n, e in self.latest.items() if e["status"] == "ambiguous"}
+        return {n for n, status in self.latest.items() if status == "ambiguous"}
 
     def write(self, entry: dict[str, Any]) -> None:
         self._out.write(json.dumps(entry) + "\n")
         self._out.flush()
-        if entry["status"] == "error":
-            self.latest.pop(entry["line"], None)
-        else:
-            self.latest[entry["line"]] = entry
+        self.latest[entry["line"]] = entry["status"]
 
-    def compact(self) -> None:
-        """Rewrite the file with the latest entry per line, atomically."""
+    def compact(self, *, drop_errors: bool = False) -> None:
+        """Rewrite the file with the last entry of each line, sorted by line, atomically."""
+        last: dict[int, tuple[int, str]] = {}  # line -> (byte offset, status)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        entries = dict(self._file_entries())
-        entries.update(self.latest)  # settled entries win; error entries of this run stay
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for number in sorted(entries):
-                fh.write(json.dumps(entries[number]) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-
-    def _file_entries(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8", errors="replace") as fh:
+        with open(self.path, "a+b") as fh, open(tmp, "wb") as out:
+            fh.seek(0)
+            offset = 0
             for raw in fh:
-                entry = _entry(raw)
-                if entry is not None and entry["status"] == "error" and entry["line"] not in self.latest:
-                    yield entry["line"], entry
+                entry = _entry(raw.decode("utf-8", errors="replace"))
+                if entry is not None:
+                    last[entry["line"]] = (offset, entry["status"])
+                offset += len(raw)
+            self.latest = {}
+            for line in sorted(last):
+                at, status = last[line]
+                if drop_errors and status == "error":
+                    continue
+                fh.seek(at)
+                out.write(fh.readline().rstrip(b"\r\n") + b"\n")
+                self.latest[line] = status
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
 
     def close(self) -> None:
         self._out.close()
