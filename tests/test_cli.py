@@ -210,6 +210,7 @@ async def test_import_interrupted_then_reconciled_creates_each_line_once(tmp_pat
         assert len(names) == len(set(names))
         code, text = await _run(*base, "--reconcile", "--match", "name")
         assert code == 0, text
+        assert "120/120 rec" in text  # the last frame counts skipped and settled lines once
         names = [o["name"] for o in sim.store.data["opportunities"]]
         assert sorted(names) == [f"Deal {i:04d}" for i in range(120)]  # each exactly once
         final = _entries(results)
@@ -249,6 +250,7 @@ async def test_import_refuses_a_non_utf8_file_and_accepts_a_bom(tmp_path: Path) 
         assert code == 0, text
         assert sorted(o["name"] for o in sim.store.data["opportunities"]) == ["Deal A", "Deal B"]
         assert "requests in" in text and "% of what the key allowed" in text
+        assert "2/2 rec" in text  # the last progress frame shows the totals
 
 
 async def test_import_help_describes_the_input() -> None:

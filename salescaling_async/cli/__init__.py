@@ -110,7 +110,7 @@ def _run(main: Callable[[], Awaitable[T]], *, on_interrupt: Callable[[], str] | 
 
 def _tick(progress: Progress, task: Any, counters: Counters, client: AsyncSalescaling, start: float) -> None:
     elapsed = max(time.monotonic() - start, 1e-6)
-    done = counters.records + counters.failed
+    done = counters.records + counters.failed + counters.skipped
     progress.update(task, completed=done, total=counters.total,
                     total_text=f"{counters.total:,}" if counters.total else "?",
                     requests=client.statistics().granted, rate=counters.records / elapsed,

@@ -189,6 +189,7 @@ async def import_records(
                                         concurrency=concurrency))  # fmt: skip
         if match is not None and job.refused is None and book.ambiguous():
             pending = book.ambiguous()
+            counters.skipped -= len(pending - job.seen_ambiguous)  # earlier runs' lines: settled now
             await job.drive(res.reconcile(job.items(source, pending.__contains__), match=match,
                                           concurrency=concurrency))  # fmt: skip
         if job.refused is not None:
