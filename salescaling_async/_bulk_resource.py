@@ -160,8 +160,9 @@ class BulkCreate(Generic[I, R]):
 
         Args:
             results_or_items: Results of :meth:`create_many` or items, sync or async.
-            match: The API field to match on; the resource's docstring lists the fields its
-                list filters support.
+            match: The API field to match on, one with a list filter: ``email`` for
+                contacts, ``name`` for opportunities and calendars; calendar events and the
+                provisional resources have none (the ``ConfigError`` names what is supported).
             concurrency: Items settled at once.
             ordered: Yield results in input order.
             priority: The scheduling lane (``None``: the client's default).
