@@ -1,11 +1,16 @@
-"""``create_many`` over 100,000 items from a generator: client memory stays flat.
+"""``create_many``: client memory stays flat over 100,000 items, and a run sits at the ceiling.
 
 The items come from a generator and the results are counted and dropped, as a sync job
 would do.  Peak traced memory (tracemalloc, client process only; the simulator runs in its
 own process) is sampled at 10,000, 50,000 and 100,000 items: a flat engine shows the same
 peak at every sample, whatever the number of items.
 
-    python -m benchmarks.bench_bulk        (writes benchmarks/results/bulk.md)
+The second section runs 1,500 creates against the simulator's real throttler (windows
+scaled x10) and compares the requests sent with the most the key's windows allow in the
+same time (``RateLimits.ceiling``), with the number of 429s.
+
+    python -m benchmarks.bench_bulk            (both sections; writes benchmarks/results/bulk.md)
+    python -m benchmarks.bench_bulk ceiling    (the second section only, printed)
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from ._common import Row, simulator_process, table
 
 ITEMS = 100_000
 SAMPLES = (10_000, 50_000, 100_000)
+CEILING_ITEMS = 1_500
+CEILING_SCALE = 10.0
 CONCURRENCY = (8, 32)
 
 
@@ -56,6 +63,32 @@ async def _main(url: str, concurrency: int) -> list[Row]:
     return rows
 
 
+async def _at_ceiling(url: str, concurrency: int) -> Row:
+    limits = RateLimits().scaled(CEILING_SCALE)
+    events: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    async with AsyncSalescaling("sk_test_simulator", base_url=url, limits=limits,
+                                on_event=lambda e: events.update([type(e).__name__])) as client:  # fmt: skip
+        start = time.perf_counter()
+        async for result in client.contacts.create_many(_items(CEILING_ITEMS), concurrency=concurrency):
+            statuses[result.status] += 1
+        elapsed = time.perf_counter() - start
+    assert statuses == {"created": CEILING_ITEMS}, statuses
+    allowed = limits.ceiling(elapsed)
+    return {"concurrency": concurrency, "creates": CEILING_ITEMS, "elapsed (s)": elapsed,
+            "allowed in that time": allowed, "sent / allowed": CEILING_ITEMS / allowed,
+            "429s": events["RateLimitHit"]}  # fmt: skip
+
+
+def ceiling_section() -> str:
+    rows = []
+    for concurrency in (8, 32):
+        with simulator_process(records=0, time_scale=CEILING_SCALE) as url:
+            rows.append(asyncio.run(_at_ceiling(url, concurrency)))
+    return table(f"create_many at the key's ceiling: {CEILING_ITEMS:,} creates, windows scaled x{CEILING_SCALE:.0f}",
+                 rows)  # fmt: skip
+
+
 def run(results: Path) -> str:
     rows: list[Row] = []
     for concurrency in CONCURRENCY:
@@ -68,10 +101,11 @@ def run(results: Path) -> str:
         "1.00 means flat.  Throughput here is bound by the shared 2-core machine (client and "
         "simulator, no rate limit), not by the engine.\n"
     )
+    section += "\n" + ceiling_section()
     results.mkdir(exist_ok=True)
     (results / "bulk.md").write_text(section)
     return section
 
 
 if __name__ == "__main__":
-    print(run(Path(__file__).parent / "results"))
+    print(ceiling_section() if sys.argv[1:] == ["ceiling"] else run(Path(__file__).parent / "results"))
