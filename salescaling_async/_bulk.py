@@ -377,8 +377,9 @@ class SyncBulkRun(Generic[I, R]):
 
     def __init__(self, run: Callable[[Callable[[], Awaitable[Any]]], Any], make: Callable[[], BulkRun[I, R]]) -> None:
         self._run = run
-        self._make = make
-        self._bulk: BulkRun[I, R] | None = None
+        # Built now, in the caller's thread, so bad arguments raise here as they do in async
+        # code; a BulkRun starts no task before its first step, which runs on the loop.
+        self._bulk: BulkRun[I, R] = make()
         self._closed_sync = False
         self.unreported: list[BulkResult[I, R]] = []
 
@@ -386,11 +387,11 @@ class SyncBulkRun(Generic[I, R]):
         return self
 
     def __next__(self) -> BulkResult[I, R]:
+        bulk = self._bulk
+
         async def step() -> BulkResult[I, R] | None:
-            if self._bulk is None:
-                self._bulk = self._make()
             try:
-                return await self._bulk.__anext__()
+                return await bulk.__anext__()
             except StopAsyncIteration:
                 return None
 
@@ -406,7 +407,7 @@ class SyncBulkRun(Generic[I, R]):
 
     def close(self) -> None:
         """Cancel the in-flight items; they land in :attr:`unreported` as ``ambiguous``."""
-        if self._bulk is not None and not self._closed_sync:
+        if not self._closed_sync:
             self._closed_sync = True
             bulk = self._bulk
 

@@ -351,6 +351,8 @@ def test_blocking_create_many_is_a_plain_iterator() -> None:
         assert [r.status for r in results].count("ambiguous") == 1
         settled = list(client.contacts.reconcile(results, match="email"))
         assert {r.status for r in settled} == {"created"}
+        with pytest.raises(ConfigError):  # bad arguments raise at the call, as in async code
+            client.contacts.create_many([], concurrency=0)
     assert sorted(json.dumps(c["email"]) for c in sim.store.data["contacts"]) == sorted(
         json.dumps(f"bulk.{i}@example.test") for i in range(5)
     )
