@@ -336,23 +336,31 @@ def demo_cmd(records: int, page_size: int, out: Path | None) -> None:
 
 
 def _parse_fault(spec: str) -> Any:
-    """``KIND[:PROBABILITY[:STATUS]]``, e.g. ``status:0.05:503`` or ``reset_after:0.01``."""
+    """``KIND[:PROBABILITY[:VALUE]]``: VALUE is the status of ``status``/``status_after``
+    (default 500) and the seconds of ``latency``/``retry_after`` (default 1).
+    E.g. ``status:0.05:503``, ``latency:1:0.2``, ``reset_after:0.01``."""
     from ..testing import Fault
 
     kind, _, rest = spec.partition(":")
-    probability, _, status = rest.partition(":")
+    probability, _, value = rest.partition(":")
     kinds = ("status", "status_after", "retry_after", "latency", "reset_before", "reset_after", "truncated",
              "non_json")  # fmt: skip
     if kind not in kinds:
         raise click.BadParameter(f"{kind!r} is not one of {', '.join(kinds)}", param_hint="--fault")
     try:
         chance = float(probability or "0.05")
-        code = int(status or "500")
+        if kind in ("status", "status_after"):
+            code = int(value or "500")
+            if not 400 <= code <= 599:
+                raise ValueError
+            return Fault(kind, probability=chance, status=code)  # type: ignore[arg-type]
+        seconds = float(value or "1")
+        if not 0 <= chance <= 1 or not 0 <= seconds <= 3600:
+            raise ValueError
     except ValueError:
-        raise click.BadParameter(f"{spec!r}: expected KIND[:PROBABILITY[:STATUS]]", param_hint="--fault") from None
-    if not 0 <= chance <= 1 or not 400 <= code <= 599:
-        raise click.BadParameter(f"{spec!r}: probability 0..1, status 400..599", param_hint="--fault")
-    return Fault(kind, probability=chance, status=code)  # type: ignore[arg-type]
+        raise click.BadParameter(f"{spec!r}: expected KIND[:PROBABILITY 0..1[:STATUS 400..599 or SECONDS]]",
+                                 param_hint="--fault") from None  # fmt: skip
+    return Fault(kind, probability=chance, latency=seconds, retry_after=seconds)  # type: ignore[arg-type]
 
 
 @main.command("simulate")
@@ -365,9 +373,10 @@ def _parse_fault(spec: str) -> Any:
     "--fault",
     "faults",
     multiple=True,
-    metavar="KIND[:P[:STATUS]]",
-    help="Inject a fault with probability P (default 0.05), repeatable: status, status_after, "
-    "retry_after, latency, reset_before, reset_after, truncated, non_json.",
+    metavar="KIND[:P[:VALUE]]",
+    help="Inject a fault with probability P (default 0.05), repeatable: status, status_after "
+    "(VALUE: the status, default 500), latency, retry_after (VALUE: seconds, default 1), "
+    "reset_before, reset_after, truncated, non_json.",
 )
 @click.option("--scopes", metavar="SCOPE,...", help="Scopes of the key (default: every scope).")
 def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: int, faults: tuple[str, ...],
