@@ -7,7 +7,7 @@ public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 from ._bulk import BulkProgress as BulkProgress
 from ._bulk import BulkResult as BulkResult
 from ._bulk import BulkRun as BulkRun
-from ._bulk import SyncBulkRun as SyncBulkRun
+from ._bulk_sync import SyncBulkRun as SyncBulkRun
 from ._config import PoolLimits as PoolLimits
 from ._config import RateLimits as RateLimits
 from ._config import RetryConfig as RetryConfig

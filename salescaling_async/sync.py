@@ -37,7 +37,8 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ._bulk import BulkRun, SyncBulkRun
+from ._bulk import BulkRun
+from ._bulk_sync import SyncBulkRun
 from ._errors import ClientClosedError, SalescalingError
 from ._pagination import AsyncPaginator, Page
 from ._resources import (
