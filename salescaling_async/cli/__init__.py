@@ -14,150 +14,32 @@ never interpreted as rich markup, with control characters (terminal escapes) sho
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from .._config import RateLimits
-from .._errors import (
-    APIStatusError,
-    AuthenticationError,
-    ConfigError,
-    PermissionDeniedError,
-    RateLimitedError,
-    SalescalingError,
-)
+from .._errors import ConfigError
 from .._session import AsyncSalescaling
+from ._console import (
+    Interrupted,
+    err,
+    fail,
+    make_client,
+    on_signals,
+    plain,
+    progress_bar,
+    run_job,
+    summary,
+    tick,
+)
 from ._import import check_utf8, import_records
 from ._jobs import EXPORTABLE, IMPORTABLE, Checkpoint, Counters, export
-
-T = TypeVar("T")
-err = Console(stderr=True, highlight=False)
-
-
-def plain(text: object) -> str:
-    """``text`` with every non-printable character (ESC, CR, NUL...) shown as an escape."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", plain(message)), soft_wrap=True)
-    sys.exit(code)
-
-
-class Interrupted(Exception):
-    """Strictly private. SIGINT or SIGTERM arrived; the job cleaned up and stopped."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-async def _on_signals(main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main`` so that SIGINT/SIGTERM cancel it (once) and let it write what it must."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    received: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        if not received and task is not None:  # a second signal must not cut the cleanup short
-            received.append(signum)
-            task.cancel()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        return await main()
-    except asyncio.CancelledError:
-        if received:
-            raise Interrupted(received[0]) from None
-        raise
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
-def _run(main: Callable[[], Awaitable[T]], *, on_interrupt: Callable[[], str] | None = None) -> T:
-    """Run a job, turning expected errors into one line and an exit code."""
-    try:
-        return asyncio.run(_on_signals(main))
-    except (KeyboardInterrupt, Interrupted) as exc:
-        hint = on_interrupt() if on_interrupt else "run the same command again to resume"
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        _fail(f"interrupted; {hint}", 128 + signum)
-    except (AuthenticationError, PermissionDeniedError) as exc:
-        _fail(str(exc), 3)
-    except RateLimitedError as exc:
-        _fail(f"{exc} (retry after {exc.retry_after}s)", 4)
-    except APIStatusError as exc:
-        _fail(str(exc), 5)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-    except (SalescalingError, OSError) as exc:
-        _fail(f"{type(exc).__name__}: {exc}", 1)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _tick(progress: Progress, task: Any, counters: Counters, client: AsyncSalescaling, start: float) -> None:
-    elapsed = max(time.monotonic() - start, 1e-6)
-    done = counters.records + counters.failed + counters.skipped
-    progress.update(task, completed=done, total=counters.total,
-                    total_text=f"{counters.total:,}" if counters.total else "?",
-                    requests=client.statistics().granted, rate=counters.records / elapsed,
-                    waits=counters.throttle_waits)  # fmt: skip
-
-
-def _client(api_key: str | None, base_url: str | None, time_scale: float, counters: Counters) -> AsyncSalescaling:
-    limits = RateLimits().scaled(time_scale) if time_scale != 1 else None
-    return AsyncSalescaling(api_key, base_url=base_url, limits=limits, on_event=counters.on_event)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=16),
-        TextColumn("{task.completed:,.0f}/{task.fields[total_text]} rec"),
-        TextColumn("{task.fields[requests]} req {task.fields[rate]:.0f} rec/s waits {task.fields[waits]}"),
-        TimeRemainingColumn(compact=True),
-        console=err,
-        transient=False,
-    )
-
-
-def rate_line(requests: int, elapsed: float, allowed: int) -> str:
-    """The summary's plain sentence: volume, time, rate and share of the key's allowance."""
-    rate = requests / elapsed if elapsed > 0 else 0.0
-    share = 100.0 * requests / allowed if allowed else 0.0
-    return f"{requests:,} requests in {elapsed:.1f} s, {rate:.1f} req/s, {share:.0f} % of what the key allowed"
-
-
-def _summary(counters: Counters, client: AsyncSalescaling, elapsed: float, title: str) -> None:
-    stats = client.statistics()
-    table = Table(title=Text(plain(title)), show_header=False)
-    rows = [
-        ("records", f"{counters.records:,}"),
-        ("429s", str(counters.rate_limited)),
-        ("retries", str(counters.retries)),
-        ("throttle waits", f"{counters.throttle_waits} ({counters.throttle_seconds:.1f} s)"),
-    ]
-    if counters.failed or counters.skipped:
-        rows += [("failed", str(counters.failed - counters.ambiguous)), ("ambiguous", str(counters.ambiguous)),
-                 ("skipped", str(counters.skipped))]  # fmt: skip
-    for name, value in rows:
-        table.add_row(name, value)
-    err.print(table)
-    err.print(Text(rate_line(stats.granted, elapsed, client.scheduler.limits.ceiling(elapsed))))
-
 
 api_key_option = click.option("--api-key", envvar="SALESCALING_API_KEY", help="API key [env SALESCALING_API_KEY]")
 base_url_option = click.option("--base-url", envvar="SALESCALING_BASE_URL", help="API base URL")
@@ -191,7 +73,7 @@ def export_cmd(resource: str, out: Path, fmt: str, filters: tuple[str, ...], pag
     for item in filters:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            _fail(f"--filter needs NAME=VALUE, got {item!r}", 2)
+            fail(f"--filter needs NAME=VALUE, got {item!r}", 2)
         parsed[name] = value
     checkpoint = checkpoint or out.with_name(out.name + ".checkpoint")
     if restart:
@@ -201,21 +83,21 @@ def export_cmd(resource: str, out: Path, fmt: str, filters: tuple[str, ...], pag
         if state is not None:
             state.check_output(out, checkpoint)
     except ConfigError as exc:
-        _fail(str(exc), 2)
-    _run(lambda: _export(resource, out, fmt, parsed, page_size, prefetch, checkpoint, api_key, base_url, time_scale))
+        fail(str(exc), 2)
+    run_job(lambda: _export(resource, out, fmt, parsed, page_size, prefetch, checkpoint, api_key, base_url, time_scale))
 
 
 async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], page_size: int, prefetch: int,
                   checkpoint: Path, api_key: str | None, base_url: str | None, time_scale: float) -> None:  # fmt: skip
     counters = Counters()
-    async with _client(api_key, base_url, time_scale, counters) as client:
+    async with make_client(api_key, base_url, time_scale, counters) as client:
         start = time.monotonic()
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task(f"export {resource}", total=None, requests=0, rate=0.0, waits=0, total_text="?")
 
             async def refresh() -> None:
                 while True:
-                    _tick(progress, task, counters, client, start)
+                    tick(progress, task, counters, client, start)
                     await asyncio.sleep(0.2)
 
             ticker = asyncio.create_task(refresh())
@@ -224,8 +106,8 @@ async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], p
                              prefetch=prefetch, checkpoint_path=checkpoint, counters=counters)  # fmt: skip
             finally:
                 ticker.cancel()
-                _tick(progress, task, counters, client, start)  # the last frame shows the totals
-        _summary(counters, client, time.monotonic() - start, f"exported {resource} to {out}")
+                tick(progress, task, counters, client, start)  # the last frame shows the totals
+        summary(counters, client, time.monotonic() - start, f"exported {resource} to {out}")
 
 
 IMPORT_HELP = """Create RESOURCE records from a JSON Lines file, resumably.
@@ -269,42 +151,42 @@ A key that is refused (401/403) stops the run at once (exit 3).
 def import_cmd(resource: str, source: Path, results: Path | None, concurrency: int, reconcile: bool,
                match: str | None, api_key: str | None, base_url: str | None, time_scale: float) -> None:  # fmt: skip
     if reconcile != (match is not None):
-        _fail("--reconcile and --match FIELD go together", 2)
+        fail("--reconcile and --match FIELD go together", 2)
     results = results or source.with_name(source.name + ".results.jsonl")
     try:
         check_utf8(source)  # before the progress bar: a bad file is one line, nothing else
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     counters = Counters()
 
     async def job() -> None:
-        async with _client(api_key, base_url, time_scale, counters) as client:
+        async with make_client(api_key, base_url, time_scale, counters) as client:
             start = time.monotonic()
-            with _progress() as progress:
+            with progress_bar() as progress:
                 task = progress.add_task(f"import {resource}", total=None, requests=0, rate=0.0, waits=0,
                                          total_text="?")  # fmt: skip
 
-                def tick() -> None:
-                    _tick(progress, task, counters, client, start)
+                def redraw() -> None:
+                    tick(progress, task, counters, client, start)
 
                 try:
                     await import_records(client, resource, source, results, concurrency=concurrency,
-                                         counters=counters, match=match, on_progress=tick)  # fmt: skip
+                                         counters=counters, match=match, on_progress=redraw)  # fmt: skip
                 finally:
-                    _tick(progress, task, counters, client, start)  # the last frame shows the totals
-            _summary(counters, client, time.monotonic() - start, f"imported {resource}")
+                    tick(progress, task, counters, client, start)  # the last frame shows the totals
+            summary(counters, client, time.monotonic() - start, f"imported {resource}")
             err.print(Text(f"results in {plain(results)}"))
         if counters.unsettled:
-            _fail(f"{counters.unsettled} line(s) may or may not have been created (ambiguous in {results}); "
+            fail(f"{counters.unsettled} line(s) may or may not have been created (ambiguous in {results}); "
                   "rerun with --reconcile --match FIELD to settle them", 1)  # fmt: skip
         if counters.failed:
-            _fail(f"{counters.failed} line(s) failed; see {results}", 1)
+            fail(f"{counters.failed} line(s) failed; see {results}", 1)
 
     def interrupted() -> str:
         return (f"{counters.ambiguous} line(s) in flight recorded as ambiguous in {results}; rerun the same "
                 "command to continue, with --reconcile --match FIELD to settle them")  # fmt: skip
 
-    _run(job, on_interrupt=interrupted)
+    run_job(job, on_interrupt=interrupted)
 
 
 @main.command("demo")
@@ -328,10 +210,10 @@ def demo_cmd(records: int, page_size: int, out: Path | None) -> None:
             err.print(f"server saw {stats.accepted} accepted requests and {stats.rejected} 429s")
 
     if out is not None:
-        _run(lambda: job(out))
+        run_job(lambda: job(out))
         return
     with tempfile.TemporaryDirectory(prefix="salescaling-demo-") as folder:
-        _run(lambda: job(Path(folder) / "contacts.jsonl"))
+        run_job(lambda: job(Path(folder) / "contacts.jsonl"))
         err.print("the temporary export was removed; pass --out FILE to keep it")
 
 
@@ -392,7 +274,7 @@ def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: in
         wanted = {s.strip() for s in scopes.split(",") if s.strip()}
         unknown = wanted - SCOPES
         if unknown or not wanted:
-            _fail(f"unknown scopes {sorted(unknown)}; known: {', '.join(sorted(SCOPES))}", 2)
+            fail(f"unknown scopes {sorted(unknown)}; known: {', '.join(sorted(SCOPES))}", 2)
         keys = {DEFAULT_KEY: SimKey(scopes=wanted)}  # type: ignore[arg-type]  # the converter freezes it
 
     async def job() -> None:
@@ -402,11 +284,11 @@ def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: in
             await asyncio.Event().wait()
 
     try:
-        asyncio.run(_on_signals(job))
+        asyncio.run(on_signals(job))
     except (KeyboardInterrupt, Interrupted):
         return  # stopping the simulator is the normal way to end it
     except OSError as exc:
-        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}", 1)
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}", 1)
 
 
 @main.command("limits")
@@ -430,4 +312,4 @@ def limits_cmd(path: str, api_key: str | None, base_url: str | None) -> None:
             table.add_row(*(Text(plain(c)) for c in cells))
         Console(highlight=False).print(table if names else Text("the server sent no rate-limit headers"))
 
-    _run(job)
+    run_job(job)
