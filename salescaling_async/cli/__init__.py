@@ -107,7 +107,8 @@ async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], p
             finally:
                 ticker.cancel()
                 tick(progress, task, counters, client, start)  # the last frame shows the totals
-        summary(counters, client, time.monotonic() - start, f"exported {resource} to {out}")
+        summary(counters, client, time.monotonic() - start, f"exported {resource}")
+        err.print(Text(f"written to {plain(out)}"), soft_wrap=True)
 
 
 IMPORT_HELP = """Create RESOURCE records from a JSON Lines file, resumably.
@@ -175,7 +176,7 @@ def import_cmd(resource: str, source: Path, results: Path | None, concurrency: i
                 finally:
                     tick(progress, task, counters, client, start)  # the last frame shows the totals
             summary(counters, client, time.monotonic() - start, f"imported {resource}")
-            err.print(Text(f"results in {plain(results)}"))
+            err.print(Text(f"results in {plain(results)}"), soft_wrap=True)
         if counters.unsettled:
             fail(f"{counters.unsettled} line(s) may or may not have been created (ambiguous in {results}); "
                   "rerun with --reconcile --match FIELD to settle them", 1)  # fmt: skip
