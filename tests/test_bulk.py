@@ -371,3 +371,27 @@ def test_blocking_interrupted_step_reports_in_flight_items() -> None:
             next(run)
         assert [r.index for r in run.unreported] == [0, 1, 2]
         assert {r.status for r in run.unreported} == {"ambiguous"}
+
+
+async def test_cancelled_in_the_loop_body_async_with_settles_in_flight() -> None:
+    """A cancellation landing in the loop body (not in the iterator) is settled by ``async with``."""
+    gate = Gate()
+    body_waits = asyncio.Event()
+    async with _fake_client(gate) as client:
+        run = client.contacts.create_many((_contact(i) for i in range(30)), concurrency=4)
+
+        async def consume() -> None:
+            async with run:
+                async for _ in run:
+                    gate.open = False
+                    body_waits.set()
+                    await asyncio.Event().wait()  # busy with something else when cancelled
+
+        task = asyncio.create_task(consume())
+        await body_waits.wait()
+        await _wait_until(lambda: gate.arrived >= 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert run.unreported and all(r.status in ("ambiguous", "created") for r in run.unreported)
+    assert any(isinstance(r.error, asyncio.CancelledError) for r in run.unreported)
