@@ -83,6 +83,18 @@ def match_fields(**fields: str) -> Mapping[str, str]:
     return MappingProxyType(fields)
 
 
+def match_keyword(resource: type[BulkCreate[Any, Any]], match: str) -> str:
+    """The ``list()`` keyword filtering on ``match``; ``ConfigError`` naming the supported fields."""
+    table = resource._bulk_match
+    keyword = table.get(match) if isinstance(match, str) else None
+    keyword = keyword or (table.get(_camel(_snake(match))) if isinstance(match, str) else None)
+    if keyword is None:
+        supported = ", ".join(sorted(table)) or "none (the API documents no filter)"
+        raise ConfigError(f"{resource.__name__.lower()} cannot be matched on {match!r}; "
+                          f"fields with a list filter: {supported}")  # fmt: skip
+    return keyword
+
+
 def field_value(obj: Any, field: str) -> Any:
     """``field`` (API or Python spelling) of a mapping body, an input model or a record."""
     snake, camel = _snake(field), _camel(_snake(field))
@@ -177,11 +189,7 @@ class BulkCreate(Generic[I, R]):
 
         .. versionadded:: 0.2.0
         """
-        keyword = self._bulk_match.get(match) or self._bulk_match.get(_camel(_snake(match)))
-        if keyword is None:
-            supported = ", ".join(sorted(self._bulk_match)) or "none (the API documents no filter)"
-            raise ConfigError(f"{type(self).__name__.lower()} cannot be matched on {match!r}; "
-                              f"fields with a list filter: {supported}")  # fmt: skip
+        keyword = match_keyword(type(self), match)
         if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
             raise ConfigError(f"max_pages must be an integer >= 1, got {max_pages!r}")
         check_concurrency(concurrency)

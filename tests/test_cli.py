@@ -123,10 +123,17 @@ async def test_import_with_failures_accounts_for_every_line(tmp_path: Path) -> N
         pytest.param(["export", "contacts", "--out", "{tmp}/o", "--api-key", "wrong"], 3, "401", id="bad-key"),
         pytest.param(["export", "contacts", "--out", "{tmp}/o", "--api-key", "has space"], 2, "whitespace",
                      id="malformed-key"),
+        pytest.param(["import", "contacts", "--in", "{tmp}/in.jsonl", "--reconcile", "--match", "phone"], 2,
+                     "fields with a list filter: email", id="unsupported-match"),
+        pytest.param(["import", "companies", "--in", "{tmp}/in.jsonl", "--reconcile", "--match", "name"], 2,
+                     "none", id="no-filter-to-match"),
+        pytest.param(["import", "contacts", "--in", "{tmp}/in.jsonl", "--match", "email"], 2,
+                     "go together", id="match-without-reconcile"),
     ],
 )  # fmt: skip
 async def test_bad_arguments_give_one_line_errors(tmp_path: Path, args: list[str], code: int, needle: str) -> None:
     """Expected failures print a short error (no traceback) and a distinct exit code."""
+    (tmp_path / "in.jsonl").write_text('{"firstName": "A"}\n')
     async with Simulator(records=1) as sim:
         argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
         if "--api-key" not in argv:

@@ -38,7 +38,7 @@ from ._console import (
     summary,
     tick,
 )
-from ._import import check_utf8, import_records
+from ._import import check_match, check_utf8, import_records
 from ._jobs import EXPORTABLE, IMPORTABLE, Checkpoint, Counters, export
 
 api_key_option = click.option("--api-key", envvar="SALESCALING_API_KEY", help="API key [env SALESCALING_API_KEY]")
@@ -154,8 +154,10 @@ def import_cmd(resource: str, source: Path, results: Path | None, concurrency: i
     if reconcile != (match is not None):
         fail("--reconcile and --match FIELD go together", 2)
     results = results or source.with_name(source.name + ".results.jsonl")
-    try:
-        check_utf8(source)  # before the progress bar: a bad file is one line, nothing else
+    try:  # before the progress bar: a bad file or field is one line, nothing else
+        if match is not None:
+            check_match(resource, match)
+        check_utf8(source)
     except ConfigError as exc:
         fail(str(exc), 2)
     counters = Counters()

@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .. import _resources
 from .._bulk import BulkResult, BulkRun
+from .._bulk_resource import match_keyword
 from .._convert import structure
 from .._errors import AuthenticationError, ConfigError, PermissionDeniedError, ResponseValidationError
 from ._jobs import IMPORTABLE, Counters, resource_of
@@ -30,6 +32,12 @@ from ._jobs import IMPORTABLE, Counters, resource_of
 
 class InputLineError(ValueError):
     """Strictly private. An input line that is not a JSON object fitting the resource."""
+
+
+def check_match(resource: str, match: str) -> None:
+    """Refuse a ``--match`` field that ``resource`` cannot be reconciled on (nothing sent)."""
+    cls = getattr(_resources, "".join(part.title() for part in resource.split("-")))
+    match_keyword(cls, match)
 
 
 def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
@@ -177,7 +185,7 @@ async def import_records(
         raise ConfigError(f"cannot import {resource!r}; choose one of {', '.join(IMPORTABLE)}")
     res = resource_of(client, resource)
     if match is not None:
-        res.reconcile([], match=match)  # an unsupported field fails now, before any write
+        check_match(resource, match)  # an unsupported field fails now, before any write
     check_utf8(source)
     book = ResultsBook(results)
     try:
