@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from . import (
+    bench_bulk,
     bench_cache,
     bench_efficiency,
     bench_pagination,
@@ -38,6 +39,7 @@ def main() -> None:
         bench_cache,
         bench_webapp,
         bench_sync,
+        bench_bulk,
     )
     for module in modules:
         started = time.monotonic()

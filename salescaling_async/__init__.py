@@ -5,6 +5,10 @@ public namespaces: ``models``, ``testing``, ``sync``, ``webhooks``.
 """
 
 from ._breaker import BreakerConfig as BreakerConfig
+from ._bulk import BulkProgress as BulkProgress
+from ._bulk import BulkResult as BulkResult
+from ._bulk import BulkRun as BulkRun
+from ._bulk_sync import SyncBulkRun as SyncBulkRun
 from ._cache import Cache as Cache
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache import MemoryCache as MemoryCache
@@ -72,6 +76,9 @@ __all__ = [
     "Cache",
     "CacheStatistics",
     "CircuitOpenError",
+    "BulkProgress",
+    "BulkResult",
+    "BulkRun",
     "ClientClosedError",
     "ClientState",
     "ConfigError",
@@ -103,6 +110,7 @@ __all__ = [
     "SalescalingError",
     "ScopeError",
     "ServerError",
+    "SyncBulkRun",
     "SyncInAsyncContextWarning",
     "ThrottleWait",
     "Timeouts",

@@ -19,6 +19,8 @@ from collections.abc import Callable, Coroutine
 from types import MethodType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from .._bulk import BulkRun
+from .._bulk_sync import SyncBulkRun
 from .._errors import ResponseValidationError
 from .._pagination import AsyncPaginator, Page
 from ._base import AsyncMode, BlockingMode, Raw, Resource
@@ -28,6 +30,8 @@ from ._raw import APIResponse, Capture
 P = ParamSpec("P")
 T = TypeVar("T")
 D = TypeVar("D")
+I = TypeVar("I")  # noqa: E741 - a bulk run's item type
+R = TypeVar("R")
 
 AnyResource = Resource[Any, Any]
 
@@ -120,6 +124,48 @@ class listing(Generic[P, T]):
             bound = functools.partial(_blocking_list, runner, fn, obj)
         obj.__dict__[self._name] = bound
         return bound
+
+
+class bulk(Generic[P, I, R]):
+    """Strictly private. Decorates a resource method returning a :class:`BulkRun`.
+
+    Blocking modes get a :class:`SyncBulkRun` (a plain iterator) whose steps run on the
+    client's portal; the method itself always runs on an async-mode twin of the resource,
+    where ``create`` and ``list`` are coroutines.  Raw modes are the same as their base mode.
+    """
+
+    def __init__(self, fn: Callable[Concatenate[Any, P], BulkRun[I, R]]) -> None:
+        self._fn = fn
+        self._name = fn.__name__
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn  # documentation tools show the method's own signature
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self: D, obj: None, owner: type[Any] | None = None) -> D: ...
+    @overload
+    def __get__(
+        self, obj: Resource[AsyncMode, Any] | Resource[Raw[AsyncMode], Any], owner: type[Any] | None = None
+    ) -> Callable[P, BulkRun[I, R]]: ...
+    @overload
+    def __get__(
+        self, obj: Resource[BlockingMode, Any] | Resource[Raw[BlockingMode], Any], owner: type[Any] | None = None
+    ) -> Callable[P, SyncBulkRun[I, R]]: ...
+    def __get__(self, obj: AnyResource | None, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        twin = type(obj)(obj._client)  # async mode, not raw
+        bound: Any = MethodType(self._fn, twin)
+        if obj._runner is not None:
+            bound = functools.partial(_blocking_bulk, obj._runner, bound)
+        obj.__dict__[self._name] = bound
+        return bound
+
+
+def _blocking_bulk(runner: Any, method: Callable[..., BulkRun[Any, Any]], /, *args: Any, **kwargs: Any) -> Any:
+    return SyncBulkRun(runner.run, functools.partial(method, *args, **kwargs))
 
 
 async def _raw_call(

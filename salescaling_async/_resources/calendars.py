@@ -21,14 +21,17 @@ from ._base import (
     Resource,
     filters,
 )
+from ._bulk_mixin import BulkCreate, match_fields
 from ._operations import listing, operation
 
 
-class Calendars(Resource[M, "Calendars[Raw[M]]"]):
+class Calendars(Resource[M, "Calendars[Raw[M]]"], BulkCreate[CalendarCreate, Calendar]):
     """``client.calendars``: list, get (provisional) and create.
 
     .. versionadded:: 0.1.0
     """
+
+    _bulk_match = match_fields(name="name")  # reconcile(match=...): field -> list() filter
 
     @listing
     def list(
@@ -59,7 +62,7 @@ class Calendars(Resource[M, "Calendars[Raw[M]]"]):
         return await self._create(CALENDARS_CREATE, data)
 
 
-class CalendarEvents(Resource[M, "CalendarEvents[Raw[M]]"]):
+class CalendarEvents(Resource[M, "CalendarEvents[Raw[M]]"], BulkCreate[CalendarEventCreate, CalendarEvent]):
     """``client.calendar_events``: list, get and create (both provisional).
 
     .. versionadded:: 0.1.0

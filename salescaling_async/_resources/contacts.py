@@ -12,14 +12,17 @@ from ._base import (
     Resource,
     filters,
 )
+from ._bulk_mixin import BulkCreate, match_fields
 from ._operations import listing, operation
 
 
-class Contacts(Resource[M, "Contacts[Raw[M]]"]):
+class Contacts(Resource[M, "Contacts[Raw[M]]"], BulkCreate[ContactCreate, Contact]):
     """``client.contacts``: list, get (provisional) and create (provisional path).
 
     .. versionadded:: 0.1.0
     """
+
+    _bulk_match = match_fields(email="email")  # reconcile(match=...): field -> list() filter
 
     @listing
     def list(

@@ -12,14 +12,17 @@ from ._base import (
     Resource,
     filters,
 )
+from ._bulk_mixin import BulkCreate, match_fields
 from ._operations import listing, operation
 
 
-class Opportunities(Resource[M, "Opportunities[Raw[M]]"]):
+class Opportunities(Resource[M, "Opportunities[Raw[M]]"], BulkCreate[OpportunityCreate, Opportunity]):
     """``client.opportunities``: list, get (provisional) and create.
 
     .. versionadded:: 0.1.0
     """
+
+    _bulk_match = match_fields(name="name")  # reconcile(match=...): field -> list() filter
 
     @listing
     def list(

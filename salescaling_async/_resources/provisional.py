@@ -31,13 +31,14 @@ from ._base import (
     Raw,  # noqa: F401 -- named in the quoted raw-view type of the class header
     Resource,
 )
+from ._bulk_mixin import BulkCreate
 from ._operations import listing, operation
 
 RawT = TypeVar("RawT")
 Model = TypeVar("Model")
 
 
-class _Provisional(Resource[M, RawT], Generic[M, RawT, Model]):
+class _Provisional(Resource[M, RawT], BulkCreate[Mapping[str, Any], Model], Generic[M, RawT, Model]):
     _list_endpoint: Endpoint[Model]
     _get_endpoint: Endpoint[Model]
     _create_endpoint: Endpoint[Model]

@@ -1,4 +1,4 @@
-"""Bulk jobs behind the command line: export with checkpoints, import with a results file.
+"""Bulk jobs behind the command line: export with checkpoints (import lives in ``_import``).
 
 Strictly private.  No click or rich here: progress goes through a small callback, so the
 jobs are plain async functions that tests and other programs can call too.
@@ -12,15 +12,15 @@ import inspect
 import io
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from .._convert import _plan, structure, unstructure
+from .._convert import _plan, unstructure
 from .._endpoints import ENDPOINTS
-from .._errors import ConfigError, SalescalingError, TransportError
+from .._errors import ConfigError
 from .._events import Event, RateLimitHit, RetryScheduled, ThrottleWait
 from .._pagination import AsyncPaginator
 from .._session import AsyncSalescaling
@@ -56,6 +56,8 @@ class Counters:
     rate_limited: int = 0
     retries: int = 0
     failed: int = 0
+    ambiguous: int = 0
+    unsettled: int = 0  # import: lines whose latest result is ambiguous, this run or earlier
     skipped: int = 0
     total: int | None = None
 
@@ -85,18 +87,50 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: Path) -> Checkpoint | None:
+        """The checkpoint at ``path``, every field checked; ``ConfigError`` naming ``--restart``."""
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_text())
-            return cls(**data)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"unreadable checkpoint {path}: {exc}") from None
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError(f"unreadable checkpoint {path}; pass --restart to start over") from None
+        problem = _checkpoint_problem(data)
+        if problem:
+            raise ConfigError(f"invalid checkpoint {path} ({problem}); pass --restart to start over")
+        return cls(**data)
+
+    def check_output(self, out: Path, checkpoint: Path) -> None:
+        """Refuse to resume when the output lost data the checkpoint counts on."""
+        size = out.stat().st_size if out.exists() else None
+        if size is None or size < self.offset:
+            found = "is missing" if size is None else f"has only {size:,} bytes"
+            raise ConfigError(f"{checkpoint} expects {out} to hold {self.offset:,} bytes but it {found}; "
+                              "pass --restart to export again from the start")  # fmt: skip
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(attrs.asdict(self)))
         os.replace(tmp, path)  # atomic: a crash leaves the old or the new checkpoint
+
+
+_CHECKPOINT_FIELDS = {"resource": str, "filters": dict, "page_size": int, "next_page": int, "offset": int,
+                      "records": int}  # fmt: skip
+
+
+def _checkpoint_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if set(data) != set(_CHECKPOINT_FIELDS):
+        return f"fields must be {', '.join(_CHECKPOINT_FIELDS)}"
+    for name, kind in _CHECKPOINT_FIELDS.items():
+        value = data[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{name} must be {'an integer' if kind is int else 'a ' + kind.__name__}"
+        if isinstance(value, int) and value < (1 if name in ("page_size", "next_page") else 0):
+            return f"{name} is out of range"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["filters"].items()):
+        return "filters must map names to strings"
+    return None
 
 
 def _csv_columns(model: Any) -> list[str]:
@@ -136,15 +170,19 @@ async def export(
         raise ConfigError(f"cannot export {resource!r}; choose one of {', '.join(EXPORTABLE)}")
     state = Checkpoint.load(checkpoint_path)
     if state is not None and (state.resource, dict(state.filters), state.page_size) != (
-        resource, dict(filters), page_size
+        resource,
+        dict(filters),
+        page_size,
     ):
         raise ConfigError(f"{checkpoint_path} belongs to another export; delete it or pass --restart")
+    if state is not None:
+        state.check_output(out, checkpoint_path)
     start_page = state.next_page if state else 1
     counters.records = state.records if state else 0
     res = resource_of(client, resource)
     paginator: AsyncPaginator[Any] = res.list(page_size=page_size, start_page=start_page, prefetch=prefetch,
                                               **_filter_kwargs(res, filters))  # fmt: skip
-    mode = "r+b" if state and out.exists() else "wb"  # noqa: ASYNC240 - one stat before the job starts
+    mode = "r+b" if state else "wb"
     with open(out, mode) as fh:  # noqa: ASYNC230 - opening is instant; page writes go to a thread
         if state:
             fh.truncate(state.offset)
@@ -188,94 +226,3 @@ def _filter_kwargs(resource: Any, filters: Mapping[str, str]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown filter(s) {sorted(unknown)}; this resource takes {sorted(accepted) or 'none'}")
     return out
-
-
-# -- import ------------------------------------------------------------------------------------
-
-
-def _done_lines(results: Path) -> set[int]:
-    """Line numbers a previous run settled (created, or possibly created)."""
-    done: set[int] = set()
-    if results.exists():
-        for raw in results.read_text().splitlines():
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                continue  # a line cut by a crash: that input is redone
-            if entry.get("status") in ("created", "ambiguous"):
-                done.add(int(entry["line"]))
-    return done
-
-
-async def _input_lines(path: Path) -> AsyncIterator[tuple[int, str]]:
-    with open(path, encoding="utf-8") as fh:  # noqa: ASYNC230 - line reads from a local file are buffered
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                yield number, line
-
-
-async def import_records(
-    client: AsyncSalescaling,
-    resource: str,
-    source: Path,
-    results: Path,
-    *,
-    concurrency: int,
-    counters: Counters,
-    on_progress: Callable[[], None] = lambda: None,
-) -> None:
-    """Create one record per JSON line of ``source`` with at most ``concurrency`` in flight.
-
-    Every input line gets one result line in ``results``: ``created`` with the id,
-    ``error`` with the message, or ``ambiguous`` when the connection failed after sending
-    (the record may exist; it is not resent).  Lines already ``created`` or ``ambiguous`` in
-    ``results`` are skipped, so a rerun completes a partial import without duplicates.
-    """
-    if resource not in IMPORTABLE:
-        raise ConfigError(f"cannot import {resource!r}; choose one of {', '.join(IMPORTABLE)}")
-    if concurrency < 1:
-        raise ConfigError("concurrency must be >= 1")
-    done = _done_lines(results)
-    model = IMPORTABLE[resource]
-    create = resource_of(client, resource).create
-    queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue(maxsize=concurrency * 2)
-
-    with open(results, "a", encoding="utf-8") as out:  # noqa: ASYNC230 - small appends, flushed per line
-
-        def record(entry: dict[str, Any]) -> None:
-            out.write(json.dumps(entry) + "\n")
-            out.flush()
-            on_progress()
-
-        async def worker() -> None:
-            while (item := await queue.get()) is not None:
-                number, line = item
-                record(await _create_one(create, model, number, line, counters))
-
-        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-        try:
-            async for number, line in _input_lines(source):
-                if number in done:
-                    counters.skipped += 1
-                    continue
-                await queue.put((number, line))
-            for _ in workers:
-                await queue.put(None)
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:
-                task.cancel()
-
-
-async def _create_one(create: Any, model: Any, number: int, line: str, counters: Counters) -> dict[str, Any]:
-    try:
-        body = json.loads(line)
-        if not isinstance(body, dict):
-            raise ConfigError("each line must be a JSON object")
-        created = await create(structure(body, model) if model is not None else body)
-    except (ValueError, SalescalingError) as exc:
-        counters.failed += 1
-        status = "ambiguous" if isinstance(exc, TransportError) and exc.sent else "error"
-        return {"line": number, "status": status, "error": f"{type(exc).__name__}: {exc}"}
-    counters.records += 1
-    return {"line": number, "status": "created", "id": getattr(created, "id", None)}

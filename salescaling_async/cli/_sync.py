@@ -25,7 +25,9 @@ from .._errors import (
     RateLimitedError,
     SalescalingError,
 )
-from . import _fail, api_key_option, base_url_option, err, main, scale_option
+from . import api_key_option, base_url_option, main, scale_option
+from ._console import err
+from ._console import fail as _fail
 
 _CHOICES = ("calls", "contacts", "companies", "meetings", "opportunities", "calendars", "calendar-events",
             "calendar_events", "users", "voice-agents", "voice_agents")  # fmt: skip

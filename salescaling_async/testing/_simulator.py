@@ -32,7 +32,8 @@ from ._throttler import Storage, Throttler, format_seconds
 DEFAULT_KEY = "sk_test_simulator"
 DEFAULT_LIMITS = RateLimits()
 FaultKind = Literal[
-    "status", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json"
+    "status", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json",
+    "status_after",
 ]
 
 
@@ -56,7 +57,8 @@ class Fault:
             ``latency`` (delay ``latency`` seconds, plus a uniform random ``jitter``, plus
             ``tail`` with ``tail_probability``),
             ``reset_before`` (drop the connection before processing), ``reset_after``
-            (process, e.g. create the record, then drop the connection), ``truncated``
+            (process, e.g. create the record, then drop the connection), ``status_after``
+            (process, then answer ``status`` instead of the result), ``truncated``
             (cut JSON body), ``non_json`` (an HTML error page with status 200).
         probability: Chance per matching request.
         on: 1-based numbers of matching requests that get the fault (a schedule).
@@ -304,6 +306,9 @@ class Simulator:
             if fault.kind == "reset_after":
                 stats.faults["reset_after"] += 1
                 return self._reset(request)
+            if fault.kind == "status_after":
+                stats.faults["status_after"] += 1
+                return self._fault_response(fault, headers)
             if fault.kind == "truncated" and isinstance(response, web.Response) and response.body:
                 stats.faults["truncated"] += 1
                 body = bytes(response.body)  # type: ignore[arg-type]
