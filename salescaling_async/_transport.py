@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from ._config import PoolLimits
+from ._config import PoolLimits, Timeouts
 from ._errors import ClientClosedError, ConnectError, ReadError, RequestTimeoutError
+from ._proxies import ProxyRules
 from ._request import RawRequest, RawResponse
 
 
@@ -54,7 +55,9 @@ class AiohttpTransport:
 
     def __init__(self, pool: PoolLimits | None = None, *, trust_env: bool = True) -> None:
         self._pool = pool or PoolLimits()
-        self._trust_env = trust_env
+        self._trust_env = trust_env  # read HTTPS_PROXY/NO_PROXY once, when the session opens
+        self._proxies = ProxyRules()
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -67,9 +70,11 @@ class AiohttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self._pool.max_connections, keepalive_timeout=self._pool.keepalive_seconds
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=self._trust_env, auto_decompress=True
-            )
+            # aiohttp's trust_env would read the proxy variables and ~/.netrc again for every
+            # request, in a worker thread (two executor hand-offs per request), and would send
+            # the key in cleartext to an http proxy: the environment is read here, once.
+            self._proxies = ProxyRules.from_environment() if self._trust_env else ProxyRules()
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
             # aiohttp silently resends an idempotent request once when a pooled connection
             # drops before the response (RFC 9112 §9.3.1).  That second hit would ride on the
             # first one's rate slot, so it is switched off: our retry policy resends instead,
@@ -83,27 +88,23 @@ class AiohttpTransport:
 
     async def send(self, request: RawRequest) -> RawResponse:
         session = self._get_session()
-        t = request.timeouts
-        timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
         method, url = request.method, request.url
+        proxy = self._proxies.for_url(url)
         try:
             async with session.request(
                 method,
                 url,
                 params=request.params or None,
-                headers=dict(request.headers),
+                headers=request.headers,
                 json=request.json if request.json is not None and not request.files else None,
                 data=self._form(request),
-                timeout=timeout,
+                timeout=self._timeout(request.timeouts),
                 allow_redirects=False,
+                proxy=None if proxy is None else proxy.url,
+                proxy_headers=None if proxy is None else proxy.headers,
             ) as resp:
                 body = await resp.read()
-                return RawResponse(
-                    status=resp.status,
-                    headers=tuple((k, v) for k, v in resp.headers.items()),
-                    body=body,
-                    url=url,
-                )
+                return RawResponse(status=resp.status, headers=tuple(resp.headers.items()), body=body, url=url)
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeoutError(
                 f"connect timeout: {type(exc).__name__}", method=method, url=url, sent=False
@@ -122,6 +123,16 @@ class AiohttpTransport:
                 sent=True,
             ) from None
 
+    def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        """The aiohttp form of ``timeouts``, built once per distinct value."""
+        timeout = self._timeouts.get(timeouts)
+        if timeout is None:
+            t = timeouts
+            timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+            if len(self._timeouts) < 64:
+                self._timeouts[timeouts] = timeout
+        return timeout
+
     @staticmethod
     def _form(request: RawRequest) -> aiohttp.FormData | None:
         if not request.files and request.form is None:
@@ -135,9 +146,7 @@ class AiohttpTransport:
                 content = open(content, "rb")  # noqa: SIM115 - aiohttp's payload closes it
             elif isinstance(content, bytes):
                 content = io.BytesIO(content)
-            form.add_field(
-                part.field, content, filename=part.filename, content_type=part.content_type
-            )
+            form.add_field(part.field, content, filename=part.filename, content_type=part.content_type)
         return form
 
     async def aclose(self) -> None:
