@@ -7,7 +7,7 @@ The rules keep the key off every network in cleartext:
 * A plain ``http://`` target (loopback, or ``allow_insecure=True``) never uses a proxy: an
   http proxy would read the key.  ``HTTP_PROXY`` is therefore never used.
 * Loopback targets (``localhost``, ``127.0.0.0/8``, ``::1``) never use a proxy.
-* ``NO_PROXY`` is honoured as :mod:`urllib.request` reads it (host suffixes, ``*``).
+* ``NO_PROXY`` is honoured: ``*``, host names and domain suffixes, ``host:port``, IP networks.
 * Only ``http://`` proxy URLs can carry a ``CONNECT`` tunnel here; any other proxy scheme is
   ignored with a warning.  Credentials in the proxy URL become ``Proxy-Authorization`` on the
   ``CONNECT`` request only.
@@ -96,9 +96,38 @@ class ProxyRules:
         parts = urlsplit(origin)
         if parts.scheme != "https" or not parts.hostname or is_loopback(parts.hostname):
             return None
-        if urllib.request.proxy_bypass_environment(parts.netloc, self._environ):
+        if bypassed(parts.hostname, parts.port or 443, self._environ.get("no", "")):
             return None
         return self._https
+
+
+def bypassed(host: str, port: int, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` exempts ``host``: ``*``, a host or domain suffix, or an address.
+
+    Entries are comma-separated; ``example.com`` and ``.example.com`` both match the domain
+    and its subdomains; ``host:port`` matches that port only; an IP network
+    (``10.0.0.0/8``) matches the addresses in it.
+    """
+    host = host.lower().strip("[]")
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.strip("[]").lstrip(".")
+        if host == name or host.endswith("." + name) or _in_network(host, name):
+            return True
+    return False
+
+
+def _in_network(host: str, entry: str) -> bool:
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
 
 
 def _parse_proxy(value: str | None) -> Proxy | None:
