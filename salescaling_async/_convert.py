@@ -146,42 +146,62 @@ def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
     paths give the same result for every input.
     """
     checked = _checked_structure_hook(cls)
-    if any(f.default is not None for f in attrs.fields(cls) if f.name != "extra"):
-        return checked  # an input model with required attributes: rare, and checked
+    if not _plain_slotted(cls):
+        return checked  # e.g. an input model with required attributes: rare, and checked
     return _generated_structure_fn(cls, fallback=checked)
 
 
 def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Generate the fast hook of ``cls``: one line per attribute, no per-call lookups.
+
+    The instance is built the way attrs' own ``__init__`` of a frozen slotted class builds it
+    (``object.__new__``, then every slot set once), minus the frozen ``__setattr__`` detour:
+    the slots' descriptors are called directly.  Only used for models whose attributes have
+    no validator, converter or post-init hook (``extra`` is built fresh here).
+    """
     plan = _plan(cls)
-    names: dict[str, Any] = {"_cls": cls, "_fallback": fallback, "_known": frozenset(j for j, _, _ in plan)}
-    args = []
+    names: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_fallback": fallback}
+    names["_known"] = frozenset(j for j, _, _ in plan)
+    names["_set_extra"] = cls.__dict__["extra"].__set__
+    lines = []
     for i, (json_key, attr, tp) in enumerate(plan):
+        names[f"_s{i}"] = cls.__dict__[attr].__set__
         if tp is str:  # the common case: already a str, nothing to convert
             names[f"_h{i}"] = _converter.get_structure_hook(str)
-            value = f"(_v if (_v := _get({json_key!r})) is None or _v.__class__ is str else _h{i}(_v, str))"
+            value = f"_v if (_v := _get({json_key!r})) is None or _v.__class__ is str else _h{i}(_v, str)"
         else:
             names[f"_h{i}"], names[f"_t{i}"] = _converter.get_structure_hook(tp), tp
-            value = f"(None if (_v := _get({json_key!r})) is None else _h{i}(_v, _t{i}))"
-        args.append(f"        {attr}={value},")
+            value = f"None if (_v := _get({json_key!r})) is None else _h{i}(_v, _t{i})"
+        lines.append(f"        _s{i}(obj, {value})")
     source = "\n".join(
         [
             "def structure(data, _t):",
             "    if data.__class__ is not dict:",
             "        return _fallback(data, _t)",
             "    _get = data.get",
-            "    extra = {} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}",
+            "    obj = _new(_cls)",
             "    try:",
-            "        return _cls(",
-            *args,
-            "        extra=extra,",
-            "        )",
+            *(lines or ["        pass"]),
             "    except Exception:",
             "        return _fallback(data, _t)",
+            "    extra = {} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}",
+            "    _set_extra(obj, extra)",
+            "    return obj",
         ]
     )
     exec(compile(source, f"<salescaling_async structure {cls.__qualname__}>", "exec"), names)
     fn: Callable[[Any, Any], Any] = names["structure"]
     return fn
+
+
+def _plain_slotted(cls: type) -> bool:
+    """A frozen slotted model whose attributes are all optional and unchecked (see above)."""
+    fields = [f for f in attrs.fields(cls) if f.name != "extra"]
+    return (
+        "__slots__" in cls.__dict__
+        and not hasattr(cls, "__attrs_post_init__")
+        and all(f.default is None and f.validator is None and f.converter is None for f in fields)
+    )
 
 
 def _checked_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
