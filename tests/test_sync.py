@@ -97,9 +97,11 @@ def test_errors(api: Api) -> None:
 
 
 def test_retries(api: Api, sim: Simulator) -> None:
-    """A PUT answered 503 twice is retried (idempotent) and succeeds."""
+    """A PUT answered 503 twice is retried (idempotent) and succeeds on the third attempt."""
     user_id = sim.store.data["users"][0]["id"]
     assert api(lambda c: c.users.update_metadata(user_id, {"tier": "gold"})) == {"tier": "gold"}
+    assert sim.stats().faults["status"] == 2  # both 503s were really sent and answered
+    assert sim.stats().accepted == 3
 
 
 def test_sixteen_threads_share_one_budget_and_one_pool(sim: Simulator) -> None:
