@@ -428,16 +428,16 @@ async def test_with_key_has_its_own_budget_and_shares_the_pool(clock: FakeClock,
 
 async def test_cancel_while_in_flight_holds_the_slot(clock: FakeClock) -> None:
     """A request cancelled after sending began may still count: its slot is held, not returned."""
-    gate = asyncio.Event()
+    gate, sending = asyncio.Event(), asyncio.Event()
 
     async def slow(request: RawRequest) -> RawResponse:
+        sending.set()
         await gate.wait()
         return json_response(1)
 
     client = _client(clock, slow)
     task = asyncio.create_task(client.request("GET", "contacts"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await sending.wait()  # the state: the transport holds the request
     assert client.statistics().in_flight == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
