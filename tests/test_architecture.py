@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).parent.parent / "salescaling_async"
+import salescaling_async
+
+PACKAGE = Path(salescaling_async.__file__).parent  # the tree, or the installed wheel (nox -s wheel_tests)
 
 
 def _imports(path: Path) -> set[str]:
