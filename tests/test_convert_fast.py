@@ -15,6 +15,8 @@ from salescaling_async._convert import (
     _checked_structure_hook,
     _converter,
     _plain_slotted,
+    _plan,
+    structure,
     structure_list,
     unstructure,
 )
@@ -70,3 +72,20 @@ def test_a_bad_record_in_a_page_names_its_field() -> None:
     page = [{"id": "a"}, {"id": "b", "createdAt": "not a date"}]
     with pytest.raises(ResponseValidationError, match=r"Contact\.createdAt"):
         structure_list(page, m.Contact)
+
+
+CONTACT_FIELDS = sorted(wire for wire, _, _ in _plan(m.Contact))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.dictionaries(st.sampled_from(CONTACT_FIELDS), json_values, min_size=1))
+def test_known_fields_with_any_json_value_parse_or_raise_typed(values: dict[str, Any]) -> None:
+    """Known fields holding any JSON value (wrong types included) give a model or the typed error."""
+    errors: tuple[str, ...] = ()
+    try:
+        contact = structure(values, m.Contact)
+    except ResponseValidationError as exc:
+        errors = exc.errors
+        assert errors, "a typed error names at least one field"
+    else:
+        assert contact.extra == {}  # known keys never leak into extra
