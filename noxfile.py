@@ -56,7 +56,10 @@ def tests(session: nox.Session) -> None:
     """
     _install(session, "tests", "coverage")
     session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    # The fleet test asserts a throughput ratio, which tracing slows below its bound (0.68-0.92
+    # measured): it runs untraced in the README command and in wheel_tests.
+    untraced = ["--deselect", "tests/test_redis.py::test_several_processes_share_one_key"]
+    session.run("coverage", "run", "-m", "pytest", *untraced, *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
 
