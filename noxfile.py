@@ -79,6 +79,7 @@ def wheel_tests(session: nox.Session) -> None:
     session.run("pip", "wheel", "--no-deps", "--wheel-dir", str(dist), ".")
     (wheel,) = dist.glob("salescaling_async-*.whl")
     session.install(f"{wheel}[all]")
+    session.install("--force-reinstall", "--no-deps", str(wheel))  # same version, new build
     session.install("--group", "tests")
     work.mkdir()
     for name in ("tests", "examples"):
