@@ -14,6 +14,7 @@ from . import (
     bench_bulk,
     bench_cache,
     bench_efficiency,
+    bench_overhead,
     bench_pagination,
     bench_redis,
     bench_response_limits,
@@ -40,6 +41,7 @@ def main() -> None:
         bench_webapp,
         bench_sync,
         bench_bulk,
+        bench_overhead,
     )
     for module in modules:
         started = time.monotonic()

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -28,6 +30,7 @@ from ._endpoints import Endpoint
 from ._errors import (
     APIStatusError,
     ClientClosedError,
+    ConfigError,
     RateLimitedError,
     ResponseValidationError,
     ScopeError,
@@ -40,10 +43,11 @@ from ._responses import parse_response
 from ._scheduler import PermitLike, SchedulerLike
 from ._transport import Transport
 from ._types import Params, Priority
-from ._urls import MAX_REDIRECTS, REDIRECT_STATUSES, follow_redirect
+from ._urls import MAX_REDIRECTS, REDIRECT_STATUSES, follow_redirect, resolve
 from ._version import __version__
 
 log = logging.getLogger("salescaling_async")
+_USER_AGENT = f"salescaling-async/{__version__}"
 
 
 class ClientState(enum.Enum):
@@ -100,6 +104,20 @@ def settle(permit: PermitLike, outcome: Outcome, headers: Mapping[str, str] | No
         permit.failed(sent=outcome is Outcome.AMBIGUOUS)
 
 
+@functools.lru_cache(maxsize=1024)
+def adhoc_endpoint(base_url: str, method: str, path: str, scope: str) -> tuple[Endpoint[Any], str]:
+    """The endpoint and URL of a ``request(method, path)`` call, checked and joined once.
+
+    Cached: services call the same few paths again and again, and joining and checking the
+    URL is pure.  Refusals raise (and exceptions are never cached).
+    """
+    method = method.upper()
+    if not method.isalpha():
+        raise ConfigError(f"invalid method {method!r}")
+    url = resolve(base_url, path)
+    return Endpoint(f"{method} {path}", method, "", scope, object), url
+
+
 @attrs.frozen
 class Pipeline:
     """Strictly private. One view's way to the API: its key, scopes and options on a shared core.
@@ -113,6 +131,12 @@ class Pipeline:
     base_url: str
     scopes: frozenset[str] | None
     options: Options
+    headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+    """The request headers of this view, built once (the key included, hence no repr)."""
+
+    def __attrs_post_init__(self) -> None:
+        headers = {"x-api-key": self.api_key, "accept": "application/json", "user-agent": _USER_AGENT}
+        object.__setattr__(self, "headers", MappingProxyType(headers))
 
     async def call(
         self,
@@ -127,10 +151,24 @@ class Pipeline:
         on_response: Callable[[RawResponse, float], None] | None = None,
     ) -> Envelope:
         """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline."""
-        url = self.base_url + endpoint.render(**(path or {}))
+        url = self.base_url + (endpoint.render(**path) if path else endpoint.path)
         return await self.send(
             endpoint, url, params=params, json=json, form=form, files=files, priority=priority, on_response=on_response
         )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        scope: str | None = None,
+        priority: Priority | None = None,
+    ) -> Envelope:
+        """``client.request()``: any method and path of this client's origin."""
+        endpoint, url = adhoc_endpoint(self.base_url, method, path, scope or "")
+        return await self.send(endpoint, url, params=params, json=json, priority=priority)
 
     async def send(
         self,
@@ -183,7 +221,7 @@ class Pipeline:
         raw = RawRequest(
             method=endpoint.method,
             url=url,
-            headers=self._headers(),
+            headers=self.headers,
             params=encode_params(params),
             json=json,
             form=form,
@@ -290,13 +328,6 @@ class Pipeline:
         # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
         fallback = max(retry.wait_initial, compute_delay(1, retry, self.core.rng), 0.001)
         self.core.scheduler.rate_limited(self.key_id, hints, fallback)
-
-    def _headers(self) -> dict[str, str]:
-        return {
-            "x-api-key": self.api_key,
-            "accept": "application/json",
-            "user-agent": f"salescaling-async/{__version__}",
-        }
 
     def _report(
         self,

@@ -17,9 +17,7 @@ from ._cache import Cache
 from ._clock import Clock, LoopClock
 from ._config import PoolLimits, RateLimits, ResponseLimits, RetryConfig, Timeouts
 from ._convert import Envelope
-from ._endpoints import Endpoint
 from ._env import env_budget, env_flag, env_retry
-from ._errors import ConfigError
 from ._events import Event
 from ._options import Options, check_api_key, check_scopes, to_timeouts
 from ._pipeline import ClientState, Core, Pipeline
@@ -28,7 +26,7 @@ from ._resources import ResourceGroups
 from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
 from ._transport import AiohttpTransport, Transport
 from ._types import UNSET, Params, Priority, UnsetType
-from ._urls import DEFAULT_BASE_URL, check_base_url, resolve
+from ._urls import DEFAULT_BASE_URL, check_base_url
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncSalescaling", "ClientState", "__version__"]
@@ -258,9 +256,4 @@ class AsyncSalescaling(ResourceGroups):
         Returns:
             The unwrapped envelope (``data``, ``count``, ``status_code``, ``error``).
         """
-        method = method.upper()
-        if not method.isalpha():
-            raise ConfigError(f"invalid method {method!r}")
-        url = resolve(self.base_url, path)
-        endpoint = Endpoint(f"{method} {path}", method, "", scope or "", object)
-        return await self._pipeline.send(endpoint, url, params=params, json=json, priority=priority)
+        return await self._pipeline.request(method, path, params=params, json=json, scope=scope, priority=priority)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from ._config import PoolLimits, ResponseLimits
+from ._config import PoolLimits, ResponseLimits, Timeouts
 from ._errors import (
     ClientClosedError,
     ConnectError,
@@ -32,6 +32,7 @@ from ._errors import (
     RequestTimeoutError,
     ResponseTooLargeError,
 )
+from ._proxies import ProxyRules
 from ._request import RawRequest, RawResponse
 
 
@@ -77,7 +78,9 @@ class AiohttpTransport:
     ) -> None:
         self._pool = pool or PoolLimits()
         self._limits = response_limits or ResponseLimits()
-        self._trust_env = trust_env
+        self._trust_env = trust_env  # read HTTPS_PROXY/NO_PROXY once, when the session opens
+        self._proxies = ProxyRules()
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -90,9 +93,11 @@ class AiohttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self._pool.max_connections, keepalive_timeout=self._pool.keepalive_seconds
             )
-            self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=self._trust_env, auto_decompress=True
-            )
+            # aiohttp's trust_env would read the proxy variables and ~/.netrc again for every
+            # request, in a worker thread (two executor hand-offs per request), and would send
+            # the key in cleartext to an http proxy: the environment is read here, once.
+            self._proxies = ProxyRules.from_environment() if self._trust_env else ProxyRules()
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
             # aiohttp silently resends an idempotent request once when a pooled connection
             # drops before the response (RFC 9112 §9.3.1).  That second hit would ride on the
             # first one's rate slot, so it is switched off: our retry policy resends instead,
@@ -106,24 +111,25 @@ class AiohttpTransport:
 
     async def send(self, request: RawRequest) -> RawResponse:
         session = self._get_session()
-        t = request.timeouts
-        timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
         method, url = request.method, request.url
+        proxy = self._proxies.for_url(url)
         try:
             async with session.request(
                 method,
                 url,
                 params=request.params or None,
-                headers=dict(request.headers),
+                headers=request.headers,
                 json=request.json if request.json is not None and not request.files else None,
                 data=self._form(request),
-                timeout=timeout,
+                timeout=self._timeout(request.timeouts),
                 allow_redirects=False,
+                proxy=None if proxy is None else proxy.url,
+                proxy_headers=None if proxy is None else proxy.headers,
             ) as resp:
                 body = await self._read_body(resp, method, url)
                 return RawResponse(
                     status=resp.status,
-                    headers=tuple((k, v) for k, v in resp.headers.items()),
+                    headers=tuple(resp.headers.items()),
                     body=body,
                     url=url,
                 )
@@ -169,6 +175,16 @@ class AiohttpTransport:
             status_code=resp.status,
         )
 
+    def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        """The aiohttp form of ``timeouts``, built once per distinct value."""
+        timeout = self._timeouts.get(timeouts)
+        if timeout is None:
+            t = timeouts
+            timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+            if len(self._timeouts) < 64:
+                self._timeouts[timeouts] = timeout
+        return timeout
+
     @staticmethod
     def _form(request: RawRequest) -> aiohttp.FormData | None:
         """A ``multipart/form-data`` body (reference.md: the upload takes only that type)."""
@@ -183,9 +199,7 @@ class AiohttpTransport:
                 content = open(content, "rb")  # noqa: SIM115 - aiohttp's payload closes it
             elif isinstance(content, bytes):
                 content = io.BytesIO(content)
-            form.add_field(
-                part.field, content, filename=part.filename, content_type=part.content_type
-            )
+            form.add_field(part.field, content, filename=part.filename, content_type=part.content_type)
         return form
 
     async def aclose(self) -> None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings
 
 from salescaling_async.testing import FakeClock
+
+# CI: more examples, no deadline (shared runners are slow), and the reproduction blob printed
+# on failure (`@reproduce_failure(...)`), so a red run can be replayed exactly.
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 T = TypeVar("T")
 

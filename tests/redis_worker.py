@@ -21,6 +21,6 @@ def run(url: str, namespace: str, base_url: str, key: str, scale: float, tasks: 
             await asyncio.gather(*(loop() for _ in range(tasks)))
             stats = c.statistics()
             scheduler: Any = c.scheduler
-            return {"granted": stats.granted, "429": stats.rate_limited, "round_trips": scheduler.round_trips(c._key_id)}
+            return {"granted": stats.granted, "429": stats.rate_limited, "round_trips": scheduler.round_trips(stats.key)}
 
     return asyncio.run(main())

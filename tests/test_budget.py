@@ -136,7 +136,7 @@ def test_rate_limited_pauses_and_fills_the_named_window() -> None:
 
 
 def test_deadline_lower_bound_counts_requests_ahead() -> None:
-    """``delay(ahead=k)`` bounds the wait of the request k places back in the queue."""
+    """``earliest(now, ahead=k)`` is a lower bound of the wait of the request k places back in the queue."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
     for t in (0.0, 0.1):
         budget.received(budget.acquire(t), t)

@@ -88,7 +88,7 @@ async def test_one_process_many_tasks_zero_429s(redis_url: str) -> None:
         async with AsyncSalescaling(sim.api_key, base_url=sim.url, limits=limits, budget=budget) as client:
             await asyncio.gather(*(client.request("GET", "users") for _ in range(300)))
             scheduler: Any = client.scheduler
-            round_trips = scheduler.round_trips(client._key_id)
+            round_trips = scheduler.round_trips(client.statistics().key)
     stats = sim.stats()
     assert stats.rejected == 0 and stats.accepted == 300
     assert stats.first_accepted is not None and stats.last_accepted is not None

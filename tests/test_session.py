@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import itertools
 import logging
 import threading
@@ -29,6 +30,7 @@ from salescaling_async import (
     ScopeError,
     ServerError,
 )
+from salescaling_async._backoff import retry_hints
 from salescaling_async._request import RawRequest, RawResponse
 from salescaling_async.testing import FakeClock, FakeTransport, json_response, no_retries, text_response
 
@@ -182,16 +184,35 @@ async def test_429_waits_for_the_largest_hint_then_retries_even_post(
     assert client.statistics().rate_limited == 1
 
 
-async def test_429_with_http_date_hint(clock: FakeClock, drive: Any) -> None:
-    """An HTTP-date Retry-After is turned into seconds."""
-    import time
-    from email.utils import formatdate
+def test_http_date_hint_is_seconds_from_the_wall_clock_given() -> None:
+    """An HTTP-date Retry-After is the date minus the wall-clock time passed in (exactly)."""
+    date = "Sun, 06 Nov 1994 08:49:37 GMT"
+    epoch = calendar.timegm((1994, 11, 6, 8, 49, 37))
+    assert retry_hints((("Retry-After", date),), wall_now=epoch - 30) == {None: 30.0}
+    assert retry_hints((("Retry-After", date),), wall_now=epoch + 5) == {None: 0.0}  # past: no wait
 
-    date = formatdate(time.time() + 30, usegmt=True)
+
+@pytest.mark.parametrize(
+    ("date", "attempts"),
+    [
+        pytest.param("Sun, 06 Nov 1994 08:49:37 GMT", 2, id="past-date-retries"),
+        pytest.param("Fri, 31 Dec 9999 23:59:59 GMT", 1, id="far-future-raises-at-once"),
+    ],
+)
+async def test_429_with_http_date_hint(clock: FakeClock, drive: Any, date: str, attempts: int) -> None:
+    """The pipeline reads HTTP-dates against the wall clock: past means retry, far future means give up.
+
+    Both dates give the same outcome whatever the real time is, so the test never reads it.
+    """
     rec = _Recorder(clock, json_response(None, status=429, headers={"Retry-After": date}), json_response(1))
     client = _client(clock, rec)
-    await drive(client.request("GET", "contacts"))
-    assert 28 <= rec.waits[0] <= 31
+    if attempts == 1:
+        with pytest.raises(RateLimitedError) as info:
+            await drive(client.request("GET", "contacts"))
+        assert info.value.retry_after == 3600.0  # clamped, and beyond max_retry_after
+    else:
+        assert (await drive(client.request("GET", "contacts"))).data == 1
+    assert len(rec.times) == attempts
 
 
 async def test_hint_beyond_deadline_raises_at_once(clock: FakeClock, drive: Any) -> None:
@@ -263,7 +284,8 @@ async def test_the_key_never_leaks(clock: FakeClock, drive: Any) -> None:
     logger.addHandler(capture)
     logger.setLevel(logging.DEBUG)
     try:
-        client = _client(clock, lambda r: json_response(None, status=401), retry=RetryConfig(attempts=1))
+        transport = FakeTransport(lambda r: json_response(None, status=401))
+        client = AsyncSalescaling(KEY, transport=transport, clock=clock, seed=1, retry=RetryConfig(attempts=1))
         with pytest.raises(AuthenticationError) as info:
             await drive(client.request("GET", "contacts", params={"q": "x"}))
         client_with_retries = _client(clock, _sequence(json_response(None, status=500), json_response(1)))
@@ -273,11 +295,11 @@ async def test_the_key_never_leaks(clock: FakeClock, drive: Any) -> None:
         logger.setLevel(logging.NOTSET)
     exc = info.value
     texts = [repr(client), str(client), str(exc), repr(exc), exc.url, repr(exc.body), *capture.lines]
-    texts += [repr(r) for r in client._core.transport.requests]  # type: ignore[attr-defined]
+    texts += [repr(r) for r in transport.requests]
     assert capture.lines, "debug logging produced nothing to check"
     for text in texts:
         assert KEY not in text
-    assert all("x-api-key" not in r.url for r in client._core.transport.requests)  # type: ignore[attr-defined]
+    assert all("x-api-key" not in r.url for r in transport.requests)
 
 
 @pytest.mark.parametrize(
@@ -399,23 +421,23 @@ async def test_with_key_has_its_own_budget_and_shares_the_pool(clock: FakeClock,
     await drive(client.request("GET", "contacts"))
     await drive(other.request("GET", "contacts"))
     assert seen == [KEY, "tenant_two_key"]
-    assert other._core is client._core
+    assert other.scheduler is client.scheduler  # one scheduler; one transport: `seen` saw both
     assert client.statistics().granted == 1 and other.statistics().granted == 1
     assert client.statistics().key != other.statistics().key
 
 
 async def test_cancel_while_in_flight_holds_the_slot(clock: FakeClock) -> None:
     """A request cancelled after sending began may still count: its slot is held, not returned."""
-    gate = asyncio.Event()
+    gate, sending = asyncio.Event(), asyncio.Event()
 
     async def slow(request: RawRequest) -> RawResponse:
+        sending.set()
         await gate.wait()
         return json_response(1)
 
     client = _client(clock, slow)
     task = asyncio.create_task(client.request("GET", "contacts"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await sending.wait()  # the state: the transport holds the request
     assert client.statistics().in_flight == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import _thread
 import asyncio
+import contextlib
 import gc
 import os
+import signal
+import socket
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -97,9 +98,11 @@ def test_errors(api: Api) -> None:
 
 
 def test_retries(api: Api, sim: Simulator) -> None:
-    """A PUT answered 503 twice is retried (idempotent) and succeeds."""
+    """A PUT answered 503 twice is retried (idempotent) and succeeds on the third attempt."""
     user_id = sim.store.data["users"][0]["id"]
     assert api(lambda c: c.users.update_metadata(user_id, {"tier": "gold"})) == {"tier": "gold"}
+    assert sim.stats().faults["status"] == 2  # both 503s were really sent and answered
+    assert sim.stats().accepted == 3
 
 
 def test_sixteen_threads_share_one_budget_and_one_pool(sim: Simulator) -> None:
@@ -192,44 +195,101 @@ def test_async_def_route_under_a_real_server_works_and_warns(sim: Simulator) -> 
         client.close()
 
 
-def _tasks_and_connections(client: Salescaling) -> tuple[int, int]:
-    async def probe() -> tuple[int, int]:
-        transport = client.async_client._core.transport
-        session = getattr(transport, "_session", None)
-        acquired = len(session.connector._acquired) if session is not None else 0  # type: ignore[union-attr]
-        return len(asyncio.all_tasks()) - 1, acquired
+class _SilentServer:
+    """A loopback server that reads requests and never answers; it counts requests and open sockets.
+
+    Waiting on its condition is waiting for a state (a request arrived, a connection closed),
+    never for a length of time.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/api/v1/"
+        self.changed = threading.Condition()
+        self.requests = 0
+        self.open = 0
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            with self.changed:
+                self.open += 1
+                self._conns.append(conn)
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn: socket.socket) -> None:
+        buffered = b""
+        with contextlib.suppress(OSError):
+            while chunk := conn.recv(65536):
+                buffered += chunk
+                while b"\r\n\r\n" in buffered:
+                    _, buffered = buffered.split(b"\r\n\r\n", 1)
+                    with self.changed:
+                        self.requests += 1
+                        self.changed.notify_all()
+        with self.changed:
+            self.open -= 1
+            self.changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool]) -> bool:
+        with self.changed:
+            return self.changed.wait_for(predicate, timeout=60)  # a bound for a broken build only
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+
+def _portal_tasks(client: Salescaling) -> int:
+    """Tasks on the portal's loop besides the probe itself."""
+
+    async def probe() -> int:
+        return len(asyncio.all_tasks()) - 1
 
     return client.run(probe)
 
 
-def _settles_to(probe: Callable[[], Any], expected: Any, timeout: float = 5.0) -> bool:
-    """Poll ``probe`` until it returns ``expected`` (cancellation completes on the portal's loop)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe() == expected:
-            return True
-        threading.Event().wait(0.005)
-    return False
+def test_timeout_and_interrupt_cancel_the_task() -> None:
+    """A sync-side timeout and a Ctrl-C both cancel the in-flight task and close its connection.
 
-
-def test_timeout_and_interrupt_cancel_the_task(sim: Simulator) -> None:
-    """A sync-side timeout and a Ctrl-C both cancel the in-flight task and free its connection."""
-    sim.faults = (Fault("latency", probability=1.0, latency=3.0),)
+    The server never answers, so neither call can end by itself; Ctrl-C is a real SIGINT sent
+    to the main thread once the server holds the request (a state), so it interrupts the wait.
+    """
+    server = _SilentServer()
     try:
-        with Salescaling(sim.api_key, base_url=sim.url, call_timeout=0.3) as client:
-            baseline = _tasks_and_connections(client)  # the portal's own task
-            assert baseline[1] == 0
+        with Salescaling("key", base_url=server.url, call_timeout=0.3, retry=RetryConfig(attempts=1)) as client:
+            baseline = _portal_tasks(client)
             with pytest.raises(TimeoutError):
-                client.users.list().first_page()
-            assert _settles_to(lambda: _tasks_and_connections(client), baseline)
+                client.request("GET", "contacts")
+            assert server.requests == 1
+            assert server.wait_for(lambda: server.open == 0)  # the cancelled task dropped its connection
+            assert _portal_tasks(client) == baseline
+
             client.call_timeout = None
-            timer = threading.Timer(0.3, _thread.interrupt_main)
-            timer.start()
+            main = threading.main_thread().ident
+            assert main is not None
+
+            def interrupt_when_held() -> None:
+                if server.wait_for(lambda: server.requests == 2):
+                    signal.pthread_kill(main, signal.SIGINT)
+
+            interrupter = threading.Thread(target=interrupt_when_held)
+            interrupter.start()
             with pytest.raises(KeyboardInterrupt):
-                client.users.list().first_page()
-            assert _settles_to(lambda: _tasks_and_connections(client), baseline)
+                client.request("GET", "contacts")
+            interrupter.join()
+            assert server.wait_for(lambda: server.open == 0)
+            assert _portal_tasks(client) == baseline
     finally:
-        sim.faults = ()
+        server.close()
 
 
 def test_forked_child_makes_its_own_call(sim: Simulator) -> None:

@@ -1,0 +1,384 @@
+"""Client CPU per request against raw aiohttp, typed parsing speed, and memory per key / waiter.
+
+    python -m benchmarks.bench_overhead            (n = 10,000 per mode, 3 rounds)
+    python -m benchmarks.bench_overhead --quick    (n = 2,000, 1 round: a smoke run)
+
+**CPU per request.**  A tiny aiohttp server in another process answers every request with
+one envelope of 10 contacts.  The client process measures ``time.process_time()`` (CPU of
+all its threads, so the blocking client's portal thread counts) around ``n`` requests made
+by 64 tasks, with rate limits and the pool far above the load, for every mode in one run:
+raw ``aiohttp.ClientSession`` GET + ``json()``; ``client.request("GET", "contacts")``; a typed
+list page ``client.contacts.list(page_size=10).first_page()``; the same page spread over 1,
+100 and 10,000 keys (``with_key()`` views made up front, round robin); and the blocking
+``Salescaling.request`` from 8 threads.  Modes are interleaved over the rounds and the median
+round is reported, with its ratio to the raw figure of the same run.
+
+**Parsing.**  Records per second turning a decoded page of 100 contacts into models
+(``structure_list``), and from bytes (``json.loads`` then models; ``orjson`` too when installed).
+
+**Memory** (``tracemalloc``, FakeClock, no I/O).  A scheduler holding one settled request for
+each of 10,000 keys, then the same after the longest window has passed (idle keys evicted);
+100,000 waiters queued on one key (a task and a future each), and timer wake-ups per grant
+while the first 2,000 of them are served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ._common import free_port, table
+
+N = 10_000
+ROUNDS = 3
+TASKS = 64
+THREADS = 8
+
+
+def _contact(i: int) -> dict[str, Any]:
+    return {
+        "id": f"c{i:06d}",
+        "firstName": "Ada",
+        "lastName": f"Lovelace {i}",
+        "email": f"ada{i}@example.com",
+        "phone": "+44 20 7946 0000",
+        "city": "London",
+        "country": "GB",
+        "titlePosition": "Analyst",
+        "language": "en",
+        "leadSource": "web",
+        "companyId": "co-1",
+        "createdAt": "2024-05-01T10:00:00.000Z",
+        "updatedAt": "2024-06-01T12:30:00.000Z",
+    }
+
+
+def _page(size: int) -> dict[str, Any]:
+    return {"statusCode": 200, "count": size, "error": None, "data": [_contact(i) for i in range(size)]}
+
+
+# -- the server, in its own process -----------------------------------------------------------
+
+
+def _serve(port: int, ready: Any) -> None:
+    from aiohttp import web
+
+    body = json.dumps(_page(10)).encode()
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class _Server:
+    def __enter__(self) -> str:
+        ctx = multiprocessing.get_context("spawn")
+        ready = ctx.Event()
+        port = free_port()
+        self.proc = ctx.Process(target=_serve, args=(port, ready), daemon=True)
+        self.proc.start()
+        if not ready.wait(60):
+            raise RuntimeError("server did not start")
+        return f"http://127.0.0.1:{port}/api/v1/"
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.join(10)
+
+
+# -- CPU per request ----------------------------------------------------------------------------
+
+
+async def _spread(n: int, call: Callable[[int], Awaitable[Any]]) -> float:
+    """CPU seconds per request of ``n`` calls made by ``TASKS`` tasks."""
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            await call(i)
+
+    gc.collect()
+    started = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(TASKS)))
+    return (time.process_time() - started) / n
+
+
+def _client_kwargs() -> dict[str, Any]:
+    from salescaling_async import PoolLimits, RateLimits, Window
+
+    far = RateLimits((Window("short", 10**9, 1.0), Window("medium", 10**9, 10.0), Window("long", 10**9, 60.0)))
+    return {"limits": far, "pool": PoolLimits(max_connections=100)}
+
+
+async def _async_modes(url: str, n: int, results: dict[str, list[float]]) -> None:
+    import aiohttp
+
+    from salescaling_async import AsyncSalescaling
+
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as raw,
+        AsyncSalescaling("bench-key-0", base_url=url, **_client_kwargs()) as client,
+    ):
+        contacts_url = url + "contacts"
+
+        async def raw_call(_i: int) -> Any:
+            async with raw.get(contacts_url, headers={"x-api-key": "bench-key-0"}) as resp:
+                return await resp.json()
+
+        views = {k: [client.with_key(f"bench-key-{j}") for j in range(k)] for k in (1, 100, 10_000)}
+
+        def page_over(k: int) -> Callable[[int], Awaitable[Any]]:
+            ring = views[k]
+            return lambda i: ring[i % k].contacts.list(page_size=10).first_page()
+
+        modes: dict[str, Callable[[int], Awaitable[Any]]] = {
+            "raw aiohttp GET + json()": raw_call,
+            'client.request("GET", "contacts")': lambda _i: client.request("GET", "contacts"),
+            "contacts.list(page_size=10).first_page()": lambda _i: client.contacts.list(page_size=10).first_page(),
+            "the same page over 1 key (with_key)": page_over(1),
+            "the same page over 100 keys": page_over(100),
+            "the same page over 10,000 keys": page_over(10_000),
+        }
+        for name, call in modes.items():
+            await _spread(min(n, 500), call)  # warm up: connections, caches, first-use paths
+            results.setdefault(name, []).append(await _spread(n, call))
+
+
+def _blocking_mode(url: str, n: int) -> float:
+    from salescaling_async import Salescaling
+
+    with Salescaling("bench-key-0", base_url=url, **_client_kwargs()) as client:
+
+        def run(count: int) -> float:
+            per_thread = count // THREADS
+
+            def work() -> None:
+                for _ in range(per_thread):
+                    client.request("GET", "contacts")
+
+            threads = [threading.Thread(target=work) for _ in range(THREADS)]
+            gc.collect()
+            started = time.process_time()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return (time.process_time() - started) / (per_thread * THREADS)
+
+        run(min(n, 400))
+        return run(n)
+
+
+def cpu_per_request(n: int, rounds: int) -> list[dict[str, Any]]:
+    results: dict[str, list[float]] = {}
+    blocking = "blocking Salescaling.request, 8 threads"
+    with _Server() as url:
+        for r in range(rounds):
+            print(f"  round {r + 1}/{rounds} ...", file=sys.stderr, flush=True)
+            asyncio.run(_async_modes(url, n, results))
+            results.setdefault(blocking, []).append(_blocking_mode(url, n))
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    raw = medians["raw aiohttp GET + json()"]
+    return [
+        {"mode": name, "client CPU per request (µs)": round(value * 1e6), "vs raw aiohttp": f"{value / raw:.2f}x"}
+        for name, value in medians.items()
+    ]
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def parsing(pages: int = 300) -> list[dict[str, Any]]:
+    from salescaling_async._convert import structure_list
+    from salescaling_async.models import Contact
+
+    page = _page(100)
+    body = json.dumps(page).encode()
+    rows = []
+
+    def rate(label: str, fn: Callable[[], Any]) -> None:
+        fn()
+        started = time.process_time()
+        for _ in range(pages):
+            fn()
+        elapsed = time.process_time() - started
+        rows.append({"step": label, "records/s": round(pages * 100 / elapsed)})
+
+    rate("decoded page -> models (structure_list)", lambda: structure_list(page["data"], Contact))
+    rate("bytes -> dict (json.loads)", lambda: json.loads(body))
+    rate("bytes -> models (json.loads + structure_list)", lambda: structure_list(json.loads(body)["data"], Contact))
+    try:
+        import orjson
+    except ImportError:
+        pass
+    else:
+        rate("bytes -> dict (orjson.loads)", lambda: orjson.loads(body))
+        rate(
+            "bytes -> models (orjson.loads + structure_list)",
+            lambda: structure_list(orjson.loads(body)["data"], Contact),
+        )
+    return rows
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def _used(before: int) -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0] - before
+
+
+async def _memory_keys(keys: int) -> list[dict[str, Any]]:
+    from salescaling_async._scheduler import Scheduler
+    from salescaling_async.testing import FakeClock
+
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock)
+
+    async def fill() -> None:
+        for i in range(keys):
+            permit = await scheduler.acquire(f"key-{i:06d}")
+            permit.received({})
+
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    await fill()
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracked = scheduler.tracked_keys
+    clock.advance(61.0)  # past the longest default window: every key is idle
+    permit = await scheduler.acquire("one-more-key")
+    permit.received({})
+    gc.collect()
+    rows = [
+        {"state": f"{keys:,} keys, one settled request each", "tracked keys": tracked, "bytes": held},
+        {"state": "61 s later, one new key", "tracked keys": scheduler.tracked_keys, "bytes": _used(before)},
+    ]
+    # Eviction is amortised over key creations: count the new keys it takes to see it.
+    new_keys = 1
+    while scheduler.tracked_keys > new_keys and new_keys < 4 * keys:
+        permit = await scheduler.acquire(f"new-key-{new_keys}")
+        permit.received({})
+        new_keys += 1
+    gc.collect()
+    swept = f"after {new_keys:,} new keys (idle ones swept)"
+    rows.append({"state": swept, "tracked keys": scheduler.tracked_keys, "bytes": _used(before)})
+    for row in rows:
+        row["bytes per tracked key"] = round(row["bytes"] / max(1, row["tracked keys"]))
+    return rows
+
+
+async def _memory_waiters(waiters: int, served: int) -> list[dict[str, Any]]:
+    from salescaling_async import RateLimits, Window
+    from salescaling_async._scheduler import Scheduler
+    from salescaling_async.testing import FakeClock
+
+    clock = FakeClock()
+    scheduler = Scheduler(RateLimits((Window("short", 20, 1.0),)), clock=clock)
+    granted = 0
+
+    async def one() -> None:
+        nonlocal granted
+        permit = await scheduler.acquire("hot")
+        granted += 1
+        permit.received({})
+
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    tasks = [asyncio.ensure_future(one()) for _ in range(waiters)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()
+    queued_bytes = tracemalloc.get_traced_memory()[0] - before
+    queued = sum(scheduler.statistics("hot").queued.values())
+    start_grants, start_wakeups = granted, scheduler.statistics("hot").wakeups
+    while granted - start_grants < served:
+        due = clock.next_due()
+        assert due is not None, "the scheduler armed no timer while waiters queue"
+        clock.advance(max(0.0, due - clock.now()))
+        for _ in range(3):
+            await asyncio.sleep(0)
+    stats = scheduler.statistics("hot")
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return [
+        {
+            "waiters queued": queued,
+            "bytes per waiter (task + future + queue)": round(queued_bytes / waiters),
+            "grants observed": granted - start_grants,
+            "timer wake-ups per grant": f"{(stats.wakeups - start_wakeups) / (granted - start_grants):.3f}",
+        }
+    ]
+
+
+def memory(keys: int = 10_000, waiters: int = 100_000, served: int = 2_000) -> tuple[list[Any], list[Any]]:
+    tracemalloc.start()
+    try:
+        key_rows = asyncio.run(_memory_keys(keys))
+        waiter_rows = asyncio.run(_memory_waiters(waiters, served))
+    finally:
+        tracemalloc.stop()
+    return key_rows, waiter_rows
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def run(results_dir: Path, *, n: int = N, rounds: int = ROUNDS) -> str:
+    """Every figure of this benchmark as one Markdown section (also written to ``overhead.md``)."""
+    cpu = cpu_per_request(n, rounds)
+    parse = parsing()
+    keys, waiters = memory()
+    section = "\n".join(
+        [
+            "## Per-request overhead, parsing and memory (bench_overhead)\n",
+            f"n = {n:,} requests per mode and round, {TASKS} tasks (blocking: {THREADS} threads), "
+            f"median of {rounds} interleaved rounds; client CPU from `time.process_time()`; "
+            "the server runs in another process.\n",
+            table("Client CPU per request", cpu),
+            table("Typed parsing (pages of 100 contacts)", parse),
+            table("Idle budget memory per key (Scheduler, tracemalloc)", keys),
+            table("100,000 waiters on one key (20/s window, FakeClock)", waiters),
+        ]
+    )
+    (results_dir / "overhead.md").write_text(section)
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n = 2,000, one round")
+    parser.add_argument("-n", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    n = args.n or (2_000 if args.quick else N)
+    rounds = args.rounds or (1 if args.quick else ROUNDS)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(run(args.out, n=n, rounds=rounds))
+
+
+if __name__ == "__main__":
+    main()
