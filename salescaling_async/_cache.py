@@ -205,12 +205,14 @@ class CacheSlot:
         return envelope
 
 
-async def lookup(cache: Cache | None, api_key: str, base_url: str, raw: RawRequest) -> CacheSlot:
+async def lookup(cache: Cache | None, api_key: str, base_url: str, raw: RawRequest, *, read: bool = True) -> CacheSlot:
     """Look a request up: ``slot.envelope`` is the cached answer of a hit (send nothing then).
 
     A write invalidates its root here already, so GETs in flight cannot re-cache old data.
+    ``read=False`` (a ``with_options(cache=False)`` view) neither reads nor stores GETs, but
+    its writes still invalidate: the data they change is cached for every other view.
     """
-    if cache is None:
+    if cache is None or (not read and raw.method == "GET"):
         return CacheSlot()
     root = resource_root(raw.url, base_url)
     try:

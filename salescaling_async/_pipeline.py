@@ -192,7 +192,7 @@ class Pipeline:
         )
         started = core.clock.now()
         deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
-        slot = await lookup(core.cache if opts.use_cache else None, self.api_key, self.base_url, raw)
+        slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
         if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
             return slot.envelope
         attempt = 0

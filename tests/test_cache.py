@@ -224,3 +224,16 @@ def test_bad_redis_cache_settings_raise_config_error(kwargs: dict[str, Any]) -> 
     """A RedisCache with a bad URL, TTL or namespace is refused at construction, before any I/O."""
     with pytest.raises(ConfigError):
         RedisCache(**kwargs)
+
+
+async def test_a_write_through_a_cache_false_view_still_invalidates(sim: Simulator) -> None:
+    """``with_options(cache=False)`` skips reading and storing, never the invalidation of a write."""
+    cache = MemoryCache(ttl=600)
+    async with AsyncSalescaling(sim.api_key, base_url=sim.url, cache=cache) as client:
+        before = await client.request("GET", "contacts", params={"limit": 1000})
+        fresh = client.with_options(cache=False)
+        await fresh.request("POST", "contacts", json={"firstName": "New", "lastName": "Person"})
+        after = await client.request("GET", "contacts", params={"limit": 1000})
+        assert len(after.data) == len(before.data) + 1
+        await fresh.contacts.create({"firstName": "Typed"})
+        assert len((await client.request("GET", "contacts", params={"limit": 1000})).data) == len(before.data) + 2
