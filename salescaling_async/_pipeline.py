@@ -195,6 +195,26 @@ class Pipeline:
         slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
         if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
             return slot.envelope
+        envelope: Envelope | None = None
+        try:
+            envelope = await self._retrying(raw, endpoint, priority, deadline, started, on_response)
+        finally:
+            # However the call ends (an error, a bad body, cancelled), a write invalidates again:
+            # the server may have applied it.  Shielded, so a cancellation cannot skip it.
+            await asyncio.shield(slot.settle(envelope))
+        return envelope
+
+    async def _retrying(
+        self,
+        raw: RawRequest,
+        endpoint: Endpoint[Any],
+        priority: Priority | None,
+        deadline: float | None,
+        started: float,
+        on_response: Callable[[RawResponse, float], None] | None,
+    ) -> Envelope:
+        """Send ``raw`` until it succeeds or :func:`retry_delay` says stop (then raise)."""
+        core, opts, url = self.core, self.options, raw.url
         attempt = 0
         while True:
             attempt += 1
@@ -203,7 +223,7 @@ class Pipeline:
                 envelope = parse_response(response, endpoint, wall_now=time.time())
                 if on_response is not None:
                     on_response(response, core.clock.now() - started)
-                return await slot.settle(envelope)
+                return envelope
             except (APIStatusError, TransportError) as error:
                 # Only a 429 needs the key's pause (the scheduler set it when the 429 came in).
                 limited = isinstance(error, RateLimitedError)
@@ -219,7 +239,6 @@ class Pipeline:
                     pause=core.scheduler.statistics(self.key_id).paused_for if limited else 0.0,
                 )
                 if delay is None:
-                    await slot.settle(None)
                     raise
                 reason = type(error).__name__
             self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))

@@ -237,3 +237,69 @@ async def test_a_write_through_a_cache_false_view_still_invalidates(sim: Simulat
         assert len(after.data) == len(before.data) + 1
         await fresh.contacts.create({"firstName": "Typed"})
         assert len((await client.request("GET", "contacts", params={"limit": 1000})).data) == len(before.data) + 2
+
+
+def _slow_write_server(mode: str) -> tuple[Any, dict[str, Any]]:
+    """An aiohttp app whose POST is held until released, then answers a bad body (or hangs)."""
+    import asyncio
+
+    from aiohttp import web
+
+    state: dict[str, Any] = {"name": "Old", "got_post": asyncio.Event(), "release": asyncio.Event(), "stop": asyncio.Event()}
+
+    async def h_list(request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "data": [{"id": "1", "firstName": state["name"]}], "count": 1})
+
+    async def h_post(request: web.Request) -> web.Response:
+        await request.read()
+        state["got_post"].set()
+        await state["release"].wait()
+        state["name"] = "New"
+        if mode == "badjson":
+            return web.Response(status=200, text="{not json", content_type="application/json")
+        await state["stop"].wait()  # answers only once the test is over
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", h_list)
+    app.router.add_post("/api/v1/contacts", h_post)
+    return app, state
+
+
+@pytest.mark.parametrize("mode", ["badjson", "cancelled"])
+async def test_a_failed_or_cancelled_write_still_invalidates_after_it(mode: str) -> None:
+    """A GET cached while a write was in flight is dropped even when the write ends in a
+    ResponseValidationError or is cancelled (the server may have applied it)."""
+    import asyncio
+
+    from aiohttp import web
+
+    from salescaling_async import ResponseValidationError
+
+    app, state = _slow_write_server(mode)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with AsyncSalescaling(
+            "sk_test_key_0123456789", base_url=f"http://127.0.0.1:{port}/api/v1/", cache=MemoryCache(ttl=600)
+        ) as client:
+            post = asyncio.create_task(client.request("POST", "contacts", json={"firstName": "New"}))
+            await state["got_post"].wait()
+            assert (await client.request("GET", "contacts")).data[0]["firstName"] == "Old"  # cached now
+            state["release"].set()
+            if mode == "badjson":
+                with pytest.raises(ResponseValidationError):
+                    await post
+            else:
+                while state["name"] != "New":
+                    await asyncio.sleep(0.001)
+                post.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await post
+            assert (await client.request("GET", "contacts")).data[0]["firstName"] == "New"
+    finally:
+        state["stop"].set()
+        await runner.cleanup()
