@@ -27,7 +27,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 import attrs
 
@@ -151,19 +151,47 @@ def key_hash(api_key: str) -> str:
     return hashlib.sha256(b"salescaling-async cache\0" + api_key.encode()).hexdigest()
 
 
-def resource_root(url: str, base_url: str) -> str:
-    """The resource an URL belongs to: the base URL plus the first path segment after it."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(parts: SplitResult) -> str:
+    """``scheme://host[:port]`` normalised: lower-case scheme and host, default port dropped."""
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _normal(url: str) -> tuple[str, str]:
+    """The normalised origin and the path of ``url`` (its query and fragment dropped)."""
     parts = urlsplit(url)
-    plain = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    rest = plain[len(base_url):] if plain.startswith(base_url) else parts.path.lstrip("/")
-    return base_url + rest.split("/", 1)[0]
+    return _origin(parts), parts.path
+
+
+def resource_root(url: str, base_url: str) -> str:
+    """The resource an URL belongs to: the base URL plus the first path segment after it.
+
+    Origins are compared normalised (host case, an explicit default port), so two spellings
+    of the same URL always share a root.
+    """
+    base_origin, base_path = _normal(base_url)
+    url_origin, path = _normal(url)
+    if url_origin == base_origin and path.startswith(base_path):
+        rest = path[len(base_path):]
+    else:
+        rest = path.lstrip("/")
+    return base_origin + base_path + rest.split("/", 1)[0]
 
 
 def cache_key(api_key: str, url: str, params: list[tuple[str, str]]) -> str:
-    """The entry key of a GET: URL without query, sorted query, key hash."""
+    """The entry key of a GET: normalised URL, sorted query (the URL's own and ``params``), key hash."""
     parts = urlsplit(url)
-    query = urlencode(sorted(params))
-    return f"{parts.scheme}://{parts.netloc}{parts.path}?{query}#{key_hash(api_key)}"
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True) + list(params)))
+    return f"{_origin(parts)}{parts.path}?{query}#{key_hash(api_key)}"
 
 
 def _dump(envelope: Envelope) -> bytes:

@@ -303,3 +303,27 @@ async def test_a_failed_or_cancelled_write_still_invalidates_after_it(mode: str)
     finally:
         state["stop"].set()
         await runner.cleanup()
+
+
+async def test_a_query_written_into_the_path_is_part_of_the_cache_key(sim: Simulator) -> None:
+    """``request("GET", "contacts?page=2")`` is not answered with the cached page 1."""
+    async with AsyncSalescaling(sim.api_key, base_url=sim.url, cache=MemoryCache(ttl=600)) as client:
+        one = await client.request("GET", "contacts?limit=1&page=1")
+        two = await client.request("GET", "contacts?limit=1&page=2")
+        assert [x["id"] for x in one.data] != [x["id"] for x in two.data]
+        assert await client.request("GET", "contacts?page=2&limit=1") == two
+        assert sent(sim) == 2
+    assert cache_key("k", "http://h/a?x=1", []) == cache_key("k", "http://h/a", [("x", "1")])
+
+
+async def test_a_write_to_a_differently_spelled_origin_invalidates(sim: Simulator) -> None:
+    """Host case and an explicit default port do not hide a write from the cached GETs."""
+    base = sim.url.replace("127.0.0.1", "localhost")
+    async with AsyncSalescaling(sim.api_key, base_url=base, cache=MemoryCache(ttl=600)) as client:
+        before = await client.request("GET", "contacts", params={"limit": 1000})
+        await client.request("POST", base.replace("localhost", "LOCALHOST") + "contacts", json={"firstName": "Zed"})
+        after = await client.request("GET", "contacts", params={"limit": 1000})
+        assert len(after.data) == len(before.data) + 1
+    base = "https://api.example.com/api/v1/"
+    for spelled in ("https://API.example.com:443/api/v1/contacts/1", "HTTPS://api.example.com/api/v1/contacts"):
+        assert resource_root(spelled, base) == resource_root(base + "contacts", base)
