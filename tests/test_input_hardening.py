@@ -143,3 +143,20 @@ def test_a_checked_id_is_always_exactly_one_harmless_segment(value: str) -> None
     assert unquote(segment) == value
     decoded = unquote(unquote(segment))  # even a server that decodes twice finds no path step
     assert "/" not in decoded and "\\" not in decoded and decoded.strip() not in ("", ".", "..")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param("http://[::1", id="unclosed-ipv6"), pytest.param("http://127.0.0.1:99999/x", id="bad-port"),
+     pytest.param("../../admin", id="dot-dot"), pytest.param("contacts/../../admin", id="inner-dot-dot"),
+     pytest.param("/api/%2e%2e/admin", id="encoded-dot-dot")],
+)  # fmt: skip
+async def test_request_refuses_malformed_urls_and_paths_outside_the_base(path: str) -> None:
+    """``request()`` raises ConfigError for a malformed URL or one resolving outside the base
+    path, and sends nothing."""
+    async with Simulator() as sim:
+        for spelled in (path, sim.url.split("/api/")[0] + "/admin" if path == "../../admin" else path):
+            async with AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
+                with pytest.raises(ConfigError):
+                    await client.request("GET", spelled)
+        assert sim.stats().accepted == 0
