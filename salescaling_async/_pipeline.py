@@ -220,7 +220,7 @@ class Pipeline:
             attempt += 1
             try:
                 response = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
-                envelope = parse_response(response, endpoint, wall_now=time.time())
+                envelope = parse_response(response, endpoint, wall_now=time.time(), secret=self.api_key)
                 if on_response is not None:
                     on_response(response, core.clock.now() - started)
                 return envelope
