@@ -33,7 +33,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, TypeVar, Union
 
 import attrs
@@ -76,6 +76,9 @@ def format_datetime(value: datetime) -> str:
 
 _converter.register_structure_hook(datetime, parse_datetime)
 _converter.register_unstructure_hook(datetime, format_datetime)
+# A plain date (a birthday) is midnight UTC, as the API's date-time fields spell it
+# (reference.md: ``birthday`` ``1990-01-15T00:00:00.000Z``).
+_converter.register_unstructure_hook(date, lambda value: f"{value.isoformat()}T00:00:00.000Z")
 
 
 # -- strict JSON types: no str() of lists, no bool as a number ---------------------------------

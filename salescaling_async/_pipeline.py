@@ -35,7 +35,7 @@ from ._errors import (
 )
 from ._events import Event, RequestAttempt, RetryScheduled
 from ._options import Options
-from ._request import FilePart, Outcome, RawRequest, RawResponse, encode_params
+from ._request import FilePart, Outcome, RawRequest, RawResponse, check_json_body, encode_params
 from ._responses import parse_response
 from ._scheduler import PermitLike, SchedulerLike
 from ._transport import Transport
@@ -185,7 +185,7 @@ class Pipeline:
             url=url,
             headers=self._headers(),
             params=encode_params(params),
-            json=json,
+            json=check_json_body(json),
             form=form,
             files=files,
             timeouts=opts.timeouts,
