@@ -194,17 +194,23 @@ def cache_key(api_key: str, url: str, params: list[tuple[str, str]]) -> str:
     return f"{_origin(parts)}{parts.path}?{query}#{key_hash(api_key)}"
 
 
+_STALE_HEADERS = ("x-ratelimit-", "ratelimit", "retry-after")
+
+
 def _dump(envelope: Envelope) -> bytes:
+    """The entry of an envelope; rate-limit headers are left out (they would be stale on a hit)."""
+    headers = {k: v for k, v in envelope.headers.items() if not k.lower().startswith(_STALE_HEADERS)}
     return json.dumps(
-        {"s": envelope.status_code, "c": envelope.count, "e": envelope.error, "d": envelope.data,
-         "h": dict(envelope.headers)},
+        {"s": envelope.status_code, "c": envelope.count, "e": envelope.error, "d": envelope.data, "h": headers},
         separators=(",", ":"),
     ).encode()  # fmt: skip
 
 
 def _load(value: bytes) -> Envelope:
     doc = json.loads(value)
-    return Envelope(status_code=doc["s"], count=doc["c"], error=doc["e"], data=doc["d"], headers=doc["h"])
+    return Envelope(
+        status_code=doc["s"], count=doc["c"], error=doc["e"], data=doc["d"], headers=doc["h"], from_cache=True
+    )
 
 
 @attrs.define

@@ -326,8 +326,11 @@ class Envelope:
     """The API's response envelope ``{statusCode, count, error, data}``, unwrapped.
 
     ``headers`` are the HTTP response headers (lower-case names), e.g. the rate-limit ones.
+    ``from_cache`` tells an answer of the response cache (then ``headers`` are those stored
+    with the entry, rate-limit headers left out: they would be stale).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``from_cache``.
     """
 
     status_code: int | None
@@ -335,6 +338,7 @@ class Envelope:
     error: str | None
     data: Any
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    from_cache: bool = attrs.field(default=False, kw_only=True)
 
 
 def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str, str]) -> Envelope:

@@ -147,8 +147,8 @@ class Pipeline:
         """Send to ``url`` (already checked to be of this client's origin), retrying as allowed.
 
         ``on_response`` gets the final response once it parsed, and the seconds the whole
-        call took on the client's clock (the raw-response views use it).  A cache hit has no
-        response: raw views then fall back to the envelope's status and headers.
+        call took on the client's clock (the raw-response views use it).  A cache hit gets a
+        body-less 200 with the entry's stored headers (``Envelope.from_cache`` tells it).
         """
         return await self.core.calls.track(
             self._send(
@@ -194,6 +194,9 @@ class Pipeline:
         deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
         slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
         if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
+            if on_response is not None:  # the raw views: the URL asked for, the stored headers
+                hit = RawResponse(200, tuple(slot.envelope.headers.items()), b"", url)
+                on_response(hit, core.clock.now() - started)
             return slot.envelope
         envelope: Envelope | None = None
         try:
