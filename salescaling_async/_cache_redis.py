@@ -45,6 +45,10 @@ class RedisCache:
         url: ``redis://host:port/db``.
         ttl: Seconds an entry stays valid.
         namespace: Prefix of every Redis key this cache writes.
+        timeout: Seconds to wait for Redis (to connect, and for each answer) before the
+            call counts as a cache failure, i.e. a miss: a Redis that accepts connections
+            but never answers costs each request this long, not redis-py's 5 s default.
+            (.. versionadded:: 0.2.0)
 
     Close it with :meth:`aclose` (or ``async with``) when done; the client does not own it.
 
@@ -52,7 +56,12 @@ class RedisCache:
     """
 
     def __init__(
-        self, url: str = "redis://127.0.0.1:6379/0", *, ttl: float = 60, namespace: str = "salescaling:cache:"
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        ttl: float = 60,
+        namespace: str = "salescaling:cache:",
+        timeout: float = 0.25,
     ) -> None:
         try:
             import redis.asyncio as aioredis  # optional dependency, imported on use
@@ -60,10 +69,15 @@ class RedisCache:
             raise ConfigError("RedisCache needs redis: pip install 'salescaling-async[redis]'") from exc
         if not isinstance(namespace, str) or any(ch in namespace for ch in "*?[]\\"):
             raise ConfigError(f"namespace must be a string without glob characters, got {namespace!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.ttl = _check_ttl(ttl)
         self.namespace = namespace
+        self.timeout = float(timeout)
         try:
-            self.redis: Any = aioredis.Redis.from_url(url)
+            self.redis: Any = aioredis.Redis.from_url(
+                url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            )
         except ValueError as exc:
             raise ConfigError(f"RedisCache: {exc}") from None
         self._store = self.redis.register_script(STORE)

@@ -327,3 +327,28 @@ async def test_a_write_to_a_differently_spelled_origin_invalidates(sim: Simulato
     base = "https://api.example.com/api/v1/"
     for spelled in ("https://API.example.com:443/api/v1/contacts/1", "HTTPS://api.example.com/api/v1/contacts"):
         assert resource_root(spelled, base) == resource_root(base + "contacts", base)
+
+
+async def test_a_redis_that_never_answers_costs_only_the_short_timeout(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis accepting connections but never answering: each cache call gives up after
+    ``timeout`` (0.25 s by default, not redis-py's 5 s), logged as a miss."""
+    import asyncio
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # accepts (backlog), never answers
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        caplog.set_level(logging.WARNING, logger="salescaling_async")
+        async with RedisCache(url) as cache, AsyncSalescaling(sim.api_key, base_url=sim.url, cache=cache) as client:
+            kwargs = cache.redis.connection_pool.connection_kwargs
+            assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.25
+            await asyncio.wait_for(client.users.list().to_list(), 60)  # a guard against hanging, not a speed goal
+        async with RedisCache(url, timeout=1.5) as slower:
+            assert slower.redis.connection_pool.connection_kwargs["socket_timeout"] == 1.5
+    assert sent(sim) == 1
+    assert "Timeout" in caplog.text
+    with pytest.raises(ConfigError):
+        RedisCache(url, timeout=0)
