@@ -172,7 +172,8 @@ async def test_redis_cache_is_shared_by_processes_and_invalidated_by_any(sim: Si
             _, generation = await c1.get("x", "r")
             await c2.invalidate("r")
             await c1.set("x", "r", b"{}", generation)
-            assert await c1.redis.exists(f"{namespace}e:x") == 0
+            assert (await c1.get("x", "r"))[0] is None
+            assert [k async for k in c1.redis.scan_iter(match=f"{namespace}e:*:x")] == []
 
 
 async def test_a_failing_cache_never_fails_a_request(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
@@ -352,3 +353,32 @@ async def test_a_redis_that_never_answers_costs_only_the_short_timeout(
     assert "Timeout" in caplog.text
     with pytest.raises(ConfigError):
         RedisCache(url, timeout=0)
+
+
+@pytest.mark.redis
+async def test_redis_cache_keys_do_not_grow_with_traffic(redis_url: str) -> None:
+    """Stores and invalidations leave only TTL'd entries and one generation counter per root:
+    no index of entry names that grows as long as stores keep coming; a store racing an
+    invalidation is still dropped, and an invalidated entry is never read again."""
+    namespace = f"t{uuid.uuid4().hex}:"
+    async with RedisCache(redis_url, ttl=60, namespace=namespace) as cache:
+        for i in range(210):
+            _, generation = await cache.get(f"k{i}", "root")
+            await cache.set(f"k{i}", "root", b"{}", generation)
+            if i % 50 == 49:
+                await cache.invalidate("root")
+        names = [k.decode() async for k in cache.redis.scan_iter(match=f"{namespace}*")]
+        others = [n for n in names if not n.startswith(f"{namespace}e:")]
+        assert others == [f"{namespace}g:root"]
+        for name in names:
+            if name.startswith(f"{namespace}e:"):
+                assert 0 < await cache.redis.pttl(name) <= 60_000
+        assert (await cache.get("k199", "root"))[0] is None  # invalidated just after its store
+        assert (await cache.get("k209", "root"))[0] == b"{}"
+        _, generation = await cache.get("late", "root")
+        await cache.set("late", "root", b"{}", generation)
+        assert (await cache.get("late", "root"))[0] == b"{}"
+        await cache.invalidate("root")
+        await cache.set("racing", "root", b"{}", generation)  # saw the generation before the write
+        assert (await cache.get("racing", "root"))[0] is None
+        assert (await cache.get("late", "root"))[0] is None
