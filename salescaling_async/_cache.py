@@ -180,10 +180,8 @@ def resource_root(url: str, base_url: str) -> str:
     """
     base_origin, base_path = _normal(base_url)
     url_origin, path = _normal(url)
-    if url_origin == base_origin and path.startswith(base_path):
-        rest = path[len(base_path):]
-    else:
-        rest = path.lstrip("/")
+    same = url_origin == base_origin and path.startswith(base_path)
+    rest = path[len(base_path):] if same else path.lstrip("/")
     return base_origin + base_path + rest.split("/", 1)[0]
 
 

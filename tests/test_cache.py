@@ -246,7 +246,7 @@ def _slow_write_server(mode: str) -> tuple[Any, dict[str, Any]]:
 
     from aiohttp import web
 
-    state: dict[str, Any] = {"name": "Old", "got_post": asyncio.Event(), "release": asyncio.Event(), "stop": asyncio.Event()}
+    state: dict[str, Any] = {"name": "Old", "got_post": asyncio.Event(), "release": asyncio.Event(), "stop": asyncio.Event(), "applied": asyncio.Event()}
 
     async def h_list(request: web.Request) -> web.Response:
         return web.json_response({"statusCode": 200, "data": [{"id": "1", "firstName": state["name"]}], "count": 1})
@@ -256,6 +256,7 @@ def _slow_write_server(mode: str) -> tuple[Any, dict[str, Any]]:
         state["got_post"].set()
         await state["release"].wait()
         state["name"] = "New"
+        state["applied"].set()
         if mode == "badjson":
             return web.Response(status=200, text="{not json", content_type="application/json")
         await state["stop"].wait()  # answers only once the test is over
@@ -295,8 +296,7 @@ async def test_a_failed_or_cancelled_write_still_invalidates_after_it(mode: str)
                 with pytest.raises(ResponseValidationError):
                     await post
             else:
-                while state["name"] != "New":
-                    await asyncio.sleep(0.001)
+                await state["applied"].wait()
                 post.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await post
