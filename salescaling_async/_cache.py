@@ -27,7 +27,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 import attrs
 
@@ -151,32 +151,64 @@ def key_hash(api_key: str) -> str:
     return hashlib.sha256(b"salescaling-async cache\0" + api_key.encode()).hexdigest()
 
 
-def resource_root(url: str, base_url: str) -> str:
-    """The resource an URL belongs to: the base URL plus the first path segment after it."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(parts: SplitResult) -> str:
+    """``scheme://host[:port]`` normalised: lower-case scheme and host, default port dropped."""
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _normal(url: str) -> tuple[str, str]:
+    """The normalised origin and the path of ``url`` (its query and fragment dropped)."""
     parts = urlsplit(url)
-    plain = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    rest = plain[len(base_url):] if plain.startswith(base_url) else parts.path.lstrip("/")
-    return base_url + rest.split("/", 1)[0]
+    return _origin(parts), parts.path
+
+
+def resource_root(url: str, base_url: str) -> str:
+    """The resource an URL belongs to: the base URL plus the first path segment after it.
+
+    Origins are compared normalised (host case, an explicit default port), so two spellings
+    of the same URL always share a root.
+    """
+    base_origin, base_path = _normal(base_url)
+    url_origin, path = _normal(url)
+    same = url_origin == base_origin and path.startswith(base_path)
+    rest = path[len(base_path):] if same else path.lstrip("/")
+    return base_origin + base_path + rest.split("/", 1)[0]
 
 
 def cache_key(api_key: str, url: str, params: list[tuple[str, str]]) -> str:
-    """The entry key of a GET: URL without query, sorted query, key hash."""
+    """The entry key of a GET: normalised URL, sorted query (the URL's own and ``params``), key hash."""
     parts = urlsplit(url)
-    query = urlencode(sorted(params))
-    return f"{parts.scheme}://{parts.netloc}{parts.path}?{query}#{key_hash(api_key)}"
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True) + list(params)))
+    return f"{_origin(parts)}{parts.path}?{query}#{key_hash(api_key)}"
+
+
+_STALE_HEADERS = ("x-ratelimit-", "ratelimit", "retry-after")
 
 
 def _dump(envelope: Envelope) -> bytes:
+    """The entry of an envelope; rate-limit headers are left out (they would be stale on a hit)."""
+    headers = {k: v for k, v in envelope.headers.items() if not k.lower().startswith(_STALE_HEADERS)}
     return json.dumps(
-        {"s": envelope.status_code, "c": envelope.count, "e": envelope.error, "d": envelope.data,
-         "h": dict(envelope.headers)},
+        {"s": envelope.status_code, "c": envelope.count, "e": envelope.error, "d": envelope.data, "h": headers},
         separators=(",", ":"),
     ).encode()  # fmt: skip
 
 
 def _load(value: bytes) -> Envelope:
     doc = json.loads(value)
-    return Envelope(status_code=doc["s"], count=doc["c"], error=doc["e"], data=doc["d"], headers=doc["h"])
+    return Envelope(
+        status_code=doc["s"], count=doc["c"], error=doc["e"], data=doc["d"], headers=doc["h"], from_cache=True
+    )
 
 
 @attrs.define
@@ -205,12 +237,14 @@ class CacheSlot:
         return envelope
 
 
-async def lookup(cache: Cache | None, api_key: str, base_url: str, raw: RawRequest) -> CacheSlot:
+async def lookup(cache: Cache | None, api_key: str, base_url: str, raw: RawRequest, *, read: bool = True) -> CacheSlot:
     """Look a request up: ``slot.envelope`` is the cached answer of a hit (send nothing then).
 
     A write invalidates its root here already, so GETs in flight cannot re-cache old data.
+    ``read=False`` (a ``with_options(cache=False)`` view) neither reads nor stores GETs, but
+    its writes still invalidate: the data they change is cached for every other view.
     """
-    if cache is None:
+    if cache is None or (not read and raw.method == "GET"):
         return CacheSlot()
     root = resource_root(raw.url, base_url)
     try:

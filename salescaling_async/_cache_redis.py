@@ -2,14 +2,17 @@
 
 Layout under ``namespace`` (default ``salescaling:cache:``):
 
-* ``e:<key>``: one entry (the JSON envelope), with the cache's TTL;
-* ``i:<root>``: a set of the entry names of one resource root, so invalidation touches only
-  them (no ``SCAN`` over the whole database); it expires with its newest entry;
-* ``g:<root>``: the root's generation, bumped by every invalidation.
+* ``g:<root>``: the root's generation, bumped (``INCR``) by every invalidation; one small
+  counter per resource root, never more;
+* ``e:<generation>:<key>``: one entry (the JSON envelope) stored under its root's generation
+  at the time, with the cache's TTL.
 
-``store`` and ``invalidate`` are Lua scripts, so a store racing an invalidation either lands
-before it (and is dropped by it) or sees the new generation and does nothing.  Hit and miss
-counts are this process's; ``entries`` counts the whole namespace.
+Invalidation is a single ``INCR``: entries of older generations are never read again and
+expire with their TTL, so nothing grows with traffic (no index of entry names to keep).
+``lookup`` and ``store`` are Lua scripts reading the generation and the entry atomically, so
+a store racing an invalidation either lands under the old generation (unreachable at once)
+or sees the new generation and does nothing.  Hit and miss counts are this process's;
+``entries`` counts the namespace's entry keys, invalidated ones included until they expire.
 """
 
 from __future__ import annotations
@@ -19,22 +22,16 @@ from typing import Any
 from ._cache import CacheStatistics, _check_ttl
 from ._errors import ConfigError
 
-STORE = """
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('SADD', KEYS[3], KEYS[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-return 1
+LOOKUP = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2]) or false}
 """
 
-INVALIDATE = """
-redis.call('INCR', KEYS[1])
-local names = redis.call('SMEMBERS', KEYS[2])
-for i = 1, #names, 500 do
-  redis.call('DEL', unpack(names, i, math.min(i + 499, #names)))
-end
-redis.call('DEL', KEYS[2])
-return #names
+STORE = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+if generation ~= ARGV[1] then return 0 end
+redis.call('SET', ARGV[2] .. generation .. ':' .. ARGV[3], ARGV[4], 'PX', ARGV[5])
+return 1
 """
 
 
@@ -45,6 +42,10 @@ class RedisCache:
         url: ``redis://host:port/db``.
         ttl: Seconds an entry stays valid.
         namespace: Prefix of every Redis key this cache writes.
+        timeout: Seconds to wait for Redis (to connect, and for each answer) before the
+            call counts as a cache failure, i.e. a miss: a Redis that accepts connections
+            but never answers costs each request this long, not redis-py's 5 s default.
+            (.. versionadded:: 0.2.0)
 
     Close it with :meth:`aclose` (or ``async with``) when done; the client does not own it.
 
@@ -52,7 +53,12 @@ class RedisCache:
     """
 
     def __init__(
-        self, url: str = "redis://127.0.0.1:6379/0", *, ttl: float = 60, namespace: str = "salescaling:cache:"
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        ttl: float = 60,
+        namespace: str = "salescaling:cache:",
+        timeout: float = 0.25,
     ) -> None:
         try:
             import redis.asyncio as aioredis  # optional dependency, imported on use
@@ -60,37 +66,44 @@ class RedisCache:
             raise ConfigError("RedisCache needs redis: pip install 'salescaling-async[redis]'") from exc
         if not isinstance(namespace, str) or any(ch in namespace for ch in "*?[]\\"):
             raise ConfigError(f"namespace must be a string without glob characters, got {namespace!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.ttl = _check_ttl(ttl)
         self.namespace = namespace
+        self.timeout = float(timeout)
         try:
-            self.redis: Any = aioredis.Redis.from_url(url)
+            self.redis: Any = aioredis.Redis.from_url(
+                url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            )
         except ValueError as exc:
             raise ConfigError(f"RedisCache: {exc}") from None
+        self._lookup = self.redis.register_script(LOOKUP)
         self._store = self.redis.register_script(STORE)
-        self._invalidate = self.redis.register_script(INVALIDATE)
         self.hits = 0
         self.misses = 0
 
-    def _names(self, key: str, root: str) -> tuple[str, str, str]:
-        ns = self.namespace
-        return f"{ns}e:{key}", f"{ns}i:{root}", f"{ns}g:{root}"
-
     async def get(self, key: str, root: str) -> tuple[bytes | None, int]:
-        entry, _, gen = self._names(key, root)
-        value, generation = await self.redis.mget(entry, gen)
+        ns = self.namespace
+        generation, value = await self._lookup(keys=[f"{ns}g:{root}"], args=[f"{ns}e:", key])
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
-        return value, int(generation or 0)
+        return value, int(generation)
 
     async def set(self, key: str, root: str, value: bytes, generation: int) -> None:
-        entry, index, gen = self._names(key, root)
-        await self._store(keys=[gen, entry, index], args=[str(generation), value, int(self.ttl * 1000)])
+        ns = self.namespace
+        await self._store(
+            keys=[f"{ns}g:{root}"], args=[str(generation), f"{ns}e:", key, value, int(self.ttl * 1000)]
+        )
 
     async def invalidate(self, root: str) -> int:
-        _, index, gen = self._names("", root)
-        return int(await self._invalidate(keys=[gen, index]))
+        """Bump the generation of ``root``: its entries are never read again (they expire).
+
+        Returns 0: the old entries are not counted (nothing scans for them).
+        """
+        await self.redis.incr(f"{self.namespace}g:{root}")
+        return 0
 
     async def statistics(self) -> CacheStatistics:
         entries = 0

@@ -33,7 +33,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, TypeVar, Union
 
 import attrs
@@ -84,6 +84,9 @@ def format_datetime(value: datetime) -> str:
 
 _converter.register_structure_hook(datetime, parse_datetime)
 _converter.register_unstructure_hook(datetime, format_datetime)
+# A plain date (a birthday) is midnight UTC, as the API's date-time fields spell it
+# (reference.md: ``birthday`` ``1990-01-15T00:00:00.000Z``).
+_converter.register_unstructure_hook(date, lambda value: f"{value.isoformat()}T00:00:00.000Z")
 
 
 # -- strict JSON types: no str() of lists, no bool as a number ---------------------------------
@@ -397,8 +400,11 @@ class Envelope:
     """The API's response envelope ``{statusCode, count, error, data}``, unwrapped.
 
     ``headers`` are the HTTP response headers (lower-case names), e.g. the rate-limit ones.
+    ``from_cache`` tells an answer of the response cache (then ``headers`` are those stored
+    with the entry, rate-limit headers left out: they would be stale).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``from_cache``.
     """
 
     status_code: int | None
@@ -406,6 +412,7 @@ class Envelope:
     error: str | None
     data: Any
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    from_cache: bool = attrs.field(default=False, kw_only=True)
 
 
 def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str, str]) -> Envelope:

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from ._backoff import retry_hints
 from ._endpoints import Endpoint
-from ._errors import APIStatusError, PermissionDeniedError, RateLimitedError, describe_error_body, status_error_class
+from ._errors import (
+    APIStatusError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseValidationError,
+    describe_error_body,
+    status_error_class,
+)
 from ._request import RawResponse
 
 
@@ -45,3 +54,26 @@ def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, w
         error.args = (f"{error.args[0]} (this endpoint needs the scope {endpoint.scope!r})",)
     return error
 
+
+
+REDACTED = "[REDACTED]"
+
+
+def redact_response(response: RawResponse, secret: str | None) -> RawResponse:
+    """``response`` with every occurrence of ``secret`` in its body replaced by ``[REDACTED]``.
+
+    A server echoing the API key in an error message must not put the key into an
+    exception's ``str``/``repr``, ``message``, ``messages``, ``reason`` or ``body``.
+    """
+    if not secret or secret.encode() not in response.body:
+        return response
+    return attrs.evolve(response, body=response.body.replace(secret.encode(), REDACTED.encode()))
+
+
+def redact_validation_error(error: ResponseValidationError, secret: str | None) -> ResponseValidationError:
+    """Remove ``secret`` from a :class:`ResponseValidationError`'s ``raw``, message and errors."""
+    if secret:
+        error.raw = error.raw.replace(secret, REDACTED)
+        error.args = tuple(a.replace(secret, REDACTED) if isinstance(a, str) else a for a in error.args)
+        error.errors = tuple(e.replace(secret, REDACTED) for e in error.errors)
+    return error

@@ -16,7 +16,9 @@ Iteration always ends.  In order, after each page:
 4. **``count`` reached**: ``count`` is taken as a total once a page's ``count`` exceeds the
    records on that page (a per-page count never can).  When the records handed out
    (``(page - 1) * limit`` plus this page) reach it, iteration ends without fetching the
-   empty page the short-page rule would need.  A listing that outgrows it goes on.
+   empty page the short-page rule would need.  A page that crosses it (the listing grew,
+   or ``count`` is not a total after all) is cut at the count, with a warning: at most
+   ``count`` records are handed out.
 
 ``AsyncPaginator.end_reason`` tells which rule ended the iteration and ``total`` the count
 when it was known to be one.
@@ -170,7 +172,7 @@ class AsyncPaginator(Generic[T]):
                 while len(pending) <= self.prefetch:
                     pending.append(asyncio.ensure_future(self._fetch(number, self.limit)))
                     number += 1
-                page = await pending.popleft()
+                page = self._cap(await pending.popleft())
                 fresh, missing = _sift(recent, page.items)
                 if page.items and not fresh and not missing and not page.is_last:
                     self._end("no_new_ids", page, logging.WARNING)
@@ -190,10 +192,22 @@ class AsyncPaginator(Generic[T]):
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
-    def _reason(self, page: Page[T], without_id: int) -> EndReason | None:
-        """Apply the end rules after ``page`` was handed out (see the module docstring)."""
+    def _cap(self, page: Page[T]) -> Page[T]:
+        """Learn the total from ``page``; cut a page that crosses it to the records within it."""
         if page.count is not None and page.count > page.raw_length:
             self.total = page.count
+        if self.total is None:
+            return page
+        room = max(self.total - (page.number - 1) * page.limit, 0)
+        if page.raw_length <= room:
+            return page
+        log.warning("pagination: page %d crosses the total count %d (%d records through it); "
+                    "stopping at the count, %d records of the page dropped", page.number, self.total,
+                    (page.number - 1) * page.limit + page.raw_length, page.raw_length - room)  # fmt: skip
+        return attrs.evolve(page, items=page.items[:room])
+
+    def _reason(self, page: Page[T], without_id: int) -> EndReason | None:
+        """Apply the end rules after ``page`` was handed out (see the module docstring)."""
         seen = (page.number - 1) * page.limit + page.raw_length
         if without_id > self.max_without_id:
             return self._end("too_many_without_ids", page, logging.WARNING)

@@ -38,7 +38,7 @@ from ._errors import (
 )
 from ._events import Event, RequestAttempt, RetryScheduled
 from ._options import Options
-from ._request import FilePart, Outcome, RawRequest, RawResponse, encode_params
+from ._request import FilePart, Outcome, RawRequest, RawResponse, check_json_body, encode_params
 from ._responses import parse_response
 from ._scheduler import PermitLike, SchedulerLike
 from ._transport import Transport
@@ -185,8 +185,8 @@ class Pipeline:
         """Send to ``url`` (already checked to be of this client's origin), retrying as allowed.
 
         ``on_response`` gets the final response once it parsed, and the seconds the whole
-        call took on the client's clock (the raw-response views use it).  A cache hit has no
-        response: raw views then fall back to the envelope's status and headers.
+        call took on the client's clock (the raw-response views use it).  A cache hit gets a
+        body-less 200 with the entry's stored headers (``Envelope.from_cache`` tells it).
         """
         return await self.core.calls.track(
             self._send(
@@ -223,25 +223,48 @@ class Pipeline:
             url=url,
             headers=self.headers,
             params=encode_params(params),
-            json=json,
+            json=check_json_body(json),
             form=form,
             files=files,
             timeouts=opts.timeouts,
         )
         started = core.clock.now()
         deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
-        slot = await lookup(core.cache if opts.use_cache else None, self.api_key, self.base_url, raw)
+        slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
         if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
+            if on_response is not None:  # the raw views: the URL asked for, the stored headers
+                hit = RawResponse(200, tuple(slot.envelope.headers.items()), b"", url)
+                on_response(hit, core.clock.now() - started)
             return slot.envelope
+        envelope: Envelope | None = None
+        try:
+            envelope = await self._retrying(raw, endpoint, priority, deadline, started, on_response)
+        finally:
+            # However the call ends (an error, a bad body, cancelled), a write invalidates again:
+            # the server may have applied it.  Shielded, so a cancellation cannot skip it.
+            await asyncio.shield(slot.settle(envelope))
+        return envelope
+
+    async def _retrying(
+        self,
+        raw: RawRequest,
+        endpoint: Endpoint[Any],
+        priority: Priority | None,
+        deadline: float | None,
+        started: float,
+        on_response: Callable[[RawResponse, float], None] | None,
+    ) -> Envelope:
+        """Send ``raw`` until it succeeds or :func:`retry_delay` says stop (then raise)."""
+        core, opts, url = self.core, self.options, raw.url
         attempt = 0
         while True:
             attempt += 1
             try:
                 response = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
-                envelope = parse_response(response, endpoint, wall_now=time.time())
+                envelope = parse_response(response, endpoint, wall_now=time.time(), secret=self.api_key)
                 if on_response is not None:
                     on_response(response, core.clock.now() - started)
-                return await slot.settle(envelope)
+                return envelope
             except (APIStatusError, TransportError) as error:
                 # Only a 429 needs the key's pause (the scheduler set it when the 429 came in).
                 limited = isinstance(error, RateLimitedError)
@@ -257,7 +280,6 @@ class Pipeline:
                     pause=core.scheduler.statistics(self.key_id).paused_for if limited else 0.0,
                 )
                 if delay is None:
-                    await slot.settle(None)
                     raise
                 reason = type(error).__name__
             self._emit(RetryScheduled(raw.method, url, attempt, delay, reason))

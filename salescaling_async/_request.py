@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import os
 from collections.abc import AsyncIterable, Mapping
 from typing import Any, Union
@@ -130,3 +131,19 @@ def encode_params(params: Params | None) -> list[tuple[str, str]]:
                 raise ConfigError(f"query parameter {name!r} has an unsupported value {v!r}")
             out.append((name, str(v)))
     return out
+
+
+def check_json_body(body: Any) -> Any:
+    """``body`` itself, once it is known to encode as strict JSON; else :class:`ConfigError`.
+
+    Checked before a rate slot is taken, so a body JSON cannot carry (a ``date``, a ``set``,
+    ``bytes``, ``NaN`` or infinity) costs nothing and never escapes as a bare ``TypeError``
+    from the transport.
+    """
+    if body is None:
+        return None
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"the JSON body cannot be encoded: {exc}") from None
+    return body

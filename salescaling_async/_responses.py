@@ -7,12 +7,15 @@ from typing import Any
 from ._convert import Envelope, unwrap_envelope
 from ._decode import decode_json
 from ._endpoints import Endpoint
-from ._error_building import status_error
+from ._error_building import redact_response, redact_validation_error, status_error
+from ._errors import ResponseValidationError
 from ._request import RawResponse
 from ._types import JSON
 
 
-def parse_response(response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float) -> Envelope:
+def parse_response(
+    response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float, secret: str | None = None
+) -> Envelope:
     """The envelope of a 2xx response; raise the typed error of any other.
 
     A 204 or an empty body gives an envelope without data; a 2xx body that cannot be decoded
@@ -23,7 +26,18 @@ def parse_response(response: RawResponse, endpoint: Endpoint[Any], *, wall_now: 
         response: The final response (redirects already followed).
         endpoint: The operation called.
         wall_now: Wall-clock seconds, for HTTP-date ``Retry-After`` values of errors.
+        secret: The API key: redacted from every error built from the response.
     """
+    try:
+        return _parse(response, endpoint, wall_now=wall_now, secret=secret)
+    except ResponseValidationError as error:
+        redact_validation_error(error, secret)
+        raise
+
+
+def _parse(response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float, secret: str | None) -> Envelope:
+    if response.status >= 400:
+        response = redact_response(response, secret)
     payload: JSON = decode_json(response.body, status=response.status)
     if response.status >= 400:
         raise status_error(response, endpoint, payload, wall_now=wall_now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
 
@@ -42,10 +42,28 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 def resolve(base_url: str, path: str) -> str:
-    """``path`` relative to ``base_url``, or ``path`` itself if absolute and of the same origin."""
-    url = urljoin(base_url, path.lstrip("/")) if "://" not in path else path
-    if origin(url) != origin(base_url):
+    """``path`` relative to ``base_url``, or ``path`` itself if absolute and of the same origin.
+
+    The result must stay under the base URL's path (``../../admin`` or an absolute URL
+    elsewhere on the host would send the key to what is not the API), and must be a
+    well-formed URL (``http://[::1``, a port past 65535).
+
+    Raises:
+        ConfigError: The URL is malformed, of another origin or outside the base path.
+    """
+    try:
+        url = urljoin(base_url, path.lstrip("/")) if "://" not in path else path
+        _ = urlsplit(url).port  # raises ValueError on a malformed port
+        same_origin = origin(url) == origin(base_url)
+    except ValueError as exc:
+        raise ConfigError(f"request() got a malformed URL: {exc}") from None
+    if not same_origin:
         raise ConfigError("request() only sends the key to the client's own origin")
+    url_path = urlsplit(url).path
+    if not url_path.startswith(urlsplit(base_url).path) or any(
+        unquote(segment) in (".", "..") for segment in url_path.split("/")
+    ):
+        raise ConfigError("request() only sends the key to URLs under the base URL's path")
     return url
 
 

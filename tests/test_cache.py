@@ -172,7 +172,8 @@ async def test_redis_cache_is_shared_by_processes_and_invalidated_by_any(sim: Si
             _, generation = await c1.get("x", "r")
             await c2.invalidate("r")
             await c1.set("x", "r", b"{}", generation)
-            assert await c1.redis.exists(f"{namespace}e:x") == 0
+            assert (await c1.get("x", "r"))[0] is None
+            assert [k async for k in c1.redis.scan_iter(match=f"{namespace}e:*:x")] == []
 
 
 async def test_a_failing_cache_never_fails_a_request(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
@@ -224,3 +225,160 @@ def test_bad_redis_cache_settings_raise_config_error(kwargs: dict[str, Any]) -> 
     """A RedisCache with a bad URL, TTL or namespace is refused at construction, before any I/O."""
     with pytest.raises(ConfigError):
         RedisCache(**kwargs)
+
+
+async def test_a_write_through_a_cache_false_view_still_invalidates(sim: Simulator) -> None:
+    """``with_options(cache=False)`` skips reading and storing, never the invalidation of a write."""
+    cache = MemoryCache(ttl=600)
+    async with AsyncSalescaling(sim.api_key, base_url=sim.url, cache=cache) as client:
+        before = await client.request("GET", "contacts", params={"limit": 1000})
+        fresh = client.with_options(cache=False)
+        await fresh.request("POST", "contacts", json={"firstName": "New", "lastName": "Person"})
+        after = await client.request("GET", "contacts", params={"limit": 1000})
+        assert len(after.data) == len(before.data) + 1
+        await fresh.contacts.create({"firstName": "Typed"})
+        assert len((await client.request("GET", "contacts", params={"limit": 1000})).data) == len(before.data) + 2
+
+
+def _slow_write_server(mode: str) -> tuple[Any, dict[str, Any]]:
+    """An aiohttp app whose POST is held until released, then answers a bad body (or hangs)."""
+    import asyncio
+
+    from aiohttp import web
+
+    state: dict[str, Any] = {"name": "Old", "got_post": asyncio.Event(), "release": asyncio.Event(), "stop": asyncio.Event(), "applied": asyncio.Event()}
+
+    async def h_list(request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "data": [{"id": "1", "firstName": state["name"]}], "count": 1})
+
+    async def h_post(request: web.Request) -> web.Response:
+        await request.read()
+        state["got_post"].set()
+        await state["release"].wait()
+        state["name"] = "New"
+        state["applied"].set()
+        if mode == "badjson":
+            return web.Response(status=200, text="{not json", content_type="application/json")
+        await state["stop"].wait()  # answers only once the test is over
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", h_list)
+    app.router.add_post("/api/v1/contacts", h_post)
+    return app, state
+
+
+@pytest.mark.parametrize("mode", ["badjson", "cancelled"])
+async def test_a_failed_or_cancelled_write_still_invalidates_after_it(mode: str) -> None:
+    """A GET cached while a write was in flight is dropped even when the write ends in a
+    ResponseValidationError or is cancelled (the server may have applied it)."""
+    import asyncio
+
+    from aiohttp import web
+
+    from salescaling_async import ResponseValidationError
+
+    app, state = _slow_write_server(mode)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with AsyncSalescaling(
+            "sk_test_key_0123456789", base_url=f"http://127.0.0.1:{port}/api/v1/", cache=MemoryCache(ttl=600)
+        ) as client:
+            post = asyncio.create_task(client.request("POST", "contacts", json={"firstName": "New"}))
+            await state["got_post"].wait()
+            assert (await client.request("GET", "contacts")).data[0]["firstName"] == "Old"  # cached now
+            state["release"].set()
+            if mode == "badjson":
+                with pytest.raises(ResponseValidationError):
+                    await post
+            else:
+                await state["applied"].wait()
+                post.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await post
+            assert (await client.request("GET", "contacts")).data[0]["firstName"] == "New"
+    finally:
+        state["stop"].set()
+        await runner.cleanup()
+
+
+async def test_a_query_written_into_the_path_is_part_of_the_cache_key(sim: Simulator) -> None:
+    """``request("GET", "contacts?page=2")`` is not answered with the cached page 1."""
+    async with AsyncSalescaling(sim.api_key, base_url=sim.url, cache=MemoryCache(ttl=600)) as client:
+        one = await client.request("GET", "contacts?limit=1&page=1")
+        two = await client.request("GET", "contacts?limit=1&page=2")
+        assert [x["id"] for x in one.data] != [x["id"] for x in two.data]
+        assert (await client.request("GET", "contacts?page=2&limit=1")).data == two.data
+        assert sent(sim) == 2
+    assert cache_key("k", "http://h/a?x=1", []) == cache_key("k", "http://h/a", [("x", "1")])
+
+
+async def test_a_write_to_a_differently_spelled_origin_invalidates(sim: Simulator) -> None:
+    """Host case and an explicit default port do not hide a write from the cached GETs."""
+    base = sim.url.replace("127.0.0.1", "localhost")
+    async with AsyncSalescaling(sim.api_key, base_url=base, cache=MemoryCache(ttl=600)) as client:
+        before = await client.request("GET", "contacts", params={"limit": 1000})
+        await client.request("POST", base.replace("localhost", "LOCALHOST") + "contacts", json={"firstName": "Zed"})
+        after = await client.request("GET", "contacts", params={"limit": 1000})
+        assert len(after.data) == len(before.data) + 1
+    base = "https://api.example.com/api/v1/"
+    for spelled in ("https://API.example.com:443/api/v1/contacts/1", "HTTPS://api.example.com/api/v1/contacts"):
+        assert resource_root(spelled, base) == resource_root(base + "contacts", base)
+
+
+async def test_a_redis_that_never_answers_costs_only_the_short_timeout(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis accepting connections but never answering: each cache call gives up after
+    ``timeout`` (0.25 s by default, not redis-py's 5 s), logged as a miss."""
+    import asyncio
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # accepts (backlog), never answers
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        caplog.set_level(logging.WARNING, logger="salescaling_async")
+        async with RedisCache(url) as cache, AsyncSalescaling(sim.api_key, base_url=sim.url, cache=cache) as client:
+            kwargs = cache.redis.connection_pool.connection_kwargs
+            assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.25
+            await asyncio.wait_for(client.users.list().to_list(), 60)  # a guard against hanging, not a speed goal
+        async with RedisCache(url, timeout=1.5) as slower:
+            assert slower.redis.connection_pool.connection_kwargs["socket_timeout"] == 1.5
+    assert sent(sim) == 1
+    assert "Timeout" in caplog.text
+    with pytest.raises(ConfigError):
+        RedisCache(url, timeout=0)
+
+
+@pytest.mark.redis
+async def test_redis_cache_keys_do_not_grow_with_traffic(redis_url: str) -> None:
+    """Stores and invalidations leave only TTL'd entries and one generation counter per root:
+    no index of entry names that grows as long as stores keep coming; a store racing an
+    invalidation is still dropped, and an invalidated entry is never read again."""
+    namespace = f"t{uuid.uuid4().hex}:"
+    async with RedisCache(redis_url, ttl=60, namespace=namespace) as cache:
+        for i in range(210):
+            _, generation = await cache.get(f"k{i}", "root")
+            await cache.set(f"k{i}", "root", b"{}", generation)
+            if i % 50 == 49:
+                await cache.invalidate("root")
+        names = [k.decode() async for k in cache.redis.scan_iter(match=f"{namespace}*")]
+        others = [n for n in names if not n.startswith(f"{namespace}e:")]
+        assert others == [f"{namespace}g:root"]
+        for name in names:
+            if name.startswith(f"{namespace}e:"):
+                assert 0 < await cache.redis.pttl(name) <= 60_000
+        assert (await cache.get("k199", "root"))[0] is None  # invalidated just after its store
+        assert (await cache.get("k209", "root"))[0] == b"{}"
+        _, generation = await cache.get("late", "root")
+        await cache.set("late", "root", b"{}", generation)
+        assert (await cache.get("late", "root"))[0] == b"{}"
+        await cache.invalidate("root")
+        await cache.set("racing", "root", b"{}", generation)  # saw the generation before the write
+        assert (await cache.get("racing", "root"))[0] is None
+        assert (await cache.get("late", "root"))[0] is None

@@ -143,3 +143,59 @@ def test_a_checked_id_is_always_exactly_one_harmless_segment(value: str) -> None
     assert unquote(segment) == value
     decoded = unquote(unquote(segment))  # even a server that decodes twice finds no path step
     assert "/" not in decoded and "\\" not in decoded and decoded.strip() not in ("", ".", "..")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param("http://[::1", id="unclosed-ipv6"), pytest.param("http://127.0.0.1:99999/x", id="bad-port"),
+     pytest.param("../../admin", id="dot-dot"), pytest.param("contacts/../../admin", id="inner-dot-dot"),
+     pytest.param("/api/%2e%2e/admin", id="encoded-dot-dot")],
+)  # fmt: skip
+async def test_request_refuses_malformed_urls_and_paths_outside_the_base(path: str) -> None:
+    """``request()`` raises ConfigError for a malformed URL or one resolving outside the base
+    path, and sends nothing."""
+    async with Simulator() as sim:
+        for spelled in (path, sim.url.split("/api/")[0] + "/admin" if path == "../../admin" else path):
+            async with AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
+                with pytest.raises(ConfigError):
+                    await client.request("GET", spelled)
+        assert sim.stats().accepted == 0
+
+
+async def test_a_key_echoed_by_the_server_is_redacted_from_errors() -> None:
+    """A server echoing the key in an error body or a malformed 2xx body: the key is in no
+    part of the exception (str, repr, message, messages, reason, body, raw)."""
+    from aiohttp import web
+
+    from salescaling_async import APIStatusError, ResponseValidationError, RetryConfig
+
+    async def h_error(request: web.Request) -> web.Response:
+        key = request.headers["x-api-key"]
+        return web.json_response(
+            {"statusCode": 400, "message": [f"Invalid API key {key}", "other"], "error": f"Bad {key}"}, status=400
+        )
+
+    async def h_bad(request: web.Request) -> web.Response:
+        return web.Response(text="{not json " + request.headers["x-api-key"], content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts/1", h_error)
+    app.router.add_get("/api/v1/contacts/2", h_bad)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1/"
+    try:
+        async with AsyncSalescaling(SECRET, base_url=base, retry=RetryConfig(attempts=1)) as client:
+            with pytest.raises(APIStatusError) as status:
+                await client.contacts.get("1")
+            with pytest.raises(ResponseValidationError) as invalid:
+                await client.contacts.get("2")
+    finally:
+        await runner.cleanup()
+    err = status.value
+    assert "[REDACTED]" in err.message
+    for text in (str(err), repr(err), err.message, *err.messages, err.reason, repr(err.body)):
+        assert SECRET not in str(text)
+    assert "[REDACTED]" in invalid.value.raw
+    assert SECRET not in invalid.value.raw + str(invalid.value) + repr(invalid.value)

@@ -163,3 +163,32 @@ def test_unknown_log_level_warns_and_changes_nothing() -> None:
     with pytest.warns(RuntimeWarning, match="SALESCALING_LOG"):
         assert configure_from_env({"SALESCALING_LOG": "loud"}) is None
     assert configure_from_env({}) is None
+
+
+async def test_the_budget_gauge_forgets_idle_keys_and_keeps_at_most_max_keys(otel: Any) -> None:
+    """Keys come and go in a multi-tenant service: an idle key is reported once more at its
+    full budget and then dropped (the scheduler forgets it too); at most ``max_keys`` are kept."""
+    from salescaling_async.testing import FakeClock, SimKey
+
+    tracer_provider, _, meter_provider, reader = otel
+    keys = [f"sk_tenant_{i:04d}_0123456789" for i in range(30)]
+    clock = FakeClock()
+    windows = len(RateLimits().windows)
+
+    def reported() -> set[str]:
+        return {p.attributes["salescaling.key_id"] for p in points(reader).get("salescaling.budget.remaining", [])}
+
+    async with Simulator(keys={k: SimKey() for k in keys}) as sim:
+        async with AsyncSalescaling(keys[0], base_url=sim.url, clock=clock) as client:
+            instrument(client, tracer_provider=tracer_provider, meter_provider=meter_provider, max_keys=5)
+            for key in keys:
+                await client.with_key(key).request("GET", "users")
+            first = points(reader)["salescaling.budget.remaining"]
+            assert len(first) == 5 * windows  # the 5 most recently used keys, not all 30
+            clock.advance(24 * 3600)  # every window long past: every key idle
+            assert len(reported()) == 5  # reported once more, at full budget
+            assert reported() == set()  # then forgotten
+            await client.with_key(keys[3]).request("GET", "users")
+            assert len(reported()) == 1
+    with pytest.raises(ConfigError):
+        instrument(AsyncSalescaling("k"), max_keys=0)

@@ -205,3 +205,22 @@ async def test_a_short_page_of_shifted_duplicates_ends_quietly(
     with caplog.at_level(logging.WARNING, logger="salescaling_async"):
         items = await drive(paginator.to_list())
     assert len(items) == 10 and asked == [1, 2] and paginator.end_reason == "short_page" and not caplog.text
+
+
+async def test_a_total_count_crossed_by_a_page_is_honoured_and_reported(
+    clock: FakeClock, drive: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """count=15 while the server keeps sending full pages of new records: 15 records, then
+    the iteration ends with a warning (it used to go on past the count silently)."""
+    served = iter(range(10_000))
+
+    def handler(request: RawRequest) -> RawResponse:
+        return json_response([{"id": str(next(served))} for _ in range(10)], count=15)
+
+    client = AsyncSalescaling("k", transport=FakeTransport(handler), clock=clock)
+    paginator = client.contacts.list(page_size=10)
+    with caplog.at_level(logging.WARNING, logger="salescaling_async"):
+        items = await drive(paginator.to_list())
+    assert [c.id for c in items] == [str(i) for i in range(15)]
+    assert paginator.end_reason == "count_reached" and paginator.total == 15
+    assert "crosses the total count 15" in caplog.text

@@ -167,3 +167,22 @@ async def test_a_requester_without_http_response_still_answers_raw() -> None:
 
     raw = await Contacts[AsyncMode](Cached()).with_raw_response.get("c1")
     assert (raw.status_code, raw.request_id, raw.parse().id) == (200, "hit", "c1")
+
+
+async def test_a_cache_hit_answers_raw_with_its_url_elapsed_and_from_cache(sim: Simulator) -> None:
+    """On a hit, the raw response keeps the URL and the request id of the stored response,
+    says ``from_cache`` and carries no (stale) rate-limit header; ``elapsed`` is the lookup's."""
+    from salescaling_async import MemoryCache
+
+    async with AsyncSalescaling(
+        sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE), cache=MemoryCache(ttl=600)
+    ) as client:
+        first = await client.contacts.with_raw_response.get(sim.store.data["contacts"][0]["id"])
+        again = await client.contacts.with_raw_response.get(sim.store.data["contacts"][0]["id"])
+    assert not first.from_cache and any(h.startswith("x-ratelimit") for h in first.headers)
+    assert again.from_cache and again.status_code == 200
+    assert again.url == first.url != ""
+    assert again.request_id == first.request_id is not None
+    assert again.parse() == first.parse()
+    assert not any(h.startswith(("x-ratelimit", "ratelimit", "retry-after")) for h in again.headers)
+    assert sim.stats().accepted == 1

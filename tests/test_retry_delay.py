@@ -162,9 +162,11 @@ def test_redirects_keep_the_key_only_on_the_same_origin() -> None:
 
 
 def test_resolve_refuses_other_origins() -> None:
-    """``request()`` paths resolve under the base URL; absolute URLs must share its origin."""
+    """``request()`` paths resolve under the base URL; absolute URLs must share its origin and path."""
     assert resolve("https://api.x/v1/", "/contacts") == "https://api.x/v1/contacts"
-    assert resolve("https://api.x/v1/", "https://api.x:443/v2/a") == "https://api.x:443/v2/a"
+    assert resolve("https://api.x/v1/", "https://api.x:443/v1/a") == "https://api.x:443/v1/a"
+    with pytest.raises(Exception, match="under the base URL's path"):
+        resolve("https://api.x/v1/", "https://api.x:443/v2/a")
     with pytest.raises(Exception, match="own origin"):
         resolve("https://api.x/v1/", "https://evil.x/v1/contacts")
 

@@ -118,3 +118,28 @@ async def test_create_through_the_client_converts_or_refuses_mapping_bodies() ->
         with pytest.raises(ConfigError, match="camelCase"):
             await client.companies.create({"legal_name": "Acme"})
         assert sim.stats().accepted == sent
+
+
+async def test_bodies_json_cannot_encode_are_refused_before_a_slot_and_dates_are_converted() -> None:
+    """A date in a mapping body becomes the API's date-time; a set, bytes, NaN or infinity is a
+    ConfigError raised before any rate slot is taken or anything is sent."""
+    import datetime as dt
+    import math
+
+    from salescaling_async import AsyncSalescaling
+    from salescaling_async.testing import Simulator
+
+    async with Simulator() as sim, AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
+        created = await client.contacts.create({"firstName": "a", "birthday": dt.date(2020, 1, 2)})
+        assert created.birthday is not None and created.birthday.date() == dt.date(2020, 1, 2)
+        assert to_wire_body({"birthday": dt.date(1990, 1, 15)}, models.Contact) == {
+            "birthday": "1990-01-15T00:00:00.000Z"
+        }
+        bad: list[Any] = [{"email": {1, 2}}, {"email": b"raw"}, {"n": math.nan}, {"n": -math.inf}]
+        for body in bad:
+            with pytest.raises(ConfigError, match="JSON body"):
+                await client.contacts.create({"firstName": "a", **body})
+            with pytest.raises(ConfigError, match="JSON body"):
+                await client.request("POST", "contacts", json=body)
+        assert client.statistics().granted == 1
+        assert sim.stats().accepted == 1

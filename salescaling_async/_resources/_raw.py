@@ -32,6 +32,10 @@ class APIResponse(Generic[T]):
         elapsed: How long the call took on the client's clock, throttle waits, retries and
             redirects included.
         url: The URL of the final response (without the query).
+        from_cache: Whether the response cache answered (nothing was sent): then
+            ``headers`` are those stored with the entry, without the rate-limit headers
+            (stale by then), ``request_id`` is the original response's, and ``elapsed`` the
+            lookup's time.
 
     .. versionadded:: 0.2.0
     """
@@ -42,6 +46,7 @@ class APIResponse(Generic[T]):
     url: str
     _result: Any = attrs.field(repr=False, alias="result")
     _error: ResponseValidationError | None = attrs.field(default=None, repr=False, alias="error")
+    from_cache: bool = attrs.field(default=False, kw_only=True)
 
     @property
     def request_id(self) -> str | None:
@@ -126,4 +131,5 @@ class Capture:
             url=url,
             result=result,
             error=error,
+            from_cache=envelope is not None and envelope.from_cache,
         )

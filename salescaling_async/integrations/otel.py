@@ -29,6 +29,11 @@ Metrics (meter `salescaling_async`): `salescaling.requests` (attempts),
 `salescaling.throttle.wait` (s, one value per attempt) and the observable gauge
 `salescaling.budget.remaining` (requests left per key and window).
 
+The recorder remembers only keys still in use: a key whose budget is idle again (nothing
+held, queued, in flight or paused; the scheduler forgets such keys too) is reported with its
+full budget once more and then dropped, and at most ``max_keys`` keys are kept (least
+recently used first out), so a multi-tenant service's memory and gauge series stay bounded.
+
 Instrument a client before making views of it (`with_key`, `with_options`): views share the
 hook they were made with.
 
@@ -40,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +66,7 @@ def instrument(
     *,
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
+    max_keys: int = 1000,
 ) -> None:
     """Export a span per request attempt and the SDK's metrics through OpenTelemetry.
 
@@ -67,16 +74,21 @@ def instrument(
         client: The client to instrument (every view of it, made before or after, is instrumented).
         tracer_provider: Default: the global one (``opentelemetry.trace``).
         meter_provider: Default: the global one (``opentelemetry.metrics``).
+        max_keys: At most this many keys are remembered for the budget gauge (least
+            recently used dropped first); idle keys are dropped anyway.
+            (.. versionadded:: 0.2.0)
 
     Raises:
-        ConfigError: ``client`` is already instrumented.
+        ConfigError: ``client`` is already instrumented, or ``max_keys`` is not >= 1.
 
     .. versionadded:: 0.2.0
     """
     core = client._core
     if getattr(core, "otel_instrumented", False):
         raise ConfigError("this client is already instrumented")
-    recorder = _Recorder(client, tracer_provider, meter_provider)
+    if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+        raise ConfigError(f"max_keys must be an integer >= 1, got {max_keys!r}")
+    recorder = _Recorder(client, tracer_provider, meter_provider, max_keys=max_keys)
     previous = core.on_event
 
     def on_event(event: Event) -> None:
@@ -97,8 +109,11 @@ class _Recorder:
         client: AsyncSalescaling,
         tracer_provider: trace.TracerProvider | None,
         meter_provider: metrics.MeterProvider | None,
+        *,
+        max_keys: int = 1000,
     ) -> None:
         self.client = client
+        self.max_keys = max_keys
         self.base_path = urlsplit(client.base_url).path
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)
@@ -114,8 +129,8 @@ class _Recorder:
             "salescaling.budget.remaining", [self.observe_budget], "{request}",
             "Requests the key may still send now, per rate window",
         )  # fmt: skip
-        self.keys: set[str] = set()
-        self.snapshots: dict[str, KeyStatistics] = {}
+        # Keys in use, least recently used first, each with its snapshot at its last attempt.
+        self.snapshots: OrderedDict[str, KeyStatistics] = OrderedDict()
 
     def record(self, event: RequestAttempt) -> None:
         attributes = self.attributes(event)
@@ -138,8 +153,15 @@ class _Recorder:
         self.throttle.record(event.throttle_wait, {"salescaling.key_id": event.key})
         if event.status == 429:
             self.rate_limited.add(1, {"salescaling.key_id": event.key})
-        self.keys.add(event.key)
         self.snapshots[event.key] = self.client.scheduler.statistics(event.key)
+        self.snapshots.move_to_end(event.key)
+        while len(self.snapshots) > self.max_keys:
+            self.snapshots.popitem(last=False)
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys the budget gauge reports, least recently used first."""
+        return list(self.snapshots)
 
     def attributes(self, event: RequestAttempt) -> dict[str, Any]:
         parts = urlsplit(event.url)
@@ -158,12 +180,14 @@ class _Recorder:
         return out
 
     def observe_budget(self, _options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
-        for key in list(self.keys):
+        for key in self.keys:
             stats = self.statistics(key)
             for window, limit in stats.limits.items():
                 yield metrics.Observation(
                     max(limit - stats.held.get(window, 0), 0), {"salescaling.key_id": key, "salescaling.window": window}
                 )
+            if _idle(stats):  # reported at its full budget this once; the scheduler forgets it too
+                self.snapshots.pop(key, None)
 
     def statistics(self, key: str) -> KeyStatistics:
         """A fresh snapshot taken on the client's loop (exporters call from their own thread);
@@ -173,7 +197,7 @@ class _Recorder:
         if loop is not None and _running_loop() is loop:
             return take()
         if loop is None or not loop.is_running():
-            return self.snapshots[key]
+            return self.snapshots.get(key) or take()
         future: concurrent.futures.Future[KeyStatistics] = concurrent.futures.Future()
 
         def run() -> None:
@@ -186,7 +210,15 @@ class _Recorder:
         try:
             return future.result(timeout=1.0)
         except Exception:  # noqa: BLE001 - a busy or closing loop: the last snapshot is still true-ish
-            return self.snapshots[key]
+            return self.snapshots.get(key) or take()
+
+
+def _idle(stats: KeyStatistics) -> bool:
+    """Nothing held, queued, in flight or paused: the key's state is as if never used."""
+    return (
+        not any(stats.held.values()) and not stats.in_flight and not any(stats.queued.values())
+        and not stats.paused_for
+    )  # fmt: skip
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
