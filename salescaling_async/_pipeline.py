@@ -230,6 +230,8 @@ class Pipeline:
         )
         started = core.clock.now()
         deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+        if core.cache is None:  # the common case: no lookup, no settle task
+            return await self._retrying(raw, endpoint, priority, deadline, started, on_response)
         slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
         if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
             if on_response is not None:  # the raw views: the URL asked for, the stored headers
