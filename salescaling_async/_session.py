@@ -246,8 +246,8 @@ class AsyncSalescaling(ResourceGroups):
 
         Args:
             method: HTTP method.
-            path: Relative to the base URL (``"contacts"``), or an absolute URL of the
-                same origin.
+            path: Relative to the base URL (``"contacts"``), or an absolute URL under the
+                base URL; anything resolving outside it raises :class:`ConfigError`.
             params: Query parameters.
             json: JSON body.
             scope: The scope the endpoint needs, checked against ``scopes=``.
