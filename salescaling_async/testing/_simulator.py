@@ -413,10 +413,15 @@ class Simulator:
             return _bad("name, startDateTime and mediaUrl or file are required")
         record = self.store.add(
             "calls",
-            {"status": "processing", "name": str(name), "startDateTime": str(start),
-             "description": str(form.get("description") or "") or None,
-             "fromNumber": form.get("fromNumber"), "toNumber": form.get("toNumber")},
-        )  # fmt: skip
+            {
+                "status": "processing",
+                "name": str(name),
+                "startDateTime": str(start),
+                "description": str(form.get("description") or "") or None,
+                "fromNumber": form.get("fromNumber"),
+                "toNumber": form.get("toNumber"),
+            },
+        )
         return web.json_response(_envelope({"callId": record["callId"]}), status=201)
 
     async def _h_metadata(self, request: web.Request) -> web.Response:
