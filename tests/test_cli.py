@@ -28,6 +28,11 @@ async def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 1
     return proc.returncode or 0, out.decode()
 
 
+def _cli(sim: Simulator, command: str, *args: str, key: str | None = None) -> tuple[str, ...]:
+    """The words of ``command``, then ``args``, then the options aiming the CLI at ``sim`` (with its key unless ``key``)."""
+    return (*command.split(), *args, "--api-key", key or sim.api_key, "--base-url", sim.url)
+
+
 def _ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
@@ -36,20 +41,7 @@ async def test_export_5000_records_each_once(tmp_path: Path) -> None:
     """All 5,000 contacts land in the file exactly once, with zero 429s."""
     async with Simulator(records={"contacts": 5000}, time_scale=10) as sim:
         out = tmp_path / "contacts.jsonl"
-        code, text = await _run(
-            "export",
-            "contacts",
-            "--out",
-            str(out),
-            "--page-size",
-            "50",
-            "--time-scale",
-            "10",
-            "--api-key",
-            sim.api_key,
-            "--base-url",
-            sim.url,
-        )
+        code, text = await _run(*_cli(sim, "export contacts --page-size 50 --time-scale 10", "--out", str(out)))
         assert code == 0, text
         ids = _ids(out)
         assert len(ids) == 5000 and set(ids) == {c["id"] for c in sim.store.data["contacts"]}
@@ -64,18 +56,7 @@ async def test_export_csv_with_filter(tmp_path: Path) -> None:
         out = tmp_path / "opps.csv"
         name = sim.store.data["opportunities"][3]["name"]
         code, text = await _run(
-            "export",
-            "opportunities",
-            "--out",
-            str(out),
-            "--format",
-            "csv",
-            "--filter",
-            f"name={name}",
-            "--api-key",
-            sim.api_key,
-            "--base-url",
-            sim.url,
+            *_cli(sim, "export opportunities --format csv", "--out", str(out), "--filter", f"name={name}")
         )
         assert code == 0, text
         lines = out.read_text().splitlines()
@@ -87,18 +68,7 @@ async def test_export_killed_then_resumed_has_no_gaps_or_duplicates(tmp_path: Pa
     async with Simulator(records={"contacts": 3000}, time_scale=1) as sim:
         out = tmp_path / "c.jsonl"
         checkpoint = tmp_path / "c.jsonl.checkpoint"
-        args = (
-            "export",
-            "contacts",
-            "--out",
-            str(out),
-            "--page-size",
-            "30",
-            "--api-key",
-            sim.api_key,
-            "--base-url",
-            sim.url,
-        )
+        args = _cli(sim, "export contacts --page-size 30", "--out", str(out))
         proc = await asyncio.create_subprocess_exec(
             SCRIPT, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
         )
@@ -128,20 +98,7 @@ async def test_import_with_failures_accounts_for_every_line(tmp_path: Path) -> N
     faults = [Fault("status", probability=0.15, methods={"POST"}), Fault("reset_after", on={7}, methods={"POST"})]
     results = tmp_path / "in.jsonl.results.jsonl"
     async with Simulator(records=0, faults=faults, seed=2, time_scale=10) as sim:
-        base = (
-            "import",
-            "opportunities",
-            "--in",
-            str(source),
-            "--concurrency",
-            "6",
-            "--time-scale",
-            "10",
-            "--api-key",
-            sim.api_key,
-            "--base-url",
-            sim.url,
-        )
+        base = _cli(sim, "import opportunities --concurrency 6 --time-scale 10", "--in", str(source))
         code, text = await _run(*base)
         assert code == 1 and "failed" in text
         entries = [json.loads(x) for x in results.read_text().splitlines()]
@@ -258,20 +215,7 @@ async def test_import_interrupted_then_reconciled_creates_each_line_once(tmp_pat
     results = tmp_path / "in.jsonl.results.jsonl"
     slow = Fault("latency", probability=1.0, methods={"POST"}, latency=0.2)
     async with Simulator(records=0, faults=[slow], time_scale=10) as sim:
-        base = (
-            "import",
-            "opportunities",
-            "--in",
-            str(source),
-            "--concurrency",
-            "4",
-            "--time-scale",
-            "10",
-            "--api-key",
-            sim.api_key,
-            "--base-url",
-            sim.url,
-        )
+        base = _cli(sim, "import opportunities --concurrency 4 --time-scale 10", "--in", str(source))
         proc = await asyncio.create_subprocess_exec(
             SCRIPT, *base, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
@@ -312,18 +256,7 @@ async def test_import_with_a_refused_key_stops_at_once(tmp_path: Path) -> None:
     source = _deals(tmp_path / "in.jsonl", 300)
     async with Simulator(records=0, keys={"sk_ro": SimKey(scopes={"opportunities:read"})}, time_scale=10) as sim:
         code, text = await _run(
-            "import",
-            "opportunities",
-            "--in",
-            str(source),
-            "--concurrency",
-            "4",
-            "--time-scale",
-            "10",
-            "--api-key",
-            "sk_ro",
-            "--base-url",
-            sim.url,
+            *_cli(sim, "import opportunities --concurrency 4 --time-scale 10", "--in", str(source), key="sk_ro")
         )
         assert code == 3, text
         assert "403" in text and "Traceback" not in text
@@ -338,16 +271,12 @@ async def test_import_refuses_a_non_utf8_file_and_accepts_a_bom(tmp_path: Path) 
     bom = tmp_path / "bom.jsonl"
     bom.write_bytes(b'\xef\xbb\xbf{"name": "Deal A"}\n{"name": "Deal B"}\n')
     async with Simulator(records=0, limits=None) as sim:
-        code, text = await _run(
-            "import", "opportunities", "--in", str(latin), "--api-key", sim.api_key, "--base-url", sim.url
-        )
+        code, text = await _run(*_cli(sim, "import opportunities", "--in", str(latin)))
         assert code == 2, text
         assert "not UTF-8" in text and "input line 3" in text and "Traceback" not in text
         assert len(text.strip().splitlines()) == 1
         assert sim.stats().accepted == 0
-        code, text = await _run(
-            "import", "opportunities", "--in", str(bom), "--api-key", sim.api_key, "--base-url", sim.url
-        )
+        code, text = await _run(*_cli(sim, "import opportunities", "--in", str(bom)))
         assert code == 0, text
         assert sorted(o["name"] for o in sim.store.data["opportunities"]) == ["Deal A", "Deal B"]
         assert "requests in" in text and "% of what the key allowed" in text
@@ -395,18 +324,7 @@ async def test_export_refuses_a_checkpoint_it_cannot_trust(
     if output is not None:
         out.write_bytes(output)
     async with Simulator(records={"contacts": 30}, limits=None) as sim:
-        args = (
-            "export",
-            "contacts",
-            "--out",
-            str(out),
-            "--page-size",
-            "10",
-            "--api-key",
-            sim.api_key,
-            "--base-url",
-            sim.url,
-        )
+        args = _cli(sim, "export contacts --page-size 10", "--out", str(out))
         code, text = await _run(*args)
         assert code == 2, text
         assert needle in text and "--restart" in text and "Traceback" not in text

@@ -121,6 +121,27 @@ def _first(paginator: Any) -> Awaitable[Any]:
     return paginator.first_page()  # type: ignore[no-any-return]
 
 
+def _listing(op: Op, path: str, filters: dict[str, str], record: Any, *, name: str, page: str = "1") -> Any:
+    """A listing case: ``filters`` and the page parameters in the query, no body, one ``record`` back."""
+    return pytest.param(op, "GET", path, {**filters, "page": page, "limit": "100"}, None, [record], id=name)
+
+
+def _provisional_cases(attr: str, path: str, record: dict[str, str]) -> list[Any]:
+    """list, get and create of a provisional resource: ``record`` is sent and answered verbatim."""
+    record_id, body = record["id"], {k: v for k, v in record.items() if k != "id"}
+
+    def resource(c: AsyncSalescaling) -> Any:
+        return getattr(c, attr)
+
+    return [
+        _listing(lambda c: _first(resource(c).list()), path, {}, record, name=f"{attr}.list"),
+        pytest.param(
+            lambda c: resource(c).get(record_id), "GET", f"{path}/{record_id}", {}, None, record, id=f"{attr}.get"
+        ),
+        pytest.param(lambda c: resource(c).create(body), "POST", path, {}, body, record, id=f"{attr}.create"),
+    ]
+
+
 WHEN = datetime(2024, 7, 18, 14, 0, tzinfo=timezone.utc)
 CASES: list[Any] = [
     pytest.param(
@@ -142,14 +163,13 @@ CASES: list[Any] = [
         {"callId": UUID},
         id="calls.upload",
     ),
-    pytest.param(
+    _listing(
         lambda c: _first(c.contacts.list(name="Jo", email="@x", opportunity_id="o1", company_id="c1", start_page=3)),
-        "GET",
         "contacts",
-        {"name": "Jo", "email": "@x", "opportunityId": "o1", "companyId": "c1", "page": "3", "limit": "100"},
-        None,
-        [CONTACT],
-        id="contacts.list",
+        {"name": "Jo", "email": "@x", "opportunityId": "o1", "companyId": "c1"},
+        CONTACT,
+        name="contacts.list",
+        page="3",
     ),
     pytest.param(lambda c: c.contacts.get(UUID), "GET", f"contacts/{UUID}", {}, None, CONTACT, id="contacts.get"),
     pytest.param(
@@ -163,14 +183,12 @@ CASES: list[Any] = [
         CONTACT,
         id="contacts.create",
     ),
-    pytest.param(
+    _listing(
         lambda c: _first(c.opportunities.list(name="Ent", contact_id="c9")),
-        "GET",
         "opportunities",
-        {"name": "Ent", "contactId": "c9", "page": "1", "limit": "100"},
-        None,
-        [OPPORTUNITY],
-        id="opportunities.list",
+        {"name": "Ent", "contactId": "c9"},
+        OPPORTUNITY,
+        name="opportunities.list",
     ),
     pytest.param(
         lambda c: c.opportunities.get(UUID),
@@ -190,14 +208,12 @@ CASES: list[Any] = [
         OPPORTUNITY,
         id="opportunities.create",
     ),
-    pytest.param(
+    _listing(
         lambda c: _first(c.users.list(email="j", phone="+1", metadata={"salesRegion": "North"})),
-        "GET",
         "users",
-        {"email": "j", "phone": "+1", "metadata": "[salesRegion=North]", "page": "1", "limit": "100"},
-        None,
-        [USER],
-        id="users.list",
+        {"email": "j", "phone": "+1", "metadata": "[salesRegion=North]"},
+        USER,
+        name="users.list",
     ),
     pytest.param(
         lambda c: c.users.update_metadata(UUID, {"salesRegion": "South"}),
@@ -208,14 +224,12 @@ CASES: list[Any] = [
         {"salesRegion": "South"},
         id="users.update_metadata",
     ),
-    pytest.param(
+    _listing(
         lambda c: _first(c.calendars.list(name="My", is_primary=True, read_only=False)),
-        "GET",
         "calendars",
-        {"name": "My", "isPrimary": "true", "readOnly": "false", "page": "1", "limit": "100"},
-        None,
-        [CALENDAR],
-        id="calendars.list",
+        {"name": "My", "isPrimary": "true", "readOnly": "false"},
+        CALENDAR,
+        name="calendars.list",
     ),
     pytest.param(lambda c: c.calendars.get(UUID), "GET", f"calendars/{UUID}", {}, None, CALENDAR, id="calendars.get"),
     pytest.param(
@@ -267,65 +281,9 @@ CASES: list[Any] = [
         EVENT,
         id="calendar_events.create",
     ),
-    pytest.param(
-        lambda c: _first(c.companies.list()),
-        "GET",
-        "companies",
-        {"page": "1", "limit": "100"},
-        None,
-        [{"id": "c", "name": "Acme"}],
-        id="companies.list",
-    ),
-    pytest.param(lambda c: c.companies.get("c"), "GET", "companies/c", {}, None, {"id": "c"}, id="companies.get"),
-    pytest.param(
-        lambda c: c.companies.create({"name": "Acme"}),
-        "POST",
-        "companies",
-        {},
-        {"name": "Acme"},
-        {"id": "c", "name": "Acme"},
-        id="companies.create",
-    ),
-    pytest.param(
-        lambda c: _first(c.meetings.list()),
-        "GET",
-        "meetings",
-        {"page": "1", "limit": "100"},
-        None,
-        [{"id": "m"}],
-        id="meetings.list",
-    ),
-    pytest.param(lambda c: c.meetings.get("m"), "GET", "meetings/m", {}, None, {"id": "m"}, id="meetings.get"),
-    pytest.param(
-        lambda c: c.meetings.create({"title": "x"}),
-        "POST",
-        "meetings",
-        {},
-        {"title": "x"},
-        {"id": "m"},
-        id="meetings.create",
-    ),
-    pytest.param(
-        lambda c: _first(c.voice_agents.list()),
-        "GET",
-        "voice-agents",
-        {"page": "1", "limit": "100"},
-        None,
-        [{"id": "v"}],
-        id="voice_agents.list",
-    ),
-    pytest.param(
-        lambda c: c.voice_agents.get("v"), "GET", "voice-agents/v", {}, None, {"id": "v"}, id="voice_agents.get"
-    ),
-    pytest.param(
-        lambda c: c.voice_agents.create({"name": "Agent"}),
-        "POST",
-        "voice-agents",
-        {},
-        {"name": "Agent"},
-        {"id": "v"},
-        id="voice_agents.create",
-    ),
+    *_provisional_cases("companies", "companies", {"id": "c", "name": "Acme"}),
+    *_provisional_cases("meetings", "meetings", {"id": "m", "title": "x"}),
+    *_provisional_cases("voice_agents", "voice-agents", {"id": "v", "name": "Agent"}),
 ]
 
 

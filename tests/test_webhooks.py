@@ -164,19 +164,23 @@ async def test_oversized_chunked_body_is_413(receiver: tuple[Post, list[WebhookE
     assert received == []
 
 
-async def test_aiohttp_secret_is_checked_before_the_body_is_read() -> None:
-    """A wrong secret is answered 401 while the announced body was never sent."""
+async def _aiohttp_status_line(rest: bytes) -> bytes:
+    """The status line the aiohttp receiver answers to a raw webhook POST whose request line and Host are
+    followed by ``rest`` (the other headers, the blank line and whatever body is sent)."""
     app = web.Application()
     app.add_routes(webhook_routes(lambda e: None, secret=SECRET))
     async with serve(app) as base:
         port = int(base.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
-            b"X-Webhook-Secret: wrong-wrong-wrong-wrong\r\n\r\n"
-        )
+        writer.write(b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\n" + rest)
         status = await asyncio.wait_for(reader.readline(), 10)
         writer.close()
+    return status
+
+
+async def test_aiohttp_secret_is_checked_before_the_body_is_read() -> None:
+    """A wrong secret is answered 401 while the announced body was never sent."""
+    status = await _aiohttp_status_line(b"Content-Length: 1000000\r\nX-Webhook-Secret: wrong-wrong-wrong-wrong\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 401")
 
 
@@ -215,17 +219,7 @@ async def test_fastapi_secret_is_checked_before_the_body_is_read() -> None:
 )
 async def test_aiohttp_undecodable_secret_header_is_401(value: bytes) -> None:
     """A secret header whose bytes are not UTF-8 is 401, never 500."""
-    app = web.Application()
-    app.add_routes(webhook_routes(lambda e: None, secret=SECRET))
-    async with serve(app) as base:
-        port = int(base.rsplit(":", 1)[1])
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-            b"X-Webhook-Secret: " + value + b"\r\n\r\n{}"
-        )
-        status = await asyncio.wait_for(reader.readline(), 10)
-        writer.close()
+    status = await _aiohttp_status_line(b"Content-Length: 2\r\nX-Webhook-Secret: " + value + b"\r\n\r\n{}")
     assert status.startswith(b"HTTP/1.1 401")
 
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
+
 from .. import _resources
 from .._bulk import BulkResult, BulkRun
 from .._convert import structure
@@ -211,20 +213,18 @@ async def import_records(
         book.close()
 
 
+@attrs.define(eq=False)
 class _Job:
     """Strictly private. Maps input lines to bulk indexes and results to result lines."""
 
-    def __init__(
-        self, resource: Any, model: Any, book: ResultsBook, counters: Counters, on_progress: Callable[[], None]
-    ) -> None:
-        self.resource = resource
-        self.model = model
-        self.book = book
-        self.counters = counters
-        self.on_progress = on_progress
-        self.line_of: dict[int, int] = {}  # bulk index -> input line (items in flight only)
-        self.refused: AuthenticationError | PermissionDeniedError | None = None
-        self.seen_ambiguous: set[int] = set()
+    resource: Any
+    model: Any
+    book: ResultsBook
+    counters: Counters
+    on_progress: Callable[[], None]
+    line_of: dict[int, int] = attrs.field(factory=dict)  # bulk index -> input line (items in flight only)
+    refused: AuthenticationError | PermissionDeniedError | None = None
+    seen_ambiguous: set[int] = attrs.field(factory=set)
 
     def items(self, source: Path, wanted: Callable[[int], bool]) -> Iterator[Any]:
         """Items of the wanted lines; bad lines get their ``error`` line here, unsent.

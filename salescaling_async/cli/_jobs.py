@@ -24,21 +24,13 @@ from .._errors import ConfigError
 from .._events import Event, RateLimitHit, RetryScheduled, ThrottleWait
 from .._pagination import AsyncPaginator
 from .._session import AsyncSalescaling
+from ..integrations._dlt_schema import RESOURCES
 from ..models import CalendarCreate, CalendarEventCreate, ContactCreate, OpportunityCreate
 
 Format = Literal["jsonl", "csv"]
 
-EXPORTABLE = (
-    "calls",
-    "contacts",
-    "companies",
-    "meetings",
-    "opportunities",
-    "calendars",
-    "calendar-events",
-    "users",
-    "voice-agents",
-)
+EXPORTABLE = tuple(name.replace("_", "-") for name in RESOURCES)
+"""Every listable resource, as the CLI names them (one registry with the dlt source)."""
 IMPORTABLE: dict[str, Any] = {
     "contacts": ContactCreate,
     "opportunities": OpportunityCreate,
