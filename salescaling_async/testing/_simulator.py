@@ -6,6 +6,13 @@ scopes and expiry (401 before anything counts); throttles exactly like a NestJS 
 (see ``_throttler``); and injects faults on demand.  ``/_simulator/stats`` and
 ``/_simulator/reset`` are never authenticated or throttled.
 
+Each concern is one aiohttp middleware (outermost first: draw the faults, ``latency``,
+authentication, ``reset_before``, the throttler, the faults answered instead of the call, the
+faults that spoil its answer, the throttler's headers); they pass what they learn inward in a
+per-request ``_Visit``.  The module is longer than most because the middlewares and the
+endpoint handlers share one state (keys, store, throttler, counters, fault draws) that
+:class:`Simulator` owns; the records and the throttler live in ``_store`` and ``_throttler``.
+
     async with Simulator(records=1000) as sim:
         async with AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
             ...
