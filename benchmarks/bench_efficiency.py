@@ -30,6 +30,7 @@ FAULTS = [Fault("latency", probability=1.0, jitter=0.05)]
 async def _sdk(url: str, until: float, times: list[float]) -> dict[str, int]:
     limits = RateLimits().scaled(SCALE)
     async with AsyncSalescaling("sdk-key", base_url=url, limits=limits) as client:
+
         async def worker() -> None:
             while time.monotonic() < until:
                 await client.request("GET", "users", params={"limit": 1})
@@ -43,16 +44,19 @@ async def _baseline(url: str, until: float, times: list[float]) -> dict[str, int
     limiters = [AsyncLimiter(w.limit, w.seconds) for w in RateLimits().scaled(SCALE)]
     seen = {"429s": 0}
     async with aiohttp.ClientSession() as session:
+
         async def worker() -> None:
             while time.monotonic() < until:
                 async with limiters[0], limiters[1], limiters[2]:
-                    async with session.get(url + "users", params={"limit": 1},
-                                           headers={"x-api-key": "baseline-key"}) as resp:  # fmt: skip
+                    async with session.get(
+                        url + "users", params={"limit": 1}, headers={"x-api-key": "baseline-key"}
+                    ) as resp:
                         await resp.read()
                 if resp.status == 429:
                     seen["429s"] += 1
-                    hint = max((float(v) for k, v in resp.headers.items() if k.lower().startswith("retry-after")),
-                               default=1.0)  # fmt: skip
+                    hint = max(
+                        (float(v) for k, v in resp.headers.items() if k.lower().startswith("retry-after")), default=1.0
+                    )
                     await asyncio.sleep(hint)
                 elif resp.status == 200:
                     times.append(time.monotonic())
@@ -71,9 +75,19 @@ async def _main(url: str) -> tuple[list[Row], dict[str, list[float]]]:
     rows = []
     for name, times, seen in (("salescaling-async", sdk_times, sdk), ("aiohttp + aiolimiter", base_times, base)):
         accepted = sum(1 for t in times if t <= until + 0.1)
-        rows.append({"client": name, "accepted": accepted, "ceiling": ceiling,
-                     "accepted / ceiling": accepted / ceiling, "429s": seen["429s"]})  # fmt: skip
-    series = {"salescaling-async": [t - start for t in sdk_times], "aiohttp + aiolimiter": [t - start for t in base_times]}
+        rows.append(
+            {
+                "client": name,
+                "accepted": accepted,
+                "ceiling": ceiling,
+                "accepted / ceiling": accepted / ceiling,
+                "429s": seen["429s"],
+            }
+        )
+    series = {
+        "salescaling-async": [t - start for t in sdk_times],
+        "aiohttp + aiolimiter": [t - start for t in base_times],
+    }
     return rows, series
 
 
@@ -92,8 +106,12 @@ def plot(series: dict[str, list[float]], path: Path) -> None:
                 bins[int(t / bin_s)] += 1
         ax.step([i * bin_s for i in range(len(bins))], [b / bin_s for b in bins], where="post", label=name)
     for window, style in zip(RateLimits().scaled(SCALE), (":", "--", "-."), strict=True):
-        ax.axhline(window.limit / window.seconds, linestyle=style, color="grey",
-                   label=f"{window.name}: {window.limit}/{window.seconds:.2f}s")  # fmt: skip
+        ax.axhline(
+            window.limit / window.seconds,
+            linestyle=style,
+            color="grey",
+            label=f"{window.name}: {window.limit}/{window.seconds:.2f}s",
+        )
     ax.set_xlabel("seconds (windows scaled x6)")
     ax.set_ylabel("accepted requests / s")
     ax.set_title("Saturating one key, 0-50 ms latency jitter")

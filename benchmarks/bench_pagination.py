@@ -25,8 +25,14 @@ async def _main(url: str) -> list[Row]:
             count += 1
             if count in (10_000, 50_000, 100_000):
                 current, peak = tracemalloc.get_traced_memory()
-                rows.append({"records streamed": count, "traced now (KiB)": current / 1024,
-                             "traced peak (KiB)": peak / 1024, "elapsed (s)": time.perf_counter() - start})  # fmt: skip
+                rows.append(
+                    {
+                        "records streamed": count,
+                        "traced now (KiB)": current / 1024,
+                        "traced peak (KiB)": peak / 1024,
+                        "elapsed (s)": time.perf_counter() - start,
+                    }
+                )
         tracemalloc.stop()
     assert count == RECORDS, count
     return rows

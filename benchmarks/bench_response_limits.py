@@ -93,15 +93,26 @@ def run(results: Path) -> str:
         if not ready.wait(120):
             raise RuntimeError("server did not start")
         url = f"http://127.0.0.1:{port}/"
-        for path, body, limit in [("huge", "200 MB chunked", 16 * MiB), ("bomb", "1 MB gzip -> 1 GiB", 16 * MiB),
-                                  ("bomb", "1 MB gzip -> 1 GiB", 64 * MiB)]:  # fmt: skip
+        for path, body, limit in [
+            ("huge", "200 MB chunked", 16 * MiB),
+            ("bomb", "1 MB gzip -> 1 GiB", 16 * MiB),
+            ("bomb", "1 MB gzip -> 1 GiB", 64 * MiB),
+        ]:
             out = ctx.Queue()
             client = ctx.Process(target=_client, args=(url, path, limit, out))
             client.start()
             outcome, before, peak = out.get(timeout=300)
             client.join(30)
-            rows.append({"body": body, "limit (MiB)": limit // MiB, "outcome": outcome,
-                         "RSS before (MiB)": before, "peak RSS (MiB)": peak, "growth (MiB)": peak - before})  # fmt: skip
+            rows.append(
+                {
+                    "body": body,
+                    "limit (MiB)": limit // MiB,
+                    "outcome": outcome,
+                    "RSS before (MiB)": before,
+                    "peak RSS (MiB)": peak,
+                    "growth (MiB)": peak - before,
+                }
+            )
     finally:
         server.terminate()
         server.join(10)

@@ -19,11 +19,13 @@ async def _main(url: str) -> Row:
     until = time.monotonic() + SECONDS
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as http:
+
         async def worker() -> None:
             nonlocal count
             while time.monotonic() < until:
-                async with http.get(url + "users", params={"limit": "1"},
-                                    headers={"x-api-key": "sk_test_simulator"}) as resp:  # fmt: skip
+                async with http.get(
+                    url + "users", params={"limit": "1"}, headers={"x-api-key": "sk_test_simulator"}
+                ) as resp:
                     await resp.read()
                     assert resp.status == 200
                 count += 1

@@ -50,8 +50,9 @@ def compute_delay(attempt: int, config: RetryConfig, rng: random.Random) -> floa
 _DIGITS = re.compile(r"[0-9]+")  # RFC 9110 delay-seconds: ASCII digits, nothing else
 _MAX_DIGITS = 12  # more digits than this is absurd whatever they say: read as _MAX_HINT
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}  # fmt: skip
+_MONTHS = {
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
 _WDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _LONG_WDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
@@ -88,8 +89,15 @@ def parse_http_date(value: str) -> float | None:
         if year < 100:  # rfc850-date: two-digit years, 70-99 meaning the 1900s
             year += 1900 if year >= 70 else 2000
         try:
-            when = datetime(year, _MONTHS[match["mon"]], int(match["d"]), int(match["h"]),
-                            int(match["m"]), int(match["s"]), tzinfo=timezone.utc)  # fmt: skip
+            when = datetime(
+                year,
+                _MONTHS[match["mon"]],
+                int(match["d"]),
+                int(match["h"]),
+                int(match["m"]),
+                int(match["s"]),
+                tzinfo=timezone.utc,
+            )
         except ValueError:  # 31 Feb, hour 25, leap second 60
             return None
         return when.timestamp()

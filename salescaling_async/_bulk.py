@@ -290,9 +290,15 @@ class BulkRun(Generic[I, R]):
         self._counts[result.status] += 1
         if self._on_progress is not None:
             self._on_progress(
-                BulkProgress(self._taken, self._counts["created"], self._counts["error"],
-                             self._counts["ambiguous"], len(self._running), result)
-            )  # fmt: skip
+                BulkProgress(
+                    self._taken,
+                    self._counts["created"],
+                    self._counts["error"],
+                    self._counts["ambiguous"],
+                    len(self._running),
+                    result,
+                )
+            )
 
     def _pop(self) -> BulkResult[I, R] | None:
         if not self._ordered:

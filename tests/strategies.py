@@ -53,8 +53,9 @@ def for_type(tp: Any) -> st.SearchStrategy[Any]:
 def model(cls: type) -> st.SearchStrategy[Any]:
     plan = _plan(cls)
     known = {j for j, _, _ in plan}
-    fields = {attr: for_type(tp) if _required(cls, attr) else st.one_of(st.none(), for_type(tp))
-              for _, attr, tp in plan}  # fmt: skip
+    fields = {
+        attr: for_type(tp) if _required(cls, attr) else st.one_of(st.none(), for_type(tp)) for _, attr, tp in plan
+    }
     extra = st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: k not in known), json_values, max_size=3)
     return st.builds(cls, **fields, extra=extra)
 

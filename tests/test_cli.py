@@ -18,11 +18,19 @@ SCRIPT = str(Path(sys.executable).parent / "salescaling")
 
 async def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        SCRIPT, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        SCRIPT,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )  # fmt: skip
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode()
+
+
+def _cli(sim: Simulator, command: str, *args: str, key: str | None = None) -> tuple[str, ...]:
+    """The words of ``command``, then ``args``, then the options aiming the CLI at ``sim`` (with its key unless ``key``)."""
+    return (*command.split(), *args, "--api-key", key or sim.api_key, "--base-url", sim.url)
 
 
 def _ids(path: Path) -> list[str]:
@@ -33,8 +41,7 @@ async def test_export_5000_records_each_once(tmp_path: Path) -> None:
     """All 5,000 contacts land in the file exactly once, with zero 429s."""
     async with Simulator(records={"contacts": 5000}, time_scale=10) as sim:
         out = tmp_path / "contacts.jsonl"
-        code, text = await _run("export", "contacts", "--out", str(out), "--page-size", "50", "--time-scale", "10",
-                                "--api-key", sim.api_key, "--base-url", sim.url)  # fmt: skip
+        code, text = await _run(*_cli(sim, "export contacts --page-size 50 --time-scale 10", "--out", str(out)))
         assert code == 0, text
         ids = _ids(out)
         assert len(ids) == 5000 and set(ids) == {c["id"] for c in sim.store.data["contacts"]}
@@ -48,8 +55,9 @@ async def test_export_csv_with_filter(tmp_path: Path) -> None:
     async with Simulator(records={"opportunities": 30}, limits=None) as sim:
         out = tmp_path / "opps.csv"
         name = sim.store.data["opportunities"][3]["name"]
-        code, text = await _run("export", "opportunities", "--out", str(out), "--format", "csv",
-                                "--filter", f"name={name}", "--api-key", sim.api_key, "--base-url", sim.url)  # fmt: skip
+        code, text = await _run(
+            *_cli(sim, "export opportunities --format csv", "--out", str(out), "--filter", f"name={name}")
+        )
         assert code == 0, text
         lines = out.read_text().splitlines()
         assert lines[0].startswith("id,name,amount") and len(lines) >= 2 and name in lines[1]
@@ -60,10 +68,10 @@ async def test_export_killed_then_resumed_has_no_gaps_or_duplicates(tmp_path: Pa
     async with Simulator(records={"contacts": 3000}, time_scale=1) as sim:
         out = tmp_path / "c.jsonl"
         checkpoint = tmp_path / "c.jsonl.checkpoint"
-        args = ("export", "contacts", "--out", str(out), "--page-size", "30", "--api-key", sim.api_key,
-                "--base-url", sim.url)  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(SCRIPT, *args, stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+        args = _cli(sim, "export contacts --page-size 30", "--out", str(out))
+        proc = await asyncio.create_subprocess_exec(
+            SCRIPT, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
         for _ in range(600):
             await asyncio.sleep(0.05)
             if checkpoint.exists() and json.loads(checkpoint.read_text())["next_page"] >= 15:
@@ -90,8 +98,7 @@ async def test_import_with_failures_accounts_for_every_line(tmp_path: Path) -> N
     faults = [Fault("status", probability=0.15, methods={"POST"}), Fault("reset_after", on={7}, methods={"POST"})]
     results = tmp_path / "in.jsonl.results.jsonl"
     async with Simulator(records=0, faults=faults, seed=2, time_scale=10) as sim:
-        base = ("import", "opportunities", "--in", str(source), "--concurrency", "6", "--time-scale", "10",
-                "--api-key", sim.api_key, "--base-url", sim.url)  # fmt: skip
+        base = _cli(sim, "import opportunities --concurrency 6 --time-scale 10", "--in", str(source))
         code, text = await _run(*base)
         assert code == 1 and "failed" in text
         entries = [json.loads(x) for x in results.read_text().splitlines()]
@@ -118,19 +125,36 @@ async def test_import_with_failures_accounts_for_every_line(tmp_path: Path) -> N
         pytest.param(["export", "contacts"], 2, "--out", id="missing-out"),
         pytest.param(["export", "nonsense", "--out", "x"], 2, "nonsense", id="bad-resource"),
         pytest.param(["export", "contacts", "--out", "{tmp}/o", "--filter", "oops"], 2, "NAME=VALUE", id="bad-filter"),
-        pytest.param(["export", "contacts", "--out", "{tmp}/o", "--filter", "colour=red"], 2, "unknown filter",
-                     id="unknown-filter"),
+        pytest.param(
+            ["export", "contacts", "--out", "{tmp}/o", "--filter", "colour=red"],
+            2,
+            "unknown filter",
+            id="unknown-filter",
+        ),
         pytest.param(["export", "contacts", "--out", "{tmp}/o", "--api-key", "wrong"], 3, "401", id="bad-key"),
-        pytest.param(["export", "contacts", "--out", "{tmp}/o", "--api-key", "has space"], 2, "whitespace",
-                     id="malformed-key"),
-        pytest.param(["import", "contacts", "--in", "{tmp}/in.jsonl", "--reconcile", "--match", "phone"], 2,
-                     "fields with a list filter: email", id="unsupported-match"),
-        pytest.param(["import", "companies", "--in", "{tmp}/in.jsonl", "--reconcile", "--match", "name"], 2,
-                     "none", id="no-filter-to-match"),
-        pytest.param(["import", "contacts", "--in", "{tmp}/in.jsonl", "--match", "email"], 2,
-                     "go together", id="match-without-reconcile"),
+        pytest.param(
+            ["export", "contacts", "--out", "{tmp}/o", "--api-key", "has space"], 2, "whitespace", id="malformed-key"
+        ),
+        pytest.param(
+            ["import", "contacts", "--in", "{tmp}/in.jsonl", "--reconcile", "--match", "phone"],
+            2,
+            "fields with a list filter: email",
+            id="unsupported-match",
+        ),
+        pytest.param(
+            ["import", "companies", "--in", "{tmp}/in.jsonl", "--reconcile", "--match", "name"],
+            2,
+            "none",
+            id="no-filter-to-match",
+        ),
+        pytest.param(
+            ["import", "contacts", "--in", "{tmp}/in.jsonl", "--match", "email"],
+            2,
+            "go together",
+            id="match-without-reconcile",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_bad_arguments_give_one_line_errors(tmp_path: Path, args: list[str], code: int, needle: str) -> None:
     """Expected failures print a short error (no traceback) and a distinct exit code."""
     (tmp_path / "in.jsonl").write_text('{"firstName": "A"}\n')
@@ -191,10 +215,10 @@ async def test_import_interrupted_then_reconciled_creates_each_line_once(tmp_pat
     results = tmp_path / "in.jsonl.results.jsonl"
     slow = Fault("latency", probability=1.0, methods={"POST"}, latency=0.2)
     async with Simulator(records=0, faults=[slow], time_scale=10) as sim:
-        base = ("import", "opportunities", "--in", str(source), "--concurrency", "4", "--time-scale", "10",
-                "--api-key", sim.api_key, "--base-url", sim.url)  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(SCRIPT, *base, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT)  # fmt: skip
+        base = _cli(sim, "import opportunities --concurrency 4 --time-scale 10", "--in", str(source))
+        proc = await asyncio.create_subprocess_exec(
+            SCRIPT, *base, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
         await _until(lambda: results.exists() and len(results.read_text().splitlines()) >= 8, "some results")
         proc.send_signal(signum)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
@@ -231,8 +255,9 @@ async def test_import_with_a_refused_key_stops_at_once(tmp_path: Path) -> None:
 
     source = _deals(tmp_path / "in.jsonl", 300)
     async with Simulator(records=0, keys={"sk_ro": SimKey(scopes={"opportunities:read"})}, time_scale=10) as sim:
-        code, text = await _run("import", "opportunities", "--in", str(source), "--concurrency", "4",
-                                "--time-scale", "10", "--api-key", "sk_ro", "--base-url", sim.url)  # fmt: skip
+        code, text = await _run(
+            *_cli(sim, "import opportunities --concurrency 4 --time-scale 10", "--in", str(source), key="sk_ro")
+        )
         assert code == 3, text
         assert "403" in text and "Traceback" not in text
         assert sim.stats("sk_ro").forbidden <= 4 + 8  # at most the concurrency window, not 300
@@ -246,14 +271,12 @@ async def test_import_refuses_a_non_utf8_file_and_accepts_a_bom(tmp_path: Path) 
     bom = tmp_path / "bom.jsonl"
     bom.write_bytes(b'\xef\xbb\xbf{"name": "Deal A"}\n{"name": "Deal B"}\n')
     async with Simulator(records=0, limits=None) as sim:
-        code, text = await _run("import", "opportunities", "--in", str(latin), "--api-key", sim.api_key,
-                                "--base-url", sim.url)  # fmt: skip
+        code, text = await _run(*_cli(sim, "import opportunities", "--in", str(latin)))
         assert code == 2, text
         assert "not UTF-8" in text and "input line 3" in text and "Traceback" not in text
         assert len(text.strip().splitlines()) == 1
         assert sim.stats().accepted == 0
-        code, text = await _run("import", "opportunities", "--in", str(bom), "--api-key", sim.api_key,
-                                "--base-url", sim.url)  # fmt: skip
+        code, text = await _run(*_cli(sim, "import opportunities", "--in", str(bom)))
         assert code == 0, text
         assert sorted(o["name"] for o in sim.store.data["opportunities"]) == ["Deal A", "Deal B"]
         assert "requests in" in text and "% of what the key allowed" in text
@@ -270,16 +293,28 @@ async def test_import_help_describes_the_input() -> None:
 @pytest.mark.parametrize(
     ("checkpoint", "output", "needle"),
     [
-        pytest.param({"resource": "contacts", "filters": {}, "page_size": 10, "next_page": 3, "offset": 500,
-                      "records": 20}, None, "is missing", id="output-missing"),
-        pytest.param({"resource": "contacts", "filters": {}, "page_size": 10, "next_page": 3, "offset": 500,
-                      "records": 20}, b"x" * 100, "only 100 bytes", id="output-shorter"),
-        pytest.param({"resource": "contacts", "filters": {}, "page_size": "10", "next_page": 3, "offset": 0,
-                      "records": 20}, b"", "page_size must be an integer", id="wrong-type"),
+        pytest.param(
+            {"resource": "contacts", "filters": {}, "page_size": 10, "next_page": 3, "offset": 500, "records": 20},
+            None,
+            "is missing",
+            id="output-missing",
+        ),
+        pytest.param(
+            {"resource": "contacts", "filters": {}, "page_size": 10, "next_page": 3, "offset": 500, "records": 20},
+            b"x" * 100,
+            "only 100 bytes",
+            id="output-shorter",
+        ),
+        pytest.param(
+            {"resource": "contacts", "filters": {}, "page_size": "10", "next_page": 3, "offset": 0, "records": 20},
+            b"",
+            "page_size must be an integer",
+            id="wrong-type",
+        ),
         pytest.param({"resource": "contacts"}, b"", "fields must be", id="missing-fields"),
         pytest.param([1, 2], b"", "not a JSON object", id="not-an-object"),
     ],
-)  # fmt: skip
+)
 async def test_export_refuses_a_checkpoint_it_cannot_trust(
     tmp_path: Path, checkpoint: object, output: bytes | None, needle: str
 ) -> None:
@@ -289,8 +324,7 @@ async def test_export_refuses_a_checkpoint_it_cannot_trust(
     if output is not None:
         out.write_bytes(output)
     async with Simulator(records={"contacts": 30}, limits=None) as sim:
-        args = ("export", "contacts", "--out", str(out), "--page-size", "10", "--api-key", sim.api_key,
-                "--base-url", sim.url)  # fmt: skip
+        args = _cli(sim, "export contacts --page-size 10", "--out", str(out))
         code, text = await _run(*args)
         assert code == 2, text
         assert needle in text and "--restart" in text and "Traceback" not in text
@@ -313,8 +347,9 @@ async def test_server_text_is_printed_escaped(tmp_path: Path) -> None:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", refuse)
     async with serve(app) as url:
-        code, text = await _run("export", "contacts", "--out", str(tmp_path / "o"), "--api-key", "sk_x",
-                                "--base-url", url + "/api/v1/")  # fmt: skip
+        code, text = await _run(
+            "export", "contacts", "--out", str(tmp_path / "o"), "--api-key", "sk_x", "--base-url", url + "/api/v1/"
+        )
     assert code == 3, text
     assert "\x1b" not in text and "[/]" in text and "[bold]" in text and "\\x1b[31m" in text
     assert "Traceback" not in text and "MarkupError" not in text
@@ -325,9 +360,19 @@ async def test_simulate_serves_faults_and_scopes_and_stops_quietly() -> None:
     from salescaling_async import AsyncSalescaling, PermissionDeniedError, ServerError
     from salescaling_async.testing import no_retries
 
-    proc = await asyncio.create_subprocess_exec(SCRIPT, "simulate", "--port", "0", "--records", "5", "--fault",
-                                                "status:1.0:502", "--scopes", "contacts:read",
-                                                stderr=asyncio.subprocess.PIPE)  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        SCRIPT,
+        "simulate",
+        "--port",
+        "0",
+        "--records",
+        "5",
+        "--fault",
+        "status:1.0:502",
+        "--scopes",
+        "contacts:read",
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert proc.stderr is not None
     banner = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
     url = banner.split(" on ", 1)[1].split()[0]

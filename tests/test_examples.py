@@ -23,10 +23,20 @@ def _free_port() -> int:
 
 
 COMMANDS = {
-    "fastapi": [sys.executable, "-m", "uvicorn", "examples.fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}",
-                "--log-level", "warning"],
+    "fastapi": [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "examples.fastapi_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+    ],
     "aiohttp": [sys.executable, "examples/aiohttp_app.py", "--port", "{port}"],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("app", list(COMMANDS))
@@ -34,11 +44,17 @@ async def test_example_app_serves_concurrent_requests(app: str) -> None:
     """40 concurrent requests to the app share its one client: all succeed, zero 429s upstream."""
     async with Simulator(records={"contacts": 20}) as sim:
         port = _free_port()
-        env = {**os.environ, "SALESCALING_API_KEY": sim.api_key, "SALESCALING_BASE_URL": sim.url,
-               "WEBHOOK_SECRET": "a-long-enough-webhook-secret", "PYTHONPATH": str(ROOT)}  # fmt: skip
+        env = {
+            **os.environ,
+            "SALESCALING_API_KEY": sim.api_key,
+            "SALESCALING_BASE_URL": sim.url,
+            "WEBHOOK_SECRET": "a-long-enough-webhook-secret",
+            "PYTHONPATH": str(ROOT),
+        }
         cmd = [part.replace("{port}", str(port)) for part in COMMANDS[app]]
-        proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.PIPE)  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
         try:
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
                 for _ in range(200):
@@ -58,8 +74,11 @@ async def test_example_app_serves_concurrent_requests(app: str) -> None:
 
                 results = await asyncio.gather(*(call() for _ in range(40)))
                 assert all(len(r) == 3 for r in results)
-                async with http.post("/webhooks/salescaling", json={"meetingId": "m", "status": "meeting_created"},
-                                     headers={"X-Webhook-Secret": "a-long-enough-webhook-secret"}) as resp:  # fmt: skip
+                async with http.post(
+                    "/webhooks/salescaling",
+                    json={"meetingId": "m", "status": "meeting_created"},
+                    headers={"X-Webhook-Secret": "a-long-enough-webhook-secret"},
+                ) as resp:
                     assert resp.status == 204
                 async with http.get("/events") as resp:
                     assert len(await resp.json()) == 1

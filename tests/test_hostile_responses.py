@@ -71,7 +71,11 @@ async def test_broken_success_bodies_are_validation_errors(clock: FakeClock, dri
 
 async def test_nestjs_error_body_carries_the_servers_words(clock: FakeClock, drive: Any) -> None:
     """NestJS ``message`` (a list) is the message, ``error`` the reason, both on the exception."""
-    body = {"statusCode": 400, "message": ["email must be an email", "name should not be empty"], "error": "Bad Request"}
+    body = {
+        "statusCode": 400,
+        "message": ["email must be an email", "name should not be empty"],
+        "error": "Bad Request",
+    }
     client, _ = _client(clock, json_response(body, status=400, envelope=False))
     with pytest.raises(BadRequestError) as info:
         await drive(client.request("POST", "contacts", json={}))
@@ -125,13 +129,33 @@ async def test_malformed_location_is_a_typed_error(clock: FakeClock, drive: Any)
 # -- the whole pipeline under random responses -------------------------------------------------
 
 HEADER_NAMES = [
-    "Retry-After", "Retry-After-short", "retry-after-long", "Retry-After-Ms", "X-RateLimit-Limit-short",
-    "X-RateLimit-Remaining-short", "X-RateLimit-Reset-long", "x-request-id", "Content-Type", "Location",
-]  # fmt: skip
+    "Retry-After",
+    "Retry-After-short",
+    "retry-after-long",
+    "Retry-After-Ms",
+    "X-RateLimit-Limit-short",
+    "X-RateLimit-Remaining-short",
+    "X-RateLimit-Reset-long",
+    "x-request-id",
+    "Content-Type",
+    "Location",
+]
 header_values = st.one_of(
     st.text(max_size=12),
     st.integers(-5, 10**12).map(str),
-    st.sampled_from(["1_0", "inf", "NaN", "1e400", "\u0661", "Sun, 06 Nov 1994 08:49:37 GMT", "/contacts", "https://other.example/", "http://[::1"]),
+    st.sampled_from(
+        [
+            "1_0",
+            "inf",
+            "NaN",
+            "1e400",
+            "\u0661",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "/contacts",
+            "https://other.example/",
+            "http://[::1",
+        ]
+    ),
 )
 headers = st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_values), max_size=4)
 statuses = st.one_of(
@@ -162,7 +186,10 @@ locations = st.sampled_from(
 )
 redirects = st.builds(
     lambda status, body, target, more: _raw(status, body, {**dict(more), "Location": target}),
-    st.sampled_from([301, 302, 303, 307, 308]), bodies, locations, headers,
+    st.sampled_from([301, 302, 303, 307, 308]),
+    bodies,
+    locations,
+    headers,
 )
 responses = st.one_of(st.builds(_raw, statuses, bodies, headers.map(dict)), redirects)
 
@@ -230,10 +257,12 @@ def _replay_server(answers: list[Answer]) -> Iterator[str]:
 
 wire_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
 wire_headers = st.lists(
-    st.tuples(st.sampled_from([*HEADER_NAMES, "Content-Encoding"]),
-              st.one_of(wire_text, st.sampled_from(["gzip", "deflate", "br", "identity", "1_0", "/api/v1/contacts"]))),
+    st.tuples(
+        st.sampled_from([*HEADER_NAMES, "Content-Encoding"]),
+        st.one_of(wire_text, st.sampled_from(["gzip", "deflate", "br", "identity", "1_0", "/api/v1/contacts"])),
+    ),
     max_size=4,
-)  # fmt: skip
+)
 wire_answers = st.tuples(
     st.one_of(st.sampled_from([200, 201, 302, 303, 400, 403, 404, 429, 500, 503]), st.integers(200, 599)),
     wire_headers,
@@ -248,7 +277,9 @@ def _replay() -> Iterator[tuple[str, list[Answer]]]:
         yield url, answers
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(wire_answers, min_size=1, max_size=3), st.sampled_from(["request", "get", "list-contacts"]))
 def test_any_wire_response_ends_in_a_result_or_a_salescaling_error(
     replay: tuple[str, list[Answer]], answers: list[Answer], operation: str

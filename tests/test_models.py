@@ -20,11 +20,27 @@ from salescaling_async._convert import _is_open_enum, _plan, structure, unstruct
 from .strategies import json_values, model
 
 MODELS = [
-    m.Call, m.CallType, m.CallUploadResult, m.Contact, m.ContactCreate, m.Opportunity, m.OpportunityCreate,
-    m.User, m.Calendar, m.CalendarCreate, m.CalendarEvent, m.CalendarEventCreate, m.Participant,
-    m.Conferencing, m.Company, m.Meeting, m.VoiceAgent, m.MeetingStatusChanged, m.MeetingNoteStatusChanged,
+    m.Call,
+    m.CallType,
+    m.CallUploadResult,
+    m.Contact,
+    m.ContactCreate,
+    m.Opportunity,
+    m.OpportunityCreate,
+    m.User,
+    m.Calendar,
+    m.CalendarCreate,
+    m.CalendarEvent,
+    m.CalendarEventCreate,
+    m.Participant,
+    m.Conferencing,
+    m.Company,
+    m.Meeting,
+    m.VoiceAgent,
+    m.MeetingStatusChanged,
+    m.MeetingNoteStatusChanged,
     m.CommercialSignalDetected,
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
@@ -124,7 +140,9 @@ def test_known_fields_of_the_wrong_type_raise_naming_the_field(data: st.DataObje
         pytest.param({"name": {"a": 1}}, "Call.name: expected a string, got object", id="object-in-string"),
         pytest.param({"aiScore": True}, "Call.aiScore: expected a number, got bool", id="bool-in-number"),
         pytest.param({"direction": 3}, "Call.direction: expected a string, got int", id="number-in-enum"),
-        pytest.param({"callType": {"id": [1]}}, "Call.callType: CallType.id: expected a string, got array", id="nested"),
+        pytest.param(
+            {"callType": {"id": [1]}}, "Call.callType: CallType.id: expected a string, got array", id="nested"
+        ),
         pytest.param({"callType": "x"}, "Call.callType: CallType: expected an object, got str", id="string-in-model"),
     ],
 )

@@ -100,11 +100,11 @@ async def test_metrics_requests_duration_429s_throttle_and_budget(otel: Any) -> 
     limits = RateLimits().scaled(SCALE)
     faults = [Fault("status", on={3}, status=429)]
     async with Simulator(records=1, time_scale=SCALE, faults=faults) as sim:
-        async with AsyncSalescaling(sim.api_key, base_url=sim.url, limits=limits,
-                                    retry=RetryConfig(attempts=1)) as client:  # fmt: skip
+        async with AsyncSalescaling(
+            sim.api_key, base_url=sim.url, limits=limits, retry=RetryConfig(attempts=1)
+        ) as client:
             instrument(client, tracer_provider=tracer_provider, meter_provider=meter_provider)
-            results = await asyncio.gather(*(client.request("GET", "users") for _ in range(30)),
-                                           return_exceptions=True)  # fmt: skip
+            results = await asyncio.gather(*(client.request("GET", "users") for _ in range(30)), return_exceptions=True)
             assert sum(isinstance(r, Exception) for r in results) == 1
             data = points(reader)
     requests = data["salescaling.requests"]
@@ -147,12 +147,16 @@ def test_salescaling_log_switches_logging_on_without_code() -> None:
         "asyncio.run(main())\n"
     )
     env = {**os.environ, "SALESCALING_LOG": "debug"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     key = done.stdout.strip()
     assert "DEBUG salescaling_async: GET http://127.0.0.1:" in done.stderr and "-> 200" in done.stderr
     assert key and key not in done.stderr
     env.pop("SALESCALING_LOG")
-    quiet = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True)
+    quiet = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     assert quiet.stderr == ""
 
 

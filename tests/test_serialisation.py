@@ -17,9 +17,8 @@ from salescaling_async._convert import to_wire_body
 from .strategies import model
 
 EVERY_MODEL = [
-    cls for name in models.__all__
-    if attrs.has(cls := getattr(models, name)) and "extra" in attrs.fields_dict(cls)
-]  # fmt: skip
+    cls for name in models.__all__ if attrs.has(cls := getattr(models, name)) and "extra" in attrs.fields_dict(cls)
+]
 
 
 def test_every_model_class_is_covered() -> None:
@@ -42,12 +41,17 @@ def test_round_trip_equals(cls: type, data: st.DataObject) -> None:
 def test_to_dict_is_the_api_json() -> None:
     """camelCase names, millisecond ``Z`` datetimes, ``None`` left out, ``extra`` merged back."""
     contact = models.Contact(
-        first_name="Ada", linkedin_url="https://l/ada",
-        created_at=datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc), extra={"customScore": 7},
-    )  # fmt: skip
+        first_name="Ada",
+        linkedin_url="https://l/ada",
+        created_at=datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc),
+        extra={"customScore": 7},
+    )
     assert to_dict(contact) == {
-        "firstName": "Ada", "linkedinUrl": "https://l/ada", "createdAt": "2024-01-15T10:00:00.000Z", "customScore": 7,
-    }  # fmt: skip
+        "firstName": "Ada",
+        "linkedinUrl": "https://l/ada",
+        "createdAt": "2024-01-15T10:00:00.000Z",
+        "customScore": 7,
+    }
     event = models.CalendarEvent(ical_uid="u1", participants=[models.Participant(email="a@x")])
     assert to_dict(event) == {"iCalUID": "u1", "participants": [{"email": "a@x"}]}
 
@@ -82,9 +86,7 @@ def test_contact_create_has_email_and_provisional_fields() -> None:
 def test_mapping_body_snake_case_is_converted() -> None:
     """Python names of known fields become the API's names; camelCase keys and values pass, serialised."""
     when = datetime(2024, 7, 15, 10, tzinfo=timezone.utc)
-    body = to_wire_body(
-        {"first_name": "Ada", "lastName": "L", "birthday": when, "customField": 1}, models.Contact
-    )
+    body = to_wire_body({"first_name": "Ada", "lastName": "L", "birthday": when, "customField": 1}, models.Contact)
     assert body == {"firstName": "Ada", "lastName": "L", "birthday": "2024-07-15T10:00:00.000Z", "customField": 1}
     assert to_wire_body({"ical_uid": "u"}, models.CalendarEvent) == {"iCalUID": "u"}
 

@@ -21,7 +21,9 @@ async def _http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def _get(http: aiohttp.ClientSession, sim: Simulator, path: str = "contacts", **kw: Any) -> aiohttp.ClientResponse:
+async def _get(
+    http: aiohttp.ClientSession, sim: Simulator, path: str = "contacts", **kw: Any
+) -> aiohttp.ClientResponse:
     headers = kw.pop("headers", HEADERS)
     async with http.get(sim.url + path, headers=headers, **kw) as resp:
         await resp.read()
@@ -225,8 +227,9 @@ async def test_block_duration_option(http: aiohttp.ClientSession, clock: FakeClo
         assert (await _get(http, sim)).status == 200
 
 
-@pytest.mark.parametrize("scale", [pytest.param(1.0, id="scale-1"), pytest.param(3.7, id="scale-3.7"),
-                                   pytest.param(100.0, id="scale-100")])  # fmt: skip
+@pytest.mark.parametrize(
+    "scale", [pytest.param(1.0, id="scale-1"), pytest.param(3.7, id="scale-3.7"), pytest.param(100.0, id="scale-100")]
+)
 async def test_time_headers_are_whole_seconds_at_any_scale(
     http: aiohttp.ClientSession, clock: FakeClock, scale: float
 ) -> None:

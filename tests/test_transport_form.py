@@ -15,9 +15,11 @@ from .conftest import serve
 
 @pytest.mark.parametrize(
     "source",
-    [pytest.param({"media_url": "https://example.com/a.mp3"}, id="media-url"),
-     pytest.param({"file": b"RIFF....", "filename": "a.wav"}, id="file-bytes")],
-)  # fmt: skip
+    [
+        pytest.param({"media_url": "https://example.com/a.mp3"}, id="media-url"),
+        pytest.param({"file": b"RIFF....", "filename": "a.wav"}, id="file-bytes"),
+    ],
+)
 async def test_upload_is_multipart_form_data(source: dict[str, Any]) -> None:
     """Whether from a URL or a file, the body is multipart/form-data with every field."""
     seen: list[tuple[str, dict[str, Any]]] = []
@@ -26,7 +28,9 @@ async def test_upload_is_multipart_form_data(source: dict[str, Any]) -> None:
         form = await request.post()
         seen.append((request.content_type, {k: getattr(v, "filename", v) for k, v in form.items()}))
         if request.content_type != "multipart/form-data":
-            return web.json_response({"statusCode": 415, "message": "multipart only", "error": "Unsupported"}, status=415)
+            return web.json_response(
+                {"statusCode": 415, "message": "multipart only", "error": "Unsupported"}, status=415
+            )
         return web.json_response({"statusCode": 200, "count": 1, "error": None, "data": {"callId": "c1"}}, status=201)
 
     app = web.Application()

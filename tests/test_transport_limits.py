@@ -84,8 +84,13 @@ def _app(bomb: bytes, peers: list[Any]) -> web.Application:
         return web.Response(body=b" " * (size - 2) + b"{}", headers={"Content-Encoding": "identity"})
 
     app = web.Application()
-    for path, handler in [("/huge", huge), ("/declared", declared), ("/bomb", gzip_bomb),
-                          ("/small", small), ("/exact", exact)]:  # fmt: skip
+    for path, handler in [
+        ("/huge", huge),
+        ("/declared", declared),
+        ("/bomb", gzip_bomb),
+        ("/small", small),
+        ("/exact", exact),
+    ]:
         app.router.add_get(path, handler)
     return app
 
@@ -113,9 +118,7 @@ async def _server(bomb: bytes) -> AsyncIterator[tuple[str, list[Any]]]:
 
 
 @pytest.mark.parametrize("path", [pytest.param("/huge", id="200MB-chunked"), pytest.param("/bomb", id="gzip-1GiB")])
-async def test_oversized_bodies_stop_at_the_limit_with_bounded_memory(
-    server: tuple[str, list[Any]], path: str
-) -> None:
+async def test_oversized_bodies_stop_at_the_limit_with_bounded_memory(server: tuple[str, list[Any]], path: str) -> None:
     """A 200 MB body and a 1 MB gzip inflating to 1 GiB end typed, under 2x the limit of memory."""
     url, peers = server
     transport = AiohttpTransport()

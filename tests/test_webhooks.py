@@ -51,14 +51,15 @@ def test_short_secrets_are_refused() -> None:
 
 
 CASES = [
-    pytest.param(GOOD, json.dumps({"meetingId": "m", "status": "meeting_created"}), 204, "MeetingStatusChanged",
-                 id="valid"),
+    pytest.param(
+        GOOD, json.dumps({"meetingId": "m", "status": "meeting_created"}), 204, "MeetingStatusChanged", id="valid"
+    ),
     pytest.param({**GOOD, "X-Webhook-Secret": "wrong-wrong-wrong-wrong"}, "{}", 401, None, id="wrong-secret"),
     pytest.param({"content-type": "application/json"}, "{}", 401, None, id="no-secret"),
     pytest.param(GOOD, "x" * 5000, 413, None, id="oversized"),
     pytest.param(GOOD, "{not json", 400, None, id="malformed"),
     pytest.param(GOOD, json.dumps({"whatever": True}), 204, "GenericWebhookEvent", id="unknown-type"),
-]  # fmt: skip
+]
 
 Post = Callable[..., Awaitable[int]]
 
@@ -113,8 +114,9 @@ async def _fastapi_receiver() -> AsyncIterator[tuple[Post, list[WebhookEvent]]]:
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "delivered"), CASES)
-async def test_receivers(receiver: tuple[Post, list[WebhookEvent]], headers: dict[str, str], body: str,
-                         status: int, delivered: str | None) -> None:  # fmt: skip
+async def test_receivers(
+    receiver: tuple[Post, list[WebhookEvent]], headers: dict[str, str], body: str, status: int, delivered: str | None
+) -> None:
     """Valid deliveries reach the callback typed; bad ones get 401/413/400 and reach nothing."""
     post, received = receiver
     assert await post(headers, body) == status
@@ -162,17 +164,23 @@ async def test_oversized_chunked_body_is_413(receiver: tuple[Post, list[WebhookE
     assert received == []
 
 
-async def test_aiohttp_secret_is_checked_before_the_body_is_read() -> None:
-    """A wrong secret is answered 401 while the announced body was never sent."""
+async def _aiohttp_status_line(rest: bytes) -> bytes:
+    """The status line the aiohttp receiver answers to a raw webhook POST whose request line and Host are
+    followed by ``rest`` (the other headers, the blank line and whatever body is sent)."""
     app = web.Application()
     app.add_routes(webhook_routes(lambda e: None, secret=SECRET))
     async with serve(app) as base:
         port = int(base.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
-                     b"X-Webhook-Secret: wrong-wrong-wrong-wrong\r\n\r\n")  # fmt: skip
+        writer.write(b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\n" + rest)
         status = await asyncio.wait_for(reader.readline(), 10)
         writer.close()
+    return status
+
+
+async def test_aiohttp_secret_is_checked_before_the_body_is_read() -> None:
+    """A wrong secret is answered 401 while the announced body was never sent."""
+    status = await _aiohttp_status_line(b"Content-Length: 1000000\r\nX-Webhook-Secret: wrong-wrong-wrong-wrong\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 401")
 
 
@@ -188,10 +196,20 @@ async def test_fastapi_secret_is_checked_before_the_body_is_read() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/webhooks/salescaling", "raw_path": b"/webhooks/salescaling",
-             "query_string": b"", "headers": [(b"x-webhook-secret", b"nope-nope-nope-nope"), (b"content-length", b"10")],
-             "http_version": "1.1", "scheme": "http", "server": ("x", 80), "client": ("y", 1), "root_path": "",
-             "asgi": {"version": "3.0"}}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/webhooks/salescaling",
+        "raw_path": b"/webhooks/salescaling",
+        "query_string": b"",
+        "headers": [(b"x-webhook-secret", b"nope-nope-nope-nope"), (b"content-length", b"10")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("x", 80),
+        "client": ("y", 1),
+        "root_path": "",
+        "asgi": {"version": "3.0"},
+    }
     await app(scope, receive, send)
     assert sent[0]["status"] == 401
 
@@ -201,24 +219,19 @@ async def test_fastapi_secret_is_checked_before_the_body_is_read() -> None:
 )
 async def test_aiohttp_undecodable_secret_header_is_401(value: bytes) -> None:
     """A secret header whose bytes are not UTF-8 is 401, never 500."""
-    app = web.Application()
-    app.add_routes(webhook_routes(lambda e: None, secret=SECRET))
-    async with serve(app) as base:
-        port = int(base.rsplit(":", 1)[1])
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                     b"X-Webhook-Secret: " + value + b"\r\n\r\n{}")  # fmt: skip
-        status = await asyncio.wait_for(reader.readline(), 10)
-        writer.close()
+    status = await _aiohttp_status_line(b"Content-Length: 2\r\nX-Webhook-Secret: " + value + b"\r\n\r\n{}")
     assert status.startswith(b"HTTP/1.1 401")
 
 
-@pytest.mark.parametrize("body", [
-    pytest.param(DEEP, id="nested-100k"),
-    pytest.param('{"a": ' * 50_000 + "1" + "}" * 50_000, id="nested-objects"),
-    pytest.param("\udcff", id="not-utf8"),
-    pytest.param("   ", id="blank"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(DEEP, id="nested-100k"),
+        pytest.param('{"a": ' * 50_000 + "1" + "}" * 50_000, id="nested-objects"),
+        pytest.param("\udcff", id="not-utf8"),
+        pytest.param("   ", id="blank"),
+    ],
+)
 async def test_unparseable_bodies_are_400(receiver: tuple[Post, list[WebhookEvent]], body: str) -> None:
     """Bodies that cannot be parsed, however hostile, are 400 with a valid secret, never 500."""
     post, received = receiver

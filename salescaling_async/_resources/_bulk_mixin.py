@@ -89,8 +89,9 @@ def match_keyword(resource: type[BulkCreate[Any, Any]], match: str) -> str:
     keyword = keyword or (table.get(_camel(_snake(match))) if isinstance(match, str) else None)
     if keyword is None:
         supported = ", ".join(sorted(table)) or "none (the API documents no filter)"
-        raise ConfigError(f"{resource.__name__.lower()} cannot be matched on {match!r}; "
-                          f"fields with a list filter: {supported}")  # fmt: skip
+        raise ConfigError(
+            f"{resource.__name__.lower()} cannot be matched on {match!r}; fields with a list filter: {supported}"
+        )
     return keyword
 
 
@@ -147,8 +148,13 @@ class BulkCreate(Generic[I, R]):
         .. versionadded:: 0.2.0
         """
         create = _in_lane(self, priority).create
-        return BulkRun(items, functools.partial(create_one, create), concurrency=concurrency,
-                       ordered=ordered, on_progress=on_progress)  # fmt: skip
+        return BulkRun(
+            items,
+            functools.partial(create_one, create),
+            concurrency=concurrency,
+            ordered=ordered,
+            on_progress=on_progress,
+        )
 
     @bulk
     def reconcile(
@@ -197,8 +203,7 @@ class BulkCreate(Generic[I, R]):
         bound = _in_lane(self, priority)
         settle = functools.partial(_settle, bound, keyword, _camel(_snake(match)), max_pages)
         source: Any = results_or_items  # entries are results or items; _settle tells them apart
-        return BulkRun(source, settle, concurrency=concurrency, ordered=ordered,
-                       on_progress=on_progress)  # fmt: skip
+        return BulkRun(source, settle, concurrency=concurrency, ordered=ordered, on_progress=on_progress)
 
 
 async def _settle(
@@ -224,8 +229,13 @@ async def _settle(
     if len(found) == 1:
         return BulkResult(index, "created", item, record=found[0])
     if found:
-        return BulkResult(index, "ambiguous", item, candidates=tuple(found),
-                          error=ConfigError(f"{len(found)} records have {field}={value!r}"))  # fmt: skip
+        return BulkResult(
+            index,
+            "ambiguous",
+            item,
+            candidates=tuple(found),
+            error=ConfigError(f"{len(found)} records have {field}={value!r}"),
+        )
     return await create_one(resource.create, index, item)
 
 

@@ -43,8 +43,14 @@ from ._jobs import EXPORTABLE, IMPORTABLE, Checkpoint, Counters, export
 
 api_key_option = click.option("--api-key", envvar="SALESCALING_API_KEY", help="API key [env SALESCALING_API_KEY]")
 base_url_option = click.option("--base-url", envvar="SALESCALING_BASE_URL", help="API base URL")
-scale_option = click.option("--time-scale", type=float, default=1.0, show_default=True, hidden=True,
-                            help="Scale of the rate windows (against a scaled simulator).")  # fmt: skip
+scale_option = click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    hidden=True,
+    help="Scale of the rate windows (against a scaled simulator).",
+)
 
 
 @click.group()
@@ -65,9 +71,19 @@ def main() -> None:
 @api_key_option
 @base_url_option
 @scale_option
-def export_cmd(resource: str, out: Path, fmt: str, filters: tuple[str, ...], page_size: int, prefetch: int,
-               checkpoint: Path | None, restart: bool, api_key: str | None, base_url: str | None,
-               time_scale: float) -> None:  # fmt: skip
+def export_cmd(
+    resource: str,
+    out: Path,
+    fmt: str,
+    filters: tuple[str, ...],
+    page_size: int,
+    prefetch: int,
+    checkpoint: Path | None,
+    restart: bool,
+    api_key: str | None,
+    base_url: str | None,
+    time_scale: float,
+) -> None:
     """Stream every record of RESOURCE to a JSON Lines or CSV file, resumably."""
     parsed = {}
     for item in filters:
@@ -87,8 +103,18 @@ def export_cmd(resource: str, out: Path, fmt: str, filters: tuple[str, ...], pag
     run_job(lambda: _export(resource, out, fmt, parsed, page_size, prefetch, checkpoint, api_key, base_url, time_scale))
 
 
-async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], page_size: int, prefetch: int,
-                  checkpoint: Path, api_key: str | None, base_url: str | None, time_scale: float) -> None:  # fmt: skip
+async def _export(
+    resource: str,
+    out: Path,
+    fmt: Any,
+    filters: dict[str, str],
+    page_size: int,
+    prefetch: int,
+    checkpoint: Path,
+    api_key: str | None,
+    base_url: str | None,
+    time_scale: float,
+) -> None:
     counters = Counters()
     async with make_client(api_key, base_url, time_scale, counters) as client:
         start = time.monotonic()
@@ -102,8 +128,17 @@ async def _export(resource: str, out: Path, fmt: Any, filters: dict[str, str], p
 
             ticker = asyncio.create_task(refresh())
             try:
-                await export(client, resource, out, filters=filters, fmt=fmt, page_size=page_size,
-                             prefetch=prefetch, checkpoint_path=checkpoint, counters=counters)  # fmt: skip
+                await export(
+                    client,
+                    resource,
+                    out,
+                    filters=filters,
+                    fmt=fmt,
+                    page_size=page_size,
+                    prefetch=prefetch,
+                    checkpoint_path=checkpoint,
+                    counters=counters,
+                )
             finally:
                 ticker.cancel()
                 tick(progress, task, counters, client, start)  # the last frame shows the totals
@@ -135,8 +170,13 @@ A key that is refused (401/403) stops the run at once (exit 3).
 
 @main.command("import", help=IMPORT_HELP)
 @click.argument("resource", type=click.Choice(list(IMPORTABLE)))
-@click.option("--in", "source", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="JSON Lines file: one JSON object per line, API field names.")  # fmt: skip
+@click.option(
+    "--in",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON Lines file: one JSON object per line, API field names.",
+)
 @click.option("--results", type=click.Path(dir_okay=False, path_type=Path), help="Default: IN.results.jsonl")
 @click.option("--concurrency", type=click.IntRange(1, 200), default=8, show_default=True)
 @click.option("--reconcile", is_flag=True, help="Settle ambiguous lines by looking them up (needs --match).")
@@ -149,8 +189,17 @@ A key that is refused (401/403) stops the run at once (exit 3).
 @api_key_option
 @base_url_option
 @scale_option
-def import_cmd(resource: str, source: Path, results: Path | None, concurrency: int, reconcile: bool,
-               match: str | None, api_key: str | None, base_url: str | None, time_scale: float) -> None:  # fmt: skip
+def import_cmd(
+    resource: str,
+    source: Path,
+    results: Path | None,
+    concurrency: int,
+    reconcile: bool,
+    match: str | None,
+    api_key: str | None,
+    base_url: str | None,
+    time_scale: float,
+) -> None:
     if reconcile != (match is not None):
         fail("--reconcile and --match FIELD go together", 2)
     results = results or source.with_name(source.name + ".results.jsonl")
@@ -166,28 +215,42 @@ def import_cmd(resource: str, source: Path, results: Path | None, concurrency: i
         async with make_client(api_key, base_url, time_scale, counters) as client:
             start = time.monotonic()
             with progress_bar() as progress:
-                task = progress.add_task(f"import {resource}", total=None, requests=0, rate=0.0, waits=0,
-                                         total_text="?")  # fmt: skip
+                task = progress.add_task(
+                    f"import {resource}", total=None, requests=0, rate=0.0, waits=0, total_text="?"
+                )
 
                 def redraw() -> None:
                     tick(progress, task, counters, client, start)
 
                 try:
-                    await import_records(client, resource, source, results, concurrency=concurrency,
-                                         counters=counters, match=match, on_progress=redraw)  # fmt: skip
+                    await import_records(
+                        client,
+                        resource,
+                        source,
+                        results,
+                        concurrency=concurrency,
+                        counters=counters,
+                        match=match,
+                        on_progress=redraw,
+                    )
                 finally:
                     tick(progress, task, counters, client, start)  # the last frame shows the totals
             summary(counters, client, time.monotonic() - start, f"imported {resource}")
             err.print(Text(f"results in {plain(results)}"), soft_wrap=True)
         if counters.unsettled:
-            fail(f"{counters.unsettled} line(s) may or may not have been created (ambiguous in {results}); "
-                  "rerun with --reconcile --match FIELD to settle them", 1)  # fmt: skip
+            fail(
+                f"{counters.unsettled} line(s) may or may not have been created (ambiguous in {results}); "
+                "rerun with --reconcile --match FIELD to settle them",
+                1,
+            )
         if counters.failed:
             fail(f"{counters.failed} line(s) failed; see {results}", 1)
 
     def interrupted() -> str:
-        return (f"{counters.ambiguous} line(s) in flight recorded as ambiguous in {results}; rerun the same "
-                "command to continue, with --reconcile --match FIELD to settle them")  # fmt: skip
+        return (
+            f"{counters.ambiguous} line(s) in flight recorded as ambiguous in {results}; rerun the same "
+            "command to continue, with --reconcile --match FIELD to settle them"
+        )
 
     run_job(job, on_interrupt=interrupted)
 
@@ -207,8 +270,18 @@ def demo_cmd(records: int, page_size: int, out: Path | None) -> None:
     async def job(target: Path) -> None:
         async with Simulator(records={"contacts": records}) as sim:
             err.print(f"simulator on {sim.url} with {records:,} contacts (real limits: 20/s, 200/10 s, 1000/min)")
-            await _export("contacts", target, "jsonl", {}, page_size, 2, target.with_name(target.name + ".checkpoint"),
-                          sim.api_key, sim.url, 1.0)  # fmt: skip
+            await _export(
+                "contacts",
+                target,
+                "jsonl",
+                {},
+                page_size,
+                2,
+                target.with_name(target.name + ".checkpoint"),
+                sim.api_key,
+                sim.url,
+                1.0,
+            )
             stats = sim.stats()
             err.print(f"server saw {stats.accepted} accepted requests and {stats.rejected} 429s")
 
@@ -228,8 +301,7 @@ def _parse_fault(spec: str) -> Any:
 
     kind, _, rest = spec.partition(":")
     probability, _, value = rest.partition(":")
-    kinds = ("status", "status_after", "retry_after", "latency", "reset_before", "reset_after", "truncated",
-             "non_json")  # fmt: skip
+    kinds = ("status", "status_after", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json")
     if kind not in kinds:
         raise click.BadParameter(f"{kind!r} is not one of {', '.join(kinds)}", param_hint="--fault")
     try:
@@ -243,8 +315,9 @@ def _parse_fault(spec: str) -> Any:
         if not 0 <= chance <= 1 or not 0 <= seconds <= 3600:
             raise ValueError
     except ValueError:
-        raise click.BadParameter(f"{spec!r}: expected KIND[:PROBABILITY 0..1[:STATUS 400..599 or SECONDS]]",
-                                 param_hint="--fault") from None  # fmt: skip
+        raise click.BadParameter(
+            f"{spec!r}: expected KIND[:PROBABILITY 0..1[:STATUS 400..599 or SECONDS]]", param_hint="--fault"
+        ) from None
     return Fault(kind, probability=chance, latency=seconds, retry_after=seconds)  # type: ignore[arg-type]
 
 
@@ -264,8 +337,9 @@ def _parse_fault(spec: str) -> Any:
     "reset_before, reset_after, truncated, non_json.",
 )
 @click.option("--scopes", metavar="SCOPE,...", help="Scopes of the key (default: every scope).")
-def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: int, faults: tuple[str, ...],
-                 scopes: str | None) -> None:  # fmt: skip
+def simulate_cmd(
+    port: int, host: str, records: int, time_scale: float, seed: int, faults: tuple[str, ...], scopes: str | None
+) -> None:
     """Run the Salescaling API simulator until Ctrl-C (then exit quietly)."""
     from .._endpoints import SCOPES
     from ..testing import Simulator
@@ -281,8 +355,9 @@ def simulate_cmd(port: int, host: str, records: int, time_scale: float, seed: in
         keys = {DEFAULT_KEY: SimKey(scopes=wanted)}  # type: ignore[arg-type]  # the converter freezes it
 
     async def job() -> None:
-        async with Simulator(host=host, port=port, records=records, time_scale=time_scale, seed=seed,
-                             faults=parsed, keys=keys) as sim:  # fmt: skip
+        async with Simulator(
+            host=host, port=port, records=records, time_scale=time_scale, seed=seed, faults=parsed, keys=keys
+        ) as sim:
             click.echo(f"Salescaling simulator on {sim.url}  key: {sim.api_key}", err=True)
             await asyncio.Event().wait()
 
@@ -310,8 +385,12 @@ def limits_cmd(path: str, api_key: str | None, base_url: str | None) -> None:
         names = sorted({k.rsplit("-", 1)[1] for k in envelope.headers if k.startswith("x-ratelimit-limit-")})
         for name in names:
             h = envelope.headers
-            cells = (name, h.get(f"x-ratelimit-limit-{name}", "?"), h.get(f"x-ratelimit-remaining-{name}", "?"),
-                     h.get(f"x-ratelimit-reset-{name}", "?"))  # fmt: skip
+            cells = (
+                name,
+                h.get(f"x-ratelimit-limit-{name}", "?"),
+                h.get(f"x-ratelimit-remaining-{name}", "?"),
+                h.get(f"x-ratelimit-reset-{name}", "?"),
+            )
             table.add_row(*(Text(plain(c)) for c in cells))
         Console(highlight=False).print(table if names else Text("the server sent no rate-limit headers"))
 

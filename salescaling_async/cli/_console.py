@@ -100,10 +100,15 @@ def run_job(main: Callable[[], Awaitable[T]], *, on_interrupt: Callable[[], str]
 def tick(progress: Progress, task: Any, counters: Counters, client: AsyncSalescaling, start: float) -> None:
     elapsed = max(time.monotonic() - start, 1e-6)
     done = counters.records + counters.failed + counters.skipped
-    progress.update(task, completed=done, total=counters.total,
-                    total_text=f"{counters.total:,}" if counters.total else "?",
-                    requests=client.statistics().granted, rate=counters.records / elapsed,
-                    waits=counters.throttle_waits)  # fmt: skip
+    progress.update(
+        task,
+        completed=done,
+        total=counters.total,
+        total_text=f"{counters.total:,}" if counters.total else "?",
+        requests=client.statistics().granted,
+        rate=counters.records / elapsed,
+        waits=counters.throttle_waits,
+    )
 
 
 def make_client(api_key: str | None, base_url: str | None, time_scale: float, counters: Counters) -> AsyncSalescaling:
@@ -140,8 +145,11 @@ def summary(counters: Counters, client: AsyncSalescaling, elapsed: float, title:
         ("throttle waits", f"{counters.throttle_waits} ({counters.throttle_seconds:.1f} s)"),
     ]
     if counters.failed or counters.skipped:
-        rows += [("failed", str(counters.failed - counters.ambiguous)), ("ambiguous", str(counters.ambiguous)),
-                 ("skipped", str(counters.skipped))]  # fmt: skip
+        rows += [
+            ("failed", str(counters.failed - counters.ambiguous)),
+            ("ambiguous", str(counters.ambiguous)),
+            ("skipped", str(counters.skipped)),
+        ]
     for name, value in rows:
         table.add_row(name, value)
     err.print(table)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
+
 from .. import _resources
 from .._bulk import BulkResult, BulkRun
 from .._convert import structure
@@ -143,8 +145,11 @@ def _entry(raw: str) -> dict[str, Any] | None:
         entry = json.loads(raw)
     except ValueError:
         return None  # a line torn by a crash: that input is redone
-    ok = isinstance(entry, dict) and isinstance(entry.get("line"), int) and entry.get("status") in (
-        "created", "error", "ambiguous")  # fmt: skip
+    ok = (
+        isinstance(entry, dict)
+        and isinstance(entry.get("line"), int)
+        and entry.get("status") in ("created", "error", "ambiguous")
+    )
     return entry if ok else None
 
 
@@ -154,8 +159,9 @@ def result_entry(line: int, result: BulkResult[Any, Any]) -> dict[str, Any]:
         entry["id"] = getattr(result.record, "id", None)
     if result.error is not None:
         error = result.error
-        entry["error"] = "cancelled in flight" if isinstance(error, asyncio.CancelledError) else (
-            f"{type(error).__name__}: {error}")  # fmt: skip
+        entry["error"] = (
+            "cancelled in flight" if isinstance(error, asyncio.CancelledError) else (f"{type(error).__name__}: {error}")
+        )
     if result.candidates:
         entry["candidates"] = [getattr(c, "id", None) for c in result.candidates]
     return entry
@@ -193,13 +199,13 @@ async def import_records(
         for number, _ in input_lines(source):
             counters.total = (counters.total or 0) + 1
             counters.skipped += book.settled(number)
-        await job.drive(res.create_many(job.items(source, lambda n: not book.settled(n)),
-                                        concurrency=concurrency))  # fmt: skip
+        await job.drive(res.create_many(job.items(source, lambda n: not book.settled(n)), concurrency=concurrency))
         if match is not None and job.refused is None and book.ambiguous():
             pending = book.ambiguous()
             counters.skipped -= len(pending - job.seen_ambiguous)  # earlier runs' lines: settled now
-            await job.drive(res.reconcile(job.items(source, pending.__contains__), match=match,
-                                          concurrency=concurrency))  # fmt: skip
+            await job.drive(
+                res.reconcile(job.items(source, pending.__contains__), match=match, concurrency=concurrency)
+            )
         if job.refused is not None:
             raise job.refused
     finally:
@@ -207,19 +213,18 @@ async def import_records(
         book.close()
 
 
+@attrs.define(eq=False)
 class _Job:
     """Strictly private. Maps input lines to bulk indexes and results to result lines."""
 
-    def __init__(self, resource: Any, model: Any, book: ResultsBook, counters: Counters,
-                 on_progress: Callable[[], None]) -> None:  # fmt: skip
-        self.resource = resource
-        self.model = model
-        self.book = book
-        self.counters = counters
-        self.on_progress = on_progress
-        self.line_of: dict[int, int] = {}  # bulk index -> input line (items in flight only)
-        self.refused: AuthenticationError | PermissionDeniedError | None = None
-        self.seen_ambiguous: set[int] = set()
+    resource: Any
+    model: Any
+    book: ResultsBook
+    counters: Counters
+    on_progress: Callable[[], None]
+    line_of: dict[int, int] = attrs.field(factory=dict)  # bulk index -> input line (items in flight only)
+    refused: AuthenticationError | PermissionDeniedError | None = None
+    seen_ambiguous: set[int] = attrs.field(factory=set)
 
     def items(self, source: Path, wanted: Callable[[int], bool]) -> Iterator[Any]:
         """Items of the wanted lines; bad lines get their ``error`` line here, unsent.

@@ -24,12 +24,13 @@ from .._errors import ConfigError
 from .._events import Event, RateLimitHit, RetryScheduled, ThrottleWait
 from .._pagination import AsyncPaginator
 from .._session import AsyncSalescaling
+from ..integrations._dlt_schema import RESOURCES
 from ..models import CalendarCreate, CalendarEventCreate, ContactCreate, OpportunityCreate
 
 Format = Literal["jsonl", "csv"]
 
-EXPORTABLE = ("calls", "contacts", "companies", "meetings", "opportunities", "calendars",
-              "calendar-events", "users", "voice-agents")  # fmt: skip
+EXPORTABLE = tuple(name.replace("_", "-") for name in RESOURCES)
+"""Every listable resource, as the CLI names them (one registry with the dlt source)."""
 IMPORTABLE: dict[str, Any] = {
     "contacts": ContactCreate,
     "opportunities": OpportunityCreate,
@@ -104,8 +105,10 @@ class Checkpoint:
         size = out.stat().st_size if out.exists() else None
         if size is None or size < self.offset:
             found = "is missing" if size is None else f"has only {size:,} bytes"
-            raise ConfigError(f"{checkpoint} expects {out} to hold {self.offset:,} bytes but it {found}; "
-                              "pass --restart to export again from the start")  # fmt: skip
+            raise ConfigError(
+                f"{checkpoint} expects {out} to hold {self.offset:,} bytes but it {found}; "
+                "pass --restart to export again from the start"
+            )
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -113,8 +116,14 @@ class Checkpoint:
         os.replace(tmp, path)  # atomic: a crash leaves the old or the new checkpoint
 
 
-_CHECKPOINT_FIELDS = {"resource": str, "filters": dict, "page_size": int, "next_page": int, "offset": int,
-                      "records": int}  # fmt: skip
+_CHECKPOINT_FIELDS = {
+    "resource": str,
+    "filters": dict,
+    "page_size": int,
+    "next_page": int,
+    "offset": int,
+    "records": int,
+}
 
 
 def _checkpoint_problem(data: Any) -> str | None:
@@ -180,8 +189,9 @@ async def export(
     start_page = state.next_page if state else 1
     counters.records = state.records if state else 0
     res = resource_of(client, resource)
-    paginator: AsyncPaginator[Any] = res.list(page_size=page_size, start_page=start_page, prefetch=prefetch,
-                                              **_filter_kwargs(res, filters))  # fmt: skip
+    paginator: AsyncPaginator[Any] = res.list(
+        page_size=page_size, start_page=start_page, prefetch=prefetch, **_filter_kwargs(res, filters)
+    )
     mode = "r+b" if state else "wb"
     with open(out, mode) as fh:  # noqa: ASYNC230 - opening is instant; page writes go to a thread
         if state:
@@ -201,9 +211,13 @@ async def export(
             counters.records += len(page.items)
             counters.pages += 1
             # fsync can take milliseconds: keep it off the loop so the scheduler's timers stay on time
-            await asyncio.to_thread(_commit_page, fh, "".join(lines).encode(), checkpoint_path,
-                                    Checkpoint(resource, dict(filters), page_size, page.number + 1, 0,
-                                               counters.records))  # fmt: skip
+            await asyncio.to_thread(
+                _commit_page,
+                fh,
+                "".join(lines).encode(),
+                checkpoint_path,
+                Checkpoint(resource, dict(filters), page_size, page.number + 1, 0, counters.records),
+            )
     checkpoint_path.unlink(missing_ok=True)  # noqa: ASYNC240 - the job is over
 
 

@@ -102,8 +102,11 @@ def _quiet_close_race(loop: asyncio.AbstractEventLoop) -> None:
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         gen, exc = context.get("asyncgen"), context.get("exception")
         code = getattr(gen, "ag_code", None)
-        if (isinstance(exc, RuntimeError) and "already running" in str(exc)
-                and getattr(code, "co_name", None) in ("_scan", "pages")):  # fmt: skip
+        if (
+            isinstance(exc, RuntimeError)
+            and "already running" in str(exc)
+            and getattr(code, "co_name", None) in ("_scan", "pages")
+        ):
             return
         if previous is not None:
             previous(loop, context)

@@ -90,8 +90,16 @@ def run(pipeline: Any, source: Any, names: Sequence[str], monitor: SyncMonitor, 
     seconds = time.monotonic() - started
     load_ids = tuple(info.loads_ids) if info is not None else ()
     counts = tuple(_counts(pipeline, name, load_ids, monitor.records.get(name, 0)) for name in names)
-    return SyncResult(counts, monitor.requests, monitor.rate_limited, monitor.retries, seconds,
-                      monitor.scan_seconds, load_ids, finished_pending)  # fmt: skip
+    return SyncResult(
+        counts,
+        monitor.requests,
+        monitor.rate_limited,
+        monitor.retries,
+        seconds,
+        monitor.scan_seconds,
+        load_ids,
+        finished_pending,
+    )
 
 
 def _counts(pipeline: Any, name: str, load_ids: Sequence[str], records: int) -> ResourceCounts:

@@ -77,8 +77,15 @@ def _data_type(tp: Any) -> str | None:
 RESOURCES: dict[str, ResourceSpec] = {
     name: ResourceSpec(name, "callId" if name == "calls" else "id", ENDPOINTS[f"{name}.list"].model)
     for name in (
-        "calls", "contacts", "companies", "meetings", "opportunities", "calendars",
-        "calendar_events", "users", "voice_agents",
+        "calls",
+        "contacts",
+        "companies",
+        "meetings",
+        "opportunities",
+        "calendars",
+        "calendar_events",
+        "users",
+        "voice_agents",
     )
-}  # fmt: skip
+}
 """Every listable resource, in the order the CLI shows them."""

@@ -141,8 +141,9 @@ def _check_shift(name: str, peak: int | None, page: Page[Any]) -> int | None:
     return max(total, peak or 0)
 
 
-async def _scan(lease: ClientLease, monitor: SyncMonitor, spec: ResourceSpec, page_size: int,
-                prefetch: int) -> AsyncIterator[list[dict[str, Any]]]:  # fmt: skip
+async def _scan(
+    lease: ClientLease, monitor: SyncMonitor, spec: ResourceSpec, page_size: int, prefetch: int
+) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield every record of one resource, a page at a time, as the JSON the API sent."""
     try:
         client = await lease.client()

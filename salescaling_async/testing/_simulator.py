@@ -6,6 +6,13 @@ scopes and expiry (401 before anything counts); throttles exactly like a NestJS 
 (see ``_throttler``); and injects faults on demand.  ``/_simulator/stats`` and
 ``/_simulator/reset`` are never authenticated or throttled.
 
+Each concern is one aiohttp middleware (outermost first: draw the faults, ``latency``,
+authentication, ``reset_before``, the throttler, the faults answered instead of the call, the
+faults that spoil its answer, the throttler's headers); they pass what they learn inward in a
+per-request ``_Visit``.  The module is longer than most because the middlewares and the
+endpoint handlers share one state (keys, store, throttler, counters, fault draws) that
+:class:`Simulator` owns; the records and the throttler live in ``_store`` and ``_throttler``.
+
     async with Simulator(records=1000) as sim:
         async with AsyncSalescaling(sim.api_key, base_url=sim.url) as client:
             ...
@@ -17,12 +24,14 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 import attrs
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from .._config import RateLimits
 from .._endpoints import SCOPES
@@ -32,8 +41,7 @@ from ._throttler import Storage, Throttler, format_seconds
 DEFAULT_KEY = "sk_test_simulator"
 DEFAULT_LIMITS = RateLimits()
 FaultKind = Literal[
-    "status", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json",
-    "status_after",
+    "status", "retry_after", "latency", "reset_before", "reset_after", "truncated", "non_json", "status_after"
 ]
 
 
@@ -100,8 +108,9 @@ class KeyStats:
             "unauthorized": self.unauthorized,
             "forbidden": self.forbidden,
             "faults": dict(self.faults),
-            "span": (self.last_accepted - self.first_accepted) if self.first_accepted is not None
-            and self.last_accepted is not None else None,
+            "span": (self.last_accepted - self.first_accepted)
+            if self.first_accepted is not None and self.last_accepted is not None
+            else None,
         }
 
 
@@ -157,9 +166,7 @@ class Simulator:
         self.limits = limits.scaled(time_scale) if limits is not None else None
         block = block_duration / time_scale if block_duration is not None else None
         self.throttler = (
-            Throttler(self.limits.windows, storage=storage, block_duration=block)
-            if self.limits is not None
-            else None
+            Throttler(self.limits.windows, storage=storage, block_duration=block) if self.limits is not None else None
         )
         self.per_route = per_route
         self.faults = tuple(faults)
@@ -172,6 +179,7 @@ class Simulator:
         self.peers: set[object] = set()
         """Client addresses seen (one per TCP connection), to check connection pooling."""
         self._runner: web.AppRunner | None = None
+        self._scopes: dict[object, str] = {}
         self.app = self._build_app()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -189,12 +197,9 @@ class Simulator:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        server = site._server
-        if self.port == 0 and server is not None:
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1]
+        await web.TCPSite(self._runner, self.host, self.port, backlog=1024).start()
+        if self.port == 0:
+            self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -220,17 +225,29 @@ class Simulator:
     # -- the app ------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        steps = (
+            self._delay,
+            self._authenticate,
+            self._reset_before,
+            self._throttle,
+            self._answer_instead,
+            self._spoil_result,
+            self._send_rate_headers,
+        )
+        app = web.Application(
+            client_max_size=64 * 1024 * 1024,
+            middlewares=[self._open_visit, *map(_on_api_calls, steps)],
+        )
         r = app.router
         r.add_get("/_simulator/stats", self._h_stats)
         r.add_post("/_simulator/reset", self._h_reset)
-        r.add_post("/api/v1/calls/upload", self._wrap("calls", "write", self._h_upload))
-        r.add_put("/api/v1/users/{id}/metadata", self._wrap("users", "write", self._h_metadata))
+        r.add_post("/api/v1/calls/upload", self._api("calls:write", self._h_upload))
+        r.add_put("/api/v1/users/{id}/metadata", self._api("users:write", self._h_metadata))
         for path, kind in KINDS.items():
-            r.add_get(f"/api/v1/{path}", self._wrap(kind.scope, "read", self._h_list, path))
-            r.add_get(f"/api/v1/{path}/{{id}}", self._wrap(kind.scope, "read", self._h_get, path))
+            r.add_get(f"/api/v1/{path}", self._api(f"{kind.scope}:read", self._h_list, path))
+            r.add_get(f"/api/v1/{path}/{{id}}", self._api(f"{kind.scope}:read", self._h_get, path))
             if kind.creatable:
-                r.add_post(f"/api/v1/{path}", self._wrap(kind.scope, "write", self._h_create, path))
+                r.add_post(f"/api/v1/{path}", self._api(f"{kind.scope}:write", self._h_create, path))
         return app
 
     async def _h_stats(self, request: web.Request) -> web.Response:
@@ -240,79 +257,109 @@ class Simulator:
         self.reset_stats()
         return web.json_response({"ok": True})
 
-    def _wrap(self, scope: str, access: str, handler: Callable[..., Any], path: str | None = None) -> Any:
-        needed = f"{scope}:{access}"
+    def _api(self, scope: str, handler: Callable[..., Awaitable[web.Response]], path: str | None = None) -> Handler:
+        """Register an API endpoint needing ``scope``; the middlewares run only for these."""
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            return await self._pipeline(request, needed, handler, path)
+            return await (handler(request, path) if path else handler(request))
 
+        self._scopes[endpoint] = scope
         return endpoint
 
-    async def _pipeline(
-        self, request: web.Request, scope: str, handler: Callable[..., Any], path: str | None
-    ) -> web.StreamResponse:
+    # -- the middlewares, outermost first: each applies one concern or one fault phase ---------
+
+    @web.middleware
+    async def _open_visit(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Start the visit of an API call: note the peer and draw this request's faults."""
+        scope = self._scopes.get(request.match_info.handler)
+        if scope is None:
+            return await handler(request)
         if request.transport is not None:
             self.peers.add(request.transport.get_extra_info("peername"))
-        faults = self._pick_faults(request.method)
-        for fault in faults:
-            if fault.kind == "latency":
-                extra = fault.tail if self._rng.random() < fault.tail_probability else 0.0
-                await asyncio.sleep(fault.latency + self._rng.uniform(0.0, fault.jitter) + extra)
+        token = _VISIT.set(_Visit(scope=scope, faults=self._pick_faults(request.method)))
+        try:
+            return await handler(request)
+        finally:
+            _VISIT.reset(token)
+
+    async def _delay(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """``latency`` faults: wait before anything else (authentication included)."""
+        for fault in visit.of_kinds("latency"):
+            extra = fault.tail if self._rng.random() < fault.tail_probability else 0.0
+            await asyncio.sleep(fault.latency + self._rng.uniform(0.0, fault.jitter) + extra)
+        return await handler(request)
+
+    async def _authenticate(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """401 for an unknown or expired key, 403 for a missing scope; nothing else counts them."""
         key = request.headers.get("x-api-key", "")
         sim_key = self.keys.get(key)
-        now = self.clock()
-        if sim_key is None or (sim_key.expires_at is not None and now >= sim_key.expires_at):
+        visit.now = self.clock()
+        if sim_key is None or (sim_key.expires_at is not None and visit.now >= sim_key.expires_at):
             if sim_key is not None:
                 self.stats(key).unauthorized += 1
-            return web.json_response(
-                _envelope(None, status=401, count=0, error="Unauthorized: missing or invalid API key"),
-                status=401,
-            )
-        stats = self.stats(key)
-        if scope not in sim_key.scopes:
-            stats.forbidden += 1
-            return web.json_response(
-                _envelope(None, status=403, count=0, error=f"Forbidden: the API key lacks the scope {scope}"),
-                status=403,
-            )
-        if any(f.kind == "reset_before" for f in faults):
-            stats.faults["reset_before"] += 1
-            return self._reset(request)
-        headers: tuple[tuple[str, str], ...] = ()
+            return _error(401, "Unauthorized: missing or invalid API key")
+        visit.key, visit.stats = key, self.stats(key)
+        if visit.scope not in sim_key.scopes:
+            visit.stats.forbidden += 1
+            return _error(403, f"Forbidden: the API key lacks the scope {visit.scope}")
+        return await handler(request)
+
+    async def _reset_before(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """``reset_before`` faults: drop the connection before the call is throttled or processed."""
+        if visit.of_kinds("reset_before"):
+            visit.stats.faults["reset_before"] += 1
+            return _drop_connection(request)
+        return await handler(request)
+
+    async def _throttle(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """The throttler: 429 when over a window, otherwise count the call as accepted."""
         if self.throttler is not None:
             resource = request.match_info.route.resource
             route = f"{request.method} {resource.canonical if resource else request.path}"
-            verdict = self.throttler.hit(f"{key}|{route}" if self.per_route else key, now)
-            headers = verdict.headers
+            verdict = self.throttler.hit(f"{visit.key}|{route}" if self.per_route else visit.key, visit.now)
+            visit.rate_headers = verdict.headers
             if not verdict.allowed:
-                stats.rejected += 1
+                visit.stats.rejected += 1
                 return web.json_response(
                     {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"},
                     status=429,
-                    headers=headers,
+                    headers=verdict.headers,
                 )
+        stats = visit.stats
         stats.accepted += 1
         if stats.first_accepted is None:
-            stats.first_accepted = now
-        stats.last_accepted = now
-        for fault in faults:
-            if fault.kind in ("status", "retry_after", "non_json"):
-                stats.faults[fault.kind] += 1
-                return self._fault_response(fault, headers)
-        response: web.StreamResponse = await (handler(request, path) if path else handler(request))
-        for name, value in headers:
-            response.headers[name] = value
-        for fault in faults:
+            stats.first_accepted = visit.now
+        stats.last_accepted = visit.now
+        return await handler(request)
+
+    async def _answer_instead(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """``status``, ``retry_after`` and ``non_json`` faults: answer without processing the call."""
+        for fault in visit.of_kinds("status", "retry_after", "non_json"):
+            visit.stats.faults[fault.kind] += 1
+            return self._fault_response(fault, visit.rate_headers)
+        return await handler(request)
+
+    async def _spoil_result(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """``reset_after``, ``status_after`` and ``truncated`` faults: process the call, then spoil the answer."""
+        response = await handler(request)
+        for fault in visit.of_kinds("reset_after", "status_after", "truncated"):
             if fault.kind == "reset_after":
-                stats.faults["reset_after"] += 1
-                return self._reset(request)
+                visit.stats.faults["reset_after"] += 1
+                return _drop_connection(request)
             if fault.kind == "status_after":
-                stats.faults["status_after"] += 1
-                return self._fault_response(fault, headers)
-            if fault.kind == "truncated" and isinstance(response, web.Response) and response.body:
-                stats.faults["truncated"] += 1
+                visit.stats.faults["status_after"] += 1
+                return self._fault_response(fault, visit.rate_headers)
+            if isinstance(response, web.Response) and response.body:
+                visit.stats.faults["truncated"] += 1
                 body = bytes(response.body)  # type: ignore[arg-type]
                 response.body = body[: max(1, len(body) // 2)]
+        return response
+
+    async def _send_rate_headers(self, request: web.Request, handler: Handler, visit: _Visit) -> web.StreamResponse:
+        """The throttler's headers on the endpoint's own answer."""
+        response = await handler(request)
+        for name, value in visit.rate_headers:
+            response.headers[name] = value
         return response
 
     def _pick_faults(self, method: str) -> list[Fault]:
@@ -321,34 +368,17 @@ class Simulator:
             if fault.methods and method not in fault.methods:
                 continue
             self._fault_counts[index] += 1
-            if self._fault_counts[index] in fault.on or (
-                fault.probability and self._rng.random() < fault.probability
-            ):
+            if self._fault_counts[index] in fault.on or (fault.probability and self._rng.random() < fault.probability):
                 chosen.append(fault)
         return chosen
-
-    @staticmethod
-    def _reset(request: web.Request) -> web.Response:
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
 
     def _fault_response(self, fault: Fault, headers: tuple[tuple[str, str], ...]) -> web.Response:
         if fault.kind == "non_json":
             return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
         if fault.kind == "retry_after":
-            seconds = fault.retry_after / self.time_scale
-            value = format_seconds(seconds)
-            return web.json_response(
-                _envelope(None, status=503, count=0, error="Service Unavailable"),
-                status=503,
-                headers={"Retry-After": value},
-            )
-        return web.json_response(
-            _envelope(None, status=fault.status, count=0, error="Internal server error"),
-            status=fault.status,
-            headers=headers,
-        )
+            value = format_seconds(fault.retry_after / self.time_scale)
+            return _error(503, "Service Unavailable", headers={"Retry-After": value})
+        return _error(fault.status, "Internal server error", headers=headers)
 
     # -- resource handlers ------------------------------------------------------------------
 
@@ -366,7 +396,7 @@ class Simulator:
     async def _h_get(self, request: web.Request, path: str) -> web.Response:
         record = self.store.get(path, request.match_info["id"])
         if record is None:
-            return web.json_response(_envelope(None, status=404, count=0, error="Not Found"), status=404)
+            return _error(404, "Not Found")
         return web.json_response(_envelope(record))
 
     async def _h_create(self, request: web.Request, path: str) -> web.Response:
@@ -390,16 +420,21 @@ class Simulator:
             return _bad("name, startDateTime and mediaUrl or file are required")
         record = self.store.add(
             "calls",
-            {"status": "processing", "name": str(name), "startDateTime": str(start),
-             "description": str(form.get("description") or "") or None,
-             "fromNumber": form.get("fromNumber"), "toNumber": form.get("toNumber")},
-        )  # fmt: skip
+            {
+                "status": "processing",
+                "name": str(name),
+                "startDateTime": str(start),
+                "description": str(form.get("description") or "") or None,
+                "fromNumber": form.get("fromNumber"),
+                "toNumber": form.get("toNumber"),
+            },
+        )
         return web.json_response(_envelope({"callId": record["callId"]}), status=201)
 
     async def _h_metadata(self, request: web.Request) -> web.Response:
         user = self.store.get("users", request.match_info["id"])
         if user is None:
-            return web.json_response(_envelope(None, status=404, count=0, error="Not Found"), status=404)
+            return _error(404, "Not Found")
         try:
             body = await request.json()
         except ValueError:
@@ -426,5 +461,47 @@ def _int(value: str | None, default: int) -> int | None:
 
 
 def _bad(message: str) -> web.Response:
-    return web.json_response(_envelope(None, status=400, count=0, error=message), status=400)
+    return _error(400, message)
 
+
+def _error(status: int, message: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> web.Response:
+    return web.json_response(_envelope(None, status=status, count=0, error=message), status=status, headers=headers)
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
+
+
+@attrs.define
+class _Visit:
+    """What the middlewares learn about one API call, for the ones further in."""
+
+    scope: str
+    faults: list[Fault]
+    now: float = 0.0
+    key: str = ""
+    stats: KeyStats = attrs.field(factory=KeyStats)
+    rate_headers: tuple[tuple[str, str], ...] = ()
+
+    def of_kinds(self, *kinds: FaultKind) -> list[Fault]:
+        return [fault for fault in self.faults if fault.kind in kinds]
+
+
+# The visit of the API call being served (each request is served in its own context).
+_VISIT: ContextVar[_Visit] = ContextVar("salescaling_simulator_visit")
+
+Step = Callable[[web.Request, Handler, _Visit], Awaitable[web.StreamResponse]]
+
+
+def _on_api_calls(step: Step) -> Middleware:
+    """An aiohttp middleware running ``step`` on API calls only (the simulator's own routes pass through)."""
+
+    @web.middleware
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        # A plain function handing back the step's awaitable: no extra coroutine frame per request.
+        visit = _VISIT.get(None)
+        return handler(request) if visit is None else step(request, handler, visit)
+
+    return middleware
