@@ -182,9 +182,32 @@ async def test_limits_prints_the_headers_table() -> None:
 async def test_demo_runs_the_main_job(tmp_path: Path) -> None:
     """``salescaling demo`` exports from the embedded simulator with zero 429s."""
     out = tmp_path / "demo.jsonl"
-    code, text = await _run("demo", "--records", "300", "--page-size", "100", "--out", str(out))
+    code, text = await _run("demo", "--export", "--records", "300", "--page-size", "100", "--out", str(out))
     assert code == 0, text
     assert len(_ids(out)) == 300 and "0 429s" in text
+
+
+async def test_demo_syncs_every_resource_into_duckdb(tmp_path: Path) -> None:
+    """``salescaling demo`` syncs every resource of the embedded simulator into DuckDB, 0 429s."""
+    import duckdb
+
+    code, text = await _run("demo", "--records", "120", "--out", str(tmp_path))
+    assert code == 0, text
+    assert "and 0 429s" in text
+    with duckdb.connect(str(tmp_path / "salescaling.duckdb"), read_only=True) as db:
+        for table in (
+            "calls",
+            "contacts",
+            "companies",
+            "meetings",
+            "opportunities",
+            "calendars",
+            "calendar_events",
+            "users",
+            "voice_agents",
+        ):
+            (count,) = db.execute(f"select count(*) from {table} where _dlt_valid_to is null").fetchone()  # type: ignore[misc]
+            assert count == 120, table
 
 
 # -- import hardening (signals, refused keys, bad files) and CLI polish -------------------------------
@@ -391,8 +414,8 @@ async def test_simulate_serves_faults_and_scopes_and_stops_quietly() -> None:
 
 
 async def test_demo_removes_its_temporary_folder(tmp_path: Path) -> None:
-    """Without --out, ``demo`` exports into a temporary folder and removes it afterwards."""
-    code, text = await _run("demo", "--records", "60", "--page-size", "60", env={"TMPDIR": str(tmp_path)})
+    """Without --out, ``demo --export`` exports into a temporary folder and removes it afterwards."""
+    code, text = await _run("demo", "--export", "--records", "60", "--page-size", "60", env={"TMPDIR": str(tmp_path)})
     assert code == 0, text
     assert list(tmp_path.iterdir()) == []  # noqa: ASYNC240 - the subprocess has exited
     assert "removed" in text and "requests in" in text

@@ -256,15 +256,41 @@ def import_cmd(
 
 
 @main.command("demo")
-@click.option("--records", type=click.IntRange(1, 100_000), default=5000, show_default=True)
-@click.option("--page-size", type=click.IntRange(1, 1000), default=25, show_default=True)
+@click.option(
+    "--records",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Records per resource (sync, default 2000) or contacts (--export, default 5000).",
+)
+@click.option("--page-size", type=click.IntRange(1, 1000), default=25, show_default=True, help="With --export.")
+@click.option("--export", "export_only", is_flag=True, help="Export contacts to JSON Lines instead of syncing.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the export here (default: a temporary folder, removed afterwards).",
+    type=click.Path(path_type=Path),
+    help="Keep the result here: a folder for the DuckDB file, or the export file (default: a temporary "
+    "folder, removed afterwards).",
 )
-def demo_cmd(records: int, page_size: int, out: Path | None) -> None:
-    """Start the embedded simulator and export its contacts: the main job, no key, no network."""
+def demo_cmd(records: int | None, page_size: int, export_only: bool, out: Path | None) -> None:
+    """The main job on an embedded simulator, no key, no network: every resource synced into DuckDB
+    (`salescaling sync`, needs the `dlt` extra) and the table counts printed; `--export` exports
+    the contacts instead."""
+    if not export_only:
+        from . import _sync
+
+        try:
+            import dlt  # noqa: F401 - only to check the extra is installed
+        except ImportError:
+            fail('the demo syncs into DuckDB: pip install "salescaling-async[cli,dlt]" (or use --export)', 2)
+        count = records or 2000
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            _sync.demo_sync(count, out)
+            return
+        with tempfile.TemporaryDirectory(prefix="salescaling-demo-") as folder:
+            _sync.demo_sync(count, Path(folder))
+        err.print("the temporary database was removed; pass --out FOLDER to keep it")
+        return
+    records = records or 5000
     from ..testing import Simulator
 
     async def job(target: Path) -> None:

@@ -72,7 +72,8 @@ def sync_cmd(resources: tuple[str, ...], destination: str, dataset: str | None, 
 
 def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, full_refresh: bool, page_size: int,
           pipelines_dir: Path | None, api_key: str | None, base_url: str | None,
-          time_scale: float) -> None:  # fmt: skip
+          time_scale: float, folder: Path | None = None) -> str:  # fmt: skip
+    """Run one sync and print its summary; returns where it loaded (the DuckDB file's path)."""
     import dlt
 
     from ..integrations import _dlt_run
@@ -86,7 +87,7 @@ def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, ful
     target: Any = destination
     where = destination
     if destination == "duckdb":
-        path = Path.cwd() / f"{_dlt_run.PIPELINE_NAME}.duckdb"
+        path = (folder or Path.cwd()) / f"{_dlt_run.PIPELINE_NAME}.duckdb"
         target, where = dlt.destinations.duckdb(str(path)), str(path)
         dataset = dataset or _dlt_run.DUCKDB_DATASET
         if dataset == path.stem:
@@ -102,6 +103,29 @@ def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, ful
         for name in names:
             progress.update(tasks[name], total=monitor.records.get(name, 0), completed=monitor.records.get(name, 0))
     _summary(result, limits or RateLimits(), f"synced into {where} (dataset {dataset})")
+    return where
+
+
+def demo_sync(records: int, folder: Path) -> None:
+    """The main job on an embedded simulator: every resource into DuckDB, then its table counts."""
+    import duckdb
+
+    from ..testing import Simulator, simulator_in_thread
+
+    with simulator_in_thread(Simulator(records=records)) as sim:
+        err.print(f"simulator on {sim.url}: {records:,} records per resource, real limits (20/s, 200/10 s, 1000/min)")
+        where = _sync((), "duckdb", None, False, 100, folder / "pipelines", sim.api_key, sim.url, 1.0, folder)
+        stats = sim.stats()
+    table = Table(title=f"tables in {Path(where).name}", title_justify="left")
+    table.add_column("table")
+    table.add_column("current rows", justify="right")
+    with duckdb.connect(where, read_only=True) as db:
+        rows = db.execute("select table_name from information_schema.tables where table_schema = 'main'").fetchall()
+        for name in sorted(n for (n,) in rows if not n.startswith("_dlt") and "__" not in n):
+            (count,) = db.execute(f'select count(*) from "{name}" where _dlt_valid_to is null').fetchone() or (0,)
+            table.add_row(name, f"{count:,}")
+    err.print(table)
+    err.print(f"server saw {stats.accepted} accepted requests and {stats.rejected} 429s")
 
 
 @contextlib.contextmanager
