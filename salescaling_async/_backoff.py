@@ -29,6 +29,7 @@ map, so resending it cannot duplicate anything.
 """
 
 _MAX_HINT = 3600.0  # clamp absurd hints (rate-limits.md §3.4)
+_MAX_COUNT = 1e9  # a limit or remaining count above this is junk
 
 
 def compute_delay(attempt: int, config: RetryConfig, rng: random.Random) -> float:
@@ -103,9 +104,12 @@ def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
             prefix = f"x-ratelimit-{field}-"
             if lower.startswith(prefix):
                 try:
-                    number = int(float(value))
+                    parsed = float(value)
                 except ValueError:
                     continue
+                if not math.isfinite(parsed) or not 0 <= parsed <= _MAX_COUNT:
+                    continue  # inf, NaN, 1e400 or negative: junk, never an OverflowError
+                number = int(parsed)
                 found.setdefault(lower[len(prefix) :], {})[field] = number
     return [WindowHeaders(n, v.get("limit"), v.get("remaining")) for n, v in found.items()]
 

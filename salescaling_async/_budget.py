@@ -45,12 +45,19 @@ class SlotState(enum.Enum):
 
 
 class Slot:
-    """Strictly private. One granted request's hold on the budget."""
+    """Strictly private. One granted request's hold on the budget.
 
-    __slots__ = ("state",)
+    ``id`` names the slot in a shared store (empty for a purely local slot); ``anchor`` is
+    where the slot was settled (``None`` while in flight), so a store that lost its data can
+    be re-seeded with this process's own recent slots.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("anchor", "id", "state")
+
+    def __init__(self, slot_id: str = "") -> None:
         self.state = SlotState.IN_FLIGHT
+        self.id = slot_id
+        self.anchor: float | None = None
 
 
 @attrs.define
@@ -64,9 +71,16 @@ class _WindowLog:
     limit: int
     expiries: list[float] = attrs.field(factory=list)
     hold: float = attrs.field(init=False)
+    learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
 
     def __attrs_post_init__(self) -> None:
         self.hold = self.window.seconds + self.window.margin
+
+    def limit_at(self, now: float) -> int:
+        """The effective limit: a learned smaller one until no header confirmed it for a while."""
+        if self.limit != self.window.limit and now >= self.learned_until:
+            self.limit = self.window.limit
+        return self.limit
 
     def purge(self, now: float) -> None:
         heap = self.expiries
@@ -110,9 +124,17 @@ class KeyBudget:
 
     # -- queries ------------------------------------------------------------------------
 
-    def delay(self, now: float) -> float:
-        """Seconds until a grant is possible: 0 now, ``inf`` when it needs an in-flight response."""
-        return self._wait(now, 0, exact=True)
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def delay(self, now: float, *, fraction: float = 1.0) -> float:
+        """Seconds until a grant is possible: 0 now, ``inf`` when it needs an in-flight response.
+
+        ``fraction`` < 1 asks for a share of every limit, rounded down (the fallback share of
+        one process of a fleet); a share that rounds to 0 can never grant: ``inf``.
+        """
+        return self._wait(now, 0, exact=True, fraction=fraction)
 
     def earliest(self, now: float, *, ahead: int = 0) -> float:
         """A lower bound of the wait of the request with ``ahead`` grants before it.
@@ -122,11 +144,16 @@ class KeyBudget:
         """
         return self._wait(now, ahead, exact=False)
 
-    def _wait(self, now: float, ahead: int, *, exact: bool) -> float:
+    def _wait(self, now: float, ahead: int, *, exact: bool, fraction: float = 1.0) -> float:
         wait = max(0.0, self.paused_until - now)
         for log in self._logs:
             log.purge(now)
-            over = self._in_flight + len(log.expiries) + ahead - log.limit + 1
+            limit = log.limit_at(now)
+            if fraction < 1.0:
+                limit = math.floor(limit * fraction)
+                if limit < 1:
+                    return INFINITY
+            over = self._in_flight + len(log.expiries) + ahead - limit + 1
             if over <= 0:
                 continue
             if over <= len(log.expiries):
@@ -138,12 +165,16 @@ class KeyBudget:
         return wait
 
     def is_idle(self, now: float) -> bool:
-        """True when the key holds nothing, so forgetting it loses no information."""
+        """True when the key holds nothing, so forgetting it loses no information.
+
+        A learned smaller limit does not count: it is re-learned from the next response
+        (and lapses anyway when no header confirms it).
+        """
         if self._in_flight or self.paused_until > now:
             return False
         for log in self._logs:
             log.purge(now)
-            if log.expiries or log.limit != log.window.limit:
+            if log.expiries:
                 return False
         return True
 
@@ -151,7 +182,7 @@ class KeyBudget:
         next_in = self.delay(now)
         return BudgetSnapshot(
             held={log.window.name: self._in_flight + len(log.expiries) for log in self._logs},
-            limits={log.window.name: log.limit for log in self._logs},
+            limits={log.window.name: log.limit_at(now) for log in self._logs},
             in_flight=self._in_flight,
             paused_until=self.paused_until,
             next_grant_in=next_in,
@@ -159,16 +190,25 @@ class KeyBudget:
 
     # -- grant and outcomes -------------------------------------------------------------
 
-    def acquire(self, now: float, *, record_only: bool = False) -> Slot:
-        """Take a slot in every window. The caller checked ``delay(now) == 0``.
+    def take(self, now: float, slot_id: str = "") -> Slot:
+        """Take a slot in every window; the budget must allow it now (checked)."""
+        if self.delay(now) > 0:
+            raise RuntimeError("KeyBudget.take() without budget")  # a scheduler bug
+        return self.record(slot_id)
 
-        ``record_only`` takes it regardless, to mirror a grant made elsewhere (the Redis
-        budget keeps this process's own traffic here, ready for a fallback).
-        """
-        if not record_only and self.delay(now) > 0:
-            raise RuntimeError("KeyBudget.acquire() without budget")  # a scheduler bug
+    def record(self, slot_id: str = "") -> Slot:
+        """Record a grant already decided (by the caller's own ``delay() == 0`` check, or by a
+        shared store that holds the authoritative log), without checking again."""
         self._in_flight += 1
-        return Slot()
+        return Slot(slot_id)
+
+    def effective_limits(self, now: float) -> list[int]:
+        """The limit of every window now, learned smaller ones included (configuration order)."""
+        return [log.limit_at(now) for log in self._logs]
+
+    @property
+    def longest_hold(self) -> float:
+        return max(log.hold for log in self._logs)
 
     def received(self, slot: Slot, now: float) -> None:
         """The response arrived at ``now``: anchor the slot there."""
@@ -188,24 +228,30 @@ class KeyBudget:
         if slot.state is not SlotState.IN_FLIGHT:
             return
         slot.state = SlotState.SETTLED
+        slot.anchor = anchor
         self._in_flight -= 1
         for log in self._logs:
             heapq.heappush(log.expiries, anchor + log.hold)
 
     # -- learning (only ever more cautious) ---------------------------------------------
 
-    def observe(self, now: float, name: str, *, limit: int | None, remaining: int | None) -> int:
+    def observe(
+        self, now: float, name: str, *, limit: int | None, remaining: int | None, learn_for: float = INFINITY
+    ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
 
-        A smaller limit wins.  ``limit - remaining`` is the server's count for the window;
-        hits beyond what our own held slots explain belong to someone else using the key
-        and are added as phantom hits anchored now.  Returns the phantoms added.
+        A smaller limit wins for ``learn_for`` seconds after the last header that says so
+        (a route override seen once does not throttle the key forever).  ``limit -
+        remaining`` is the server's count for the window; hits beyond what our own held
+        slots explain belong to someone else using the key and are added as phantom hits
+        anchored now.  Returns the phantoms added.
         """
         log = self._log(name)
         if log is None:
             return 0
-        if limit is not None and 0 < limit < log.limit:
-            log.limit = limit
+        if limit is not None and 0 < limit < log.window.limit:
+            log.limit = min(limit, log.limit_at(now))
+            log.learned_until = now + learn_for
         if limit is None or remaining is None:
             return 0
         log.purge(now)
@@ -225,7 +271,7 @@ class KeyBudget:
             log = self._log(name) if name is not None else None
             if log is not None:
                 log.purge(now)
-                self._add_phantoms(log, now, log.limit - self._in_flight - len(log.expiries))
+                self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log.expiries))
         return self.paused_until
 
     def _add_phantoms(self, log: _WindowLog, now: float, count: int) -> int:

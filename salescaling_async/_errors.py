@@ -7,6 +7,7 @@
     │   └── ScopeError                          the key lacks the endpoint's scope, nothing sent
     ├── ClientClosedError (also RuntimeError)   the client was closed or is bound to another loop
     ├── DeadlineExceededError (also TimeoutError)  the rate budget cannot grant before a deadline
+    │   └── QueueFullError                      the key's queue is at its maximum length
     ├── BudgetStoreError                        the shared budget store (Redis) failed
     ├── TransportError                          no HTTP response was received
     │   ├── ConnectError                        nothing was sent (proven): safe to resend
@@ -199,3 +200,15 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, APIStatusError)
+
+
+class QueueFullError(DeadlineExceededError):
+    """The key's queue already holds the scheduler's ``max_queue`` waiters: refused at once.
+
+    A subclass of :class:`DeadlineExceededError` because it means the same to a caller (the
+    request was not granted in time, nothing was sent) and web integrations answer both with
+    503 and ``Retry-After``; ``retry_after`` is a lower bound of when a slot frees (``None``
+    when unknown).
+
+    .. versionadded:: 0.2.0
+    """

@@ -69,7 +69,7 @@ def test_no_window_ever_exceeded(stream: list[tuple[float, float, float, str]]) 
             next_event = min([now + delay] + [p[0] for p in pending])
             assert next_event < INFINITY
             now = next_event
-        slot = budget.acquire(now)
+        slot = budget.take(now)
         if outcome != "unsent":
             counted.append(now + frac * rtt)
         pending.append((now + rtt, outcome, slot))
@@ -86,7 +86,7 @@ def test_returned_slots_restore_capacity_exactly(gaps: list[float]) -> None:
     for gap in gaps:
         now += gap
         if budget.delay(now) == 0:
-            budget.returned(budget.acquire(now))
+            budget.returned(budget.take(now))
     assert budget.is_idle(now)
     assert budget.snapshot(now).held == {"a": 0, "b": 0}
 
@@ -94,7 +94,7 @@ def test_returned_slots_restore_capacity_exactly(gaps: list[float]) -> None:
 def test_in_flight_slots_block_until_a_response() -> None:
     """With every slot in flight, the wait is infinite: only a response can free one."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
-    first, _second = budget.acquire(0.0), budget.acquire(0.0)
+    first, _second = budget.take(0.0), budget.take(0.0)
     assert budget.delay(0.0) == INFINITY
     budget.received(first, 0.5)
     margin = 0.002 + 1e-4
@@ -105,7 +105,7 @@ def test_in_flight_slots_block_until_a_response() -> None:
 def test_settling_twice_is_harmless() -> None:
     """A slot settled twice counts once."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
-    slot = budget.acquire(0.0)
+    slot = budget.take(0.0)
     budget.received(slot, 0.1)
     budget.received(slot, 0.2)
     budget.returned(slot)
@@ -115,7 +115,7 @@ def test_settling_twice_is_harmless() -> None:
 def test_learning_only_makes_the_budget_stricter() -> None:
     """A smaller server limit wins, a larger one is ignored, foreign hits become phantoms."""
     budget = KeyBudget(RateLimits((Window("short", 20, 1.0),)))
-    slot = budget.acquire(0.0)
+    slot = budget.take(0.0)
     budget.received(slot, 0.1)
     assert budget.observe(0.1, "SHORT", limit=50, remaining=40) == 9  # 10 counted, 1 ours
     assert budget.snapshot(0.1).limits == {"short": 20}
@@ -139,9 +139,9 @@ def test_deadline_lower_bound_counts_requests_ahead() -> None:
     """``delay(ahead=k)`` bounds the wait of the request k places back in the queue."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
     for t in (0.0, 0.1):
-        budget.received(budget.acquire(t), t)
+        budget.received(budget.take(t), t)
     assert budget.earliest(0.1, ahead=0) > 0.9
     assert budget.earliest(0.1, ahead=1) > 1.0
     assert budget.earliest(0.1, ahead=2) >= 1.0  # needs a response of a request not yet sent
-    budget.acquire(1.2), budget.acquire(1.2)
+    budget.take(1.2), budget.take(1.2)
     assert budget.delay(1.2) == INFINITY and budget.earliest(1.2) >= 1.0
