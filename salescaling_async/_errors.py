@@ -175,10 +175,13 @@ class NotFoundError(APIStatusError):
 class RateLimitedError(APIStatusError):
     """429, or a retry hint too long for the caller's deadline.
 
-    ``retry_after`` is the server's largest hint in seconds (``None`` when it gave none).
+    ``retry_after`` is the server's largest hint in seconds (``None`` when it gave none);
+    ``paused_for`` the pause the scheduler applied to the key (the hint plus a margin, or
+    the hintless backoff), ``None`` when no scheduler saw the response.
     """
 
     retry_after: float | None = None
+    paused_for: float | None = None
 
 
 class ServerError(APIStatusError):

@@ -38,7 +38,6 @@ from ._errors import (
     status_error_class,
 )
 from ._events import Event, RetryScheduled
-from ._redis import RedisBudget
 from ._request import FilePart, RawRequest, RawResponse
 from ._resources import (
     CalendarEvents,
@@ -52,6 +51,7 @@ from ._resources import (
     VoiceAgents,
 )
 from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
+from ._stores import BudgetStore
 from ._transport import AiohttpTransport, Transport
 from ._types import JSON, UNSET, Params, Priority, UnsetType
 
@@ -112,6 +112,14 @@ class _Options:
     priority: Priority
 
 
+@attrs.frozen
+class _Limited:
+    """Strictly private. A 429's hints (parsed once) and the pause the scheduler applied."""
+
+    hints: dict[str | None, float]
+    pause: float
+
+
 class _Core:
     """Strictly private. What every view of one client shares: pool, scheduler, state."""
 
@@ -155,8 +163,8 @@ class AsyncSalescaling:
         priority: Default lane of this client's requests.
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         on_event: Hook called with every throttle wait, 429 and retry event.
-        budget: A shared budget store (:class:`RedisBudget`) for fleets of processes using
-            one key; the default keeps the budget in this process.
+        budget: Where the key's budget lives (a :class:`BudgetStore`, e.g. :class:`RedisBudget`
+            for fleets of processes using one key); the default keeps it in this process.
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
         clock: A custom clock (tests: :class:`salescaling_async.testing.FakeClock`).
         seed: Seed of the backoff jitter (reproducible tests).
@@ -177,7 +185,7 @@ class AsyncSalescaling:
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
-        budget: RedisBudget | None = None,
+        budget: BudgetStore | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
@@ -187,11 +195,7 @@ class AsyncSalescaling:
         self.base_url = check_base_url(base_url, allow_insecure=allow_insecure)
         self.scopes = _check_scopes(scopes)
         clock = clock or LoopClock()
-        scheduler: SchedulerLike = (
-            budget.make_scheduler(limits, on_event=on_event)
-            if budget is not None
-            else Scheduler(limits, clock=clock, on_event=on_event)
-        )
+        scheduler: SchedulerLike = Scheduler(limits, clock=clock, on_event=on_event, budget=budget, seed=seed)
         self._core = _Core(transport or AiohttpTransport(pool), scheduler, clock, random.Random(seed))
         self._on_event = on_event
         self._owner = True
@@ -365,8 +369,8 @@ class AsyncSalescaling:
         while True:
             attempt += 1
             try:
-                response = await self._attempt(raw, priority or opts.priority, deadline)
-                return self._parse(response, endpoint)
+                response, limited = await self._attempt(raw, priority or opts.priority, deadline)
+                return self._parse(response, endpoint, limited)
             except (APIStatusError, TransportError) as error:
                 delay = self._retry_delay(error, raw, attempt, deadline)
                 if delay is None:
@@ -377,8 +381,11 @@ class AsyncSalescaling:
             if delay > 0:
                 await _sleep(core.clock, delay)
 
-    async def _attempt(self, raw: RawRequest, priority: Priority, deadline: float | None) -> RawResponse:
+    async def _attempt(
+        self, raw: RawRequest, priority: Priority, deadline: float | None
+    ) -> tuple[RawResponse, _Limited | None]:
         core = self._core
+        limited: _Limited | None = None
         for _ in range(_MAX_REDIRECTS + 1):
             permit = await core.scheduler.acquire(self._key_id, priority=priority, deadline=deadline)
             try:
@@ -389,15 +396,17 @@ class AsyncSalescaling:
             except BaseException:  # cancelled or unexpected while sending: it may count
                 permit.failed(sent=True)
                 raise
-            permit.received(response.header_map)
+            if response.status == 429:  # hints parsed once; settle and pause in one step
+                hints = retry_hints(response.headers, time.time())
+                limited = _Limited(hints, permit.rate_limited(response.header_map, hints, self._options.retry))
+            else:
+                permit.received(response.header_map)
             log.debug("%s %s -> %d", raw.method, raw.url, response.status)
-            if response.status == 429:
-                self._on_rate_limited(response)
             if response.status not in _REDIRECTS:
-                return response
+                return response, limited
             raw, cross_origin = self._follow(raw, response)
             if cross_origin:  # never with the key, never through this key's budget
-                return await core.transport.send(raw)
+                return await core.transport.send(raw), None
         raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
 
     def _follow(self, raw: RawRequest, response: RawResponse) -> tuple[RawRequest, bool]:
@@ -410,13 +419,6 @@ class AsyncSalescaling:
         method = "GET" if response.status == 303 else raw.method
         return attrs.evolve(raw, url=target, headers=headers, method=method, params=[]), cross
 
-    def _on_rate_limited(self, response: RawResponse) -> None:
-        hints = retry_hints(response.headers, time.time())
-        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
-        retry = self._options.retry
-        fallback = max(retry.wait_initial, compute_delay(1, retry, self._core.rng), 0.001)
-        self._core.scheduler.rate_limited(self._key_id, hints, fallback)
-
     def _retry_delay(
         self, error: SalescalingError, raw: RawRequest, attempt: int, deadline: float | None
     ) -> float | None:
@@ -426,8 +428,8 @@ class AsyncSalescaling:
             return None
         now = self._core.clock.now()
         if isinstance(error, RateLimitedError):
-            # The scheduler pauses the whole key; the next acquire() waits for the pause.
-            wait = self.statistics().paused_for
+            # The scheduler paused the whole key; the next acquire() waits for the pause.
+            wait = error.paused_for or 0.0
             if (error.retry_after or 0) > retry.max_retry_after or (
                 deadline is not None and now + wait > deadline
             ):
@@ -439,7 +441,7 @@ class AsyncSalescaling:
             return None
         return delay
 
-    def _parse(self, response: RawResponse, endpoint: Endpoint) -> Envelope:
+    def _parse(self, response: RawResponse, endpoint: Endpoint, limited: _Limited | None = None) -> Envelope:
         text = response.body.decode("utf-8", errors="replace")
         payload: JSON = None
         is_json = True
@@ -449,7 +451,7 @@ class AsyncSalescaling:
             except ValueError:
                 is_json = False
         if response.status >= 400:
-            raise self._status_error(response, endpoint, payload if is_json else text)
+            raise self._status_error(response, endpoint, payload if is_json else text, limited)
         if not is_json:
             raise ResponseValidationError("response is not JSON", raw=text, status_code=response.status)
         headers = response.header_map
@@ -457,7 +459,9 @@ class AsyncSalescaling:
             return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
         return unwrap_envelope(payload, raw=text, status=response.status, headers=headers)
 
-    def _status_error(self, response: RawResponse, endpoint: Endpoint, body: Any) -> APIStatusError:
+    def _status_error(
+        self, response: RawResponse, endpoint: Endpoint, body: Any, limited: _Limited | None = None
+    ) -> APIStatusError:
         status = response.status
         message = _message(body) or f"HTTP {status}"
         cls = status_error_class(status)
@@ -470,10 +474,11 @@ class AsyncSalescaling:
             body=body,
             request_id=headers.get("x-request-id"),
         )
-        hints = retry_hints(response.headers, time.time())
+        hints = limited.hints if limited is not None else retry_hints(response.headers, time.time())
         error.retry_hints = hints
         if isinstance(error, RateLimitedError):
             error.retry_after = max(hints.values()) if hints else None
+            error.paused_for = limited.pause if limited is not None else None
         if isinstance(error, PermissionDeniedError) and endpoint.scope:
             error.scope = endpoint.scope
             error.args = (f"{error.args[0]} (this endpoint needs the scope {endpoint.scope!r})",)
