@@ -20,6 +20,7 @@ from ._errors import ConnectError as ConnectError
 from ._errors import DeadlineExceededError as DeadlineExceededError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import QueueFullError as QueueFullError
 from ._errors import RateLimitedError as RateLimitedError
 from ._errors import ReadError as ReadError
 from ._errors import RequestTimeoutError as RequestTimeoutError
@@ -37,6 +38,8 @@ from ._pagination import Page as Page
 from ._redis import RedisBudget as RedisBudget
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
+from ._stores import BudgetStore as BudgetStore
+from ._stores import LocalBudget as LocalBudget
 from ._session import ClientState as ClientState
 from ._session import __version__ as __version__
 from ._types import UNSET as UNSET
@@ -51,6 +54,7 @@ __all__ = [
     "AsyncSalescaling",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetStore",
     "BudgetStoreError",
     "ClientClosedError",
     "ClientState",
@@ -60,11 +64,13 @@ __all__ = [
     "Envelope",
     "Event",
     "KeyStatistics",
+    "LocalBudget",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
     "PoolLimits",
     "Priority",
+    "QueueFullError",
     "RateLimitHit",
     "RateLimitedError",
     "RateLimits",
