@@ -153,6 +153,10 @@ class KeyBudget:
                 limit = math.floor(limit * fraction)
                 if limit < 1:
                     return INFINITY
+            if ahead >= limit:
+                # At most ``limit`` grants fit in any span shorter than the hold (the safety
+                # argument above), so the grant ``ahead`` places back is rounds * hold away.
+                wait = max(wait, (ahead // limit) * log.hold)
             over = self._in_flight + len(log.expiries) + ahead - limit + 1
             if over <= 0:
                 continue
