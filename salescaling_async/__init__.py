@@ -38,10 +38,10 @@ from ._pagination import Page as Page
 from ._redis import RedisBudget as RedisBudget
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
-from ._stores import BudgetStore as BudgetStore
-from ._stores import LocalBudget as LocalBudget
 from ._session import ClientState as ClientState
 from ._session import __version__ as __version__
+from ._stores import BudgetStore as BudgetStore
+from ._stores import LocalBudget as LocalBudget
 from ._types import UNSET as UNSET
 from ._types import Priority as Priority
 from .sync import Salescaling as Salescaling

@@ -13,7 +13,7 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
-from salescaling_async import AsyncSalescaling, BudgetStoreError, RateLimits, RedisBudget, Salescaling, Window
+from salescaling_async import AsyncSalescaling, BudgetStoreError, RateLimits, RedisBudget, Salescaling
 from salescaling_async._redis import ACQUIRE, SETTLE
 from salescaling_async._scheduler import key_id
 from salescaling_async.testing import Simulator, simulator_in_thread
