@@ -300,6 +300,20 @@ class RedisBackend:
         self.ttl_ms = self.max_hold_ms + self.horizon_ms + 1000
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
+        self._ready = not config.cluster
+        self._ready_lock: asyncio.Lock | None = None
+
+    async def ready(self) -> None:
+        """Load a cluster's topology once, before concurrent calls (redis-py otherwise lets
+        each first call rebuild it and close connections another call is using)."""
+        if self._ready:
+            return
+        if self._ready_lock is None:
+            self._ready_lock = asyncio.Lock()
+        async with self._ready_lock:
+            if not self._ready:
+                await self.redis.initialize()
+                self._ready = True
 
     def _connect(self) -> Any:
         kwargs: dict[str, Any] = {"socket_timeout": self.config.timeout, "socket_connect_timeout": self.config.timeout}
@@ -379,6 +393,7 @@ class RedisKeyLog:
         lease_ms = int(backend.config.probe_lease * 1000)
         for _ in range(3):  # a generation change costs one re-seed, then the call is repeated
             try:
+                await backend.ready()
                 if self.reseed_needed or self.unwritten:
                     await self._write_back()
                 status, value, gen = await backend.acquire_script(
