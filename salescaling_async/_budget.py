@@ -52,11 +52,12 @@ class Slot:
     be re-seeded with this process's own recent slots.
     """
 
-    __slots__ = ("anchor", "id", "state")
+    __slots__ = ("anchor", "id", "seq", "state")
 
-    def __init__(self, slot_id: str = "") -> None:
+    def __init__(self, slot_id: str = "", seq: int = 0) -> None:
         self.state = SlotState.IN_FLIGHT
         self.id = slot_id
+        self.seq = seq
         self.anchor: float | None = None
 
 
@@ -114,11 +115,13 @@ class KeyBudget:
             have reached the server) is held beyond ``now + W + m``.
     """
 
-    __slots__ = ("_in_flight", "_logs", "ambiguity_horizon", "paused_until")
+    __slots__ = ("_flying", "_in_flight", "_logs", "_seq", "ambiguity_horizon", "paused_until")
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
         self._logs = [_WindowLog(w, w.limit) for w in limits]
         self._in_flight = 0
+        self._seq = 0
+        self._flying: dict[int, None] = {}  # grant numbers in flight, in grant order
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -204,7 +207,22 @@ class KeyBudget:
         """Record a grant already decided (by the caller's own ``delay() == 0`` check, or by a
         shared store that holds the authoritative log), without checking again."""
         self._in_flight += 1
-        return Slot(slot_id)
+        self._seq += 1
+        self._flying[self._seq] = None
+        return Slot(slot_id, self._seq)
+
+    def in_flight_before(self, slot: Slot) -> int:
+        """Requests still in flight that were granted before ``slot``.
+
+        Requests reach the server about in grant order, so these are the in-flight ones the
+        server most likely counted before ``slot``; the later ones most likely not yet.
+        """
+        count = 0
+        for seq in self._flying:
+            if seq >= slot.seq:
+                break
+            count += 1
+        return count
 
     def effective_limits(self, now: float) -> list[int]:
         """The limit of every window now, learned smaller ones included (configuration order)."""
@@ -227,6 +245,7 @@ class KeyBudget:
         if slot.state is SlotState.IN_FLIGHT:
             slot.state = SlotState.SETTLED
             self._in_flight -= 1
+            self._flying.pop(slot.seq, None)
 
     def _settle(self, slot: Slot, anchor: float) -> None:
         if slot.state is not SlotState.IN_FLIGHT:
@@ -234,13 +253,21 @@ class KeyBudget:
         slot.state = SlotState.SETTLED
         slot.anchor = anchor
         self._in_flight -= 1
+        self._flying.pop(slot.seq, None)
         for log in self._logs:
             heapq.heappush(log.expiries, anchor + log.hold)
 
     # -- learning (only ever more cautious) ---------------------------------------------
 
     def observe(
-        self, now: float, name: str, *, limit: int | None, remaining: int | None, learn_for: float = INFINITY
+        self,
+        now: float,
+        name: str,
+        *,
+        limit: int | None,
+        remaining: int | None,
+        learn_for: float = INFINITY,
+        in_flight: int | None = None,
     ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
 
@@ -248,7 +275,11 @@ class KeyBudget:
         (a route override seen once does not throttle the key forever).  ``limit -
         remaining`` is the server's count for the window; hits beyond what our own held
         slots explain belong to someone else using the key and are added as phantom hits
-        anchored now.  Returns the phantoms added.
+        anchored now.  ``in_flight`` is how many of our in-flight requests the server may
+        have counted before answering (default: all of them; the scheduler passes the ones
+        granted before the answered request, see :meth:`in_flight_before`): counting a
+        request the server has not seen yet would hide a foreign hit.  Returns the phantoms
+        added.
         """
         log = self._log(name)
         if log is None:
@@ -259,7 +290,8 @@ class KeyBudget:
         if limit is None or remaining is None:
             return 0
         log.purge(now)
-        foreign = (limit - remaining) - (self._in_flight + len(log.expiries))
+        flying = self._in_flight if in_flight is None else in_flight
+        foreign = (limit - remaining) - (flying + len(log.expiries))
         return self._add_phantoms(log, now, foreign)
 
     def rate_limited(self, now: float, hints: dict[str | None, float], fallback: float) -> float:

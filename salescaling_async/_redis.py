@@ -137,6 +137,7 @@ local id = ARGV[1]
 local mode = ARGV[2]
 local ttl = tonumber(ARGV[4])
 if redis.call('ZSCORE', KEYS[1], 'd:' .. id) then return 0 end
+local granted = redis.call('ZSCORE', KEYS[1], 'f:' .. id)
 local was = redis.call('ZREM', KEYS[1], 'f:' .. id)
 if redis.call('HGET', KEYS[2], 'probe_id') == id then redis.call('HDEL', KEYS[2], 'probe', 'probe_id') end
 if mode == 'returned' then return was end
@@ -148,7 +149,9 @@ if mode == 'received' then
   for i = 1, m do
     local hold = tonumber(ARGV[5 + 2 * i - 1])
     local count = tonumber(ARGV[5 + 2 * i])
-    local held = redis.call('ZCOUNT', KEYS[1], '(' .. (now - hold), '+inf')
+    -- what the server may have counted of ours: settled slots and phantoms, plus the
+    -- requests in flight granted before this one (in-flight anchors are grant + horizon)
+    local held = redis.call('ZCOUNT', KEYS[1], '(' .. (now - hold), granted or '+inf')
     for j = 1, count - held do
       redis.call('ZADD', KEYS[1], now, 'p:' .. id .. ':' .. i .. ':' .. j)
     end

@@ -571,9 +571,10 @@ class Scheduler:
             except Exception:  # junk headers must never leave the queue behind this slot hanging
                 log.warning("ignoring unparsable rate-limit headers", exc_info=True)
         learn_for = state.view.longest_hold
+        before = state.view.in_flight_before(slot) if windows else 0
         for window in windows:
             state.phantoms += state.view.observe(
-                now, window.name, limit=window.limit, remaining=window.remaining, learn_for=learn_for
+                now, window.name, limit=window.limit, remaining=window.remaining, learn_for=learn_for, in_flight=before
             )
         if any(w.remaining is not None for w in windows):
             state.warm_until, state.headerless = now + learn_for, 0
