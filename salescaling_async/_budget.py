@@ -73,6 +73,7 @@ class _WindowLog:
     expiries: list[float] = attrs.field(factory=list)
     hold: float = attrs.field(init=False)
     learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
+    foreign: list[float] = attrs.field(factory=list)  # expiries of foreign hits seen while warm
 
     def __attrs_post_init__(self) -> None:
         self.hold = self.window.seconds + self.window.margin
@@ -87,6 +88,9 @@ class _WindowLog:
         heap = self.expiries
         while heap and heap[0] <= now:
             heapq.heappop(heap)
+        foreign = self.foreign
+        while foreign and foreign[0] <= now:
+            heapq.heappop(foreign)
 
     def kth_expiry(self, k: int) -> float:
         """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
@@ -151,7 +155,11 @@ class KeyBudget:
         wait = max(0.0, self.paused_until - now)
         for log in self._logs:
             log.purge(now)
+            # Foreign traffic seen while warm keeps coming: leave it as much room again as it
+            # took in the last window (never the whole window), so it does not trip the key.
             limit = log.limit_at(now)
+            if log.foreign:
+                limit = max(1, limit - len(log.foreign))
             if fraction < 1.0:
                 limit = math.floor(limit * fraction)
                 if limit < 1:
@@ -268,6 +276,7 @@ class KeyBudget:
         remaining: int | None,
         learn_for: float = INFINITY,
         in_flight: int | None = None,
+        reserve: bool = False,
     ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
 
@@ -279,7 +288,9 @@ class KeyBudget:
         have counted before answering (default: all of them; the scheduler passes the ones
         granted before the answered request, see :meth:`in_flight_before`): counting a
         request the server has not seen yet would hide a foreign hit.  Returns the phantoms
-        added.
+        added.  With ``reserve`` (the key was warm: these hits are new traffic, not an
+        earlier process's history) the same number of slots is kept free for that traffic
+        while the phantoms last.
         """
         log = self._log(name)
         if log is None:
@@ -292,7 +303,11 @@ class KeyBudget:
         log.purge(now)
         flying = self._in_flight if in_flight is None else in_flight
         foreign = (limit - remaining) - (flying + len(log.expiries))
-        return self._add_phantoms(log, now, foreign)
+        added = self._add_phantoms(log, now, foreign)
+        if reserve:
+            for _ in range(added):
+                heapq.heappush(log.foreign, now + log.hold)
+        return added
 
     def rate_limited(self, now: float, hints: dict[str | None, float], fallback: float) -> float:
         """A 429 arrived at ``now``: pause the key and fill the named windows.

@@ -17,6 +17,9 @@ the hash tag, so every script also runs on a Redis Cluster):
 * ``<ns>:{<digest>}:meta``, a hash: the fleet-wide ``pause`` end, ``open`` (0 while the key
   has not learned the server's view), the cold-start ``probe`` lease and the header-less
   ``ramp`` count.
+* ``<ns>:{<digest>}:foreign``, a sorted set of foreign hits learned while the key was open
+  (traffic from outside the fleet): each window keeps that many slots free for it while they
+  are in the window, so the outside client does not trip the key's block for everyone.
 
 Scripts (atomic, Lua):
 
@@ -96,6 +99,7 @@ if not gen then
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
 if mygen ~= '' and mygen ~= gen then return {2, 0, gen} end
 if redis.call('ZSCORE', KEYS[1], 'f:' .. id) then return {1, now, gen} end
 local meta = redis.call('HMGET', KEYS[2], 'pause', 'open', 'probe')
@@ -107,11 +111,13 @@ if not open then
   redis.call('HSET', KEYS[2], 'open', 0)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '(0', now - maxhold)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - maxhold)
 local wait = 0
 for i = 1, n do
-  local limit = tonumber(ARGV[2 * i])
   local hold = tonumber(ARGV[1 + 2 * i])
   local floor = '(' .. (now - hold)
+  -- foreign traffic seen while open keeps coming: leave it as much room as it took
+  local limit = math.max(1, tonumber(ARGV[2 * i]) - redis.call('ZCOUNT', KEYS[3], floor, '+inf'))
   local held = redis.call('ZCOUNT', KEYS[1], floor, '+inf')
   if held >= limit then
     local entry = redis.call('ZRANGEBYSCORE', KEYS[1], floor, '+inf', 'WITHSCORES', 'LIMIT', held - limit, 1)
@@ -145,20 +151,31 @@ local anchor = now
 if mode == 'ambiguous' then anchor = now + tonumber(ARGV[3]) end
 redis.call('ZADD', KEYS[1], anchor, 'd:' .. id)
 if mode == 'received' then
+  local warm = redis.call('HGET', KEYS[2], 'open') == '1'
   local m = tonumber(ARGV[5])
+  local fresh = 0
   for i = 1, m do
     local hold = tonumber(ARGV[5 + 2 * i - 1])
     local count = tonumber(ARGV[5 + 2 * i])
     -- what the server may have counted of ours: settled slots and phantoms, plus the
-    -- requests in flight granted before this one (in-flight anchors are grant + horizon)
-    local held = redis.call('ZCOUNT', KEYS[1], '(' .. (now - hold), granted or '+inf')
+    -- requests in flight granted before this one or up to ARGV[6] ms after it (another
+    -- process's request may overtake ours on the way); in-flight anchors are grant + horizon
+    local upto = '+inf'
+    if granted then upto = tonumber(granted) + tonumber(ARGV[6 + 2 * m]) end
+    local held = redis.call('ZCOUNT', KEYS[1], '(' .. (now - hold), upto)
     for j = 1, count - held do
       redis.call('ZADD', KEYS[1], now, 'p:' .. id .. ':' .. i .. ':' .. j)
     end
+    if count - held > fresh then fresh = count - held end
+  end
+  -- the same foreign hits show in every window's count: note them once, for the reserve
+  if warm then
+    for j = 1, fresh do redis.call('ZADD', KEYS[3], now, 'x:' .. id .. ':' .. j) end
+    redis.call('PEXPIRE', KEYS[3], ttl)
   end
   if m > 0 then
     redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0)
-  elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6]) then
+  elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6 + 2 * m]) then
     redis.call('HSET', KEYS[2], 'open', 1)
   end
 end
@@ -213,6 +230,7 @@ return 1
 )
 
 RAMP = 4  # header-less responses, one at a time, before a closed key opens (see _scheduler.COLD_RAMP)
+REORDER_MS = 50  # another process's request granted this much after ours may reach the server first
 
 
 @attrs.frozen
@@ -372,7 +390,7 @@ class RedisKeyLog:
 
     def __init__(self, backend: RedisBackend, key: str) -> None:
         self.backend = backend
-        self.keys = [backend.config.redis_key(key, "log"), backend.config.redis_key(key, "meta")]
+        self.keys = [backend.config.redis_key(key, part) for part in ("log", "meta", "foreign")]
         self.gen = ""  # the generation this process last saw ("" before the first call)
         self.reseed_needed = False  # after an outage: write local grants back first
         self.own: dict[str, Slot] = {}  # this process's slots that may still be held
@@ -430,7 +448,7 @@ class RedisKeyLog:
                 continue
             counts += [found[1], max(0, min(window.limit - window.remaining, found[0]))]
         args = [slot.id, outcome, int(self.backend.config.ambiguity * 1000), self.backend.ttl_ms, len(counts) // 2]
-        self._write("settle", [*args, *counts, RAMP] if counts else [*args, RAMP])
+        self._write("settle", [*args, *counts, RAMP, REORDER_MS])
 
     def pause(self, seconds: float, windows: Sequence[str]) -> None:
         fills: list[Any] = []
@@ -463,7 +481,7 @@ class RedisKeyLog:
         backend = self.backend
         log.warning("redis budget store failed (%s: %s); mode %s", type(exc).__name__, exc, backend.config.on_failure)
         # The script may have run and only its reply was lost: remove that slot by its id.
-        self.unwritten.append(("settle", [slot_id, "returned", 0, backend.ttl_ms, 0, RAMP]))
+        self.unwritten.append(("settle", [slot_id, "returned", 0, backend.ttl_ms, 0, RAMP, REORDER_MS]))
         self.reseed_needed = True
         if backend.config.on_failure == "local":
             self.local_until = backend.clock.now() + backend.config.recheck_seconds

@@ -572,10 +572,15 @@ class Scheduler:
                 log.warning("ignoring unparsable rate-limit headers", exc_info=True)
         learn_for = state.view.longest_hold
         before = state.view.in_flight_before(slot) if windows else 0
+        warm = now < state.warm_until
         for window in windows:
+            # With a shared store the other processes' hits look foreign to this view: only
+            # the store, which knows the whole fleet's log, turns counts into phantoms.
+            remaining = window.remaining if state.remote is None else None
             state.phantoms += state.view.observe(
-                now, window.name, limit=window.limit, remaining=window.remaining, learn_for=learn_for, in_flight=before
-            )
+                now, window.name, limit=window.limit, remaining=remaining, learn_for=learn_for, in_flight=before,
+                reserve=warm,
+            )  # fmt: skip
         if any(w.remaining is not None for w in windows):
             state.warm_until, state.headerless = now + learn_for, 0
         else:

@@ -244,7 +244,7 @@ async def test_data_loss_is_detected_and_reseeded(budget: RedisBudget, clock: Fa
         held[0].received(HEADERS)
         await _drain(sched)
         old = _log(sched).gen
-        await r.delete(budget.redis_key("k"), budget.redis_key("k", "meta"))  # FLUSHALL, eviction, failover
+        await r.delete(budget.redis_key("k"), budget.redis_key("k", "meta"), budget.redis_key("k", "foreign"))  # FLUSHALL, eviction, failover
         probe = await _granted(sched)
         members = await _members(r, budget)
         assert _log(sched).gen != old

@@ -30,14 +30,14 @@ def _args(limit: int, hold_ms: int, horizon_ms: int, slot: str, gen: str = "") -
 
 def _keys() -> list[str]:
     tag = uuid.uuid4().hex
-    return [f"test:{{{tag}}}:log", f"test:{{{tag}}}:meta"]
+    return [f"test:{{{tag}}}:log", f"test:{{{tag}}}:meta", f"test:{{{tag}}}:foreign"]
 
 
 async def _opened(r: Any, keys: list[str]) -> None:
     """Create the key's generation and mark it open (as after a response with headers)."""
     acquire, settle = r.register_script(ACQUIRE), r.register_script(SETTLE)
     await acquire(keys=keys, args=_args(1000, 1, 60_000, "opener"))
-    await settle(keys=keys, args=["opener", "returned", 0, 60_000, 0, 4])
+    await settle(keys=keys, args=["opener", "returned", 0, 60_000, 0, 4, 50])
     await r.hset(keys[1], "open", 1)
 
 
@@ -85,12 +85,12 @@ async def test_settle_anchors_on_redis_receive_time(redis_url: str) -> None:
     await _opened(r, keys)
     try:
         await acquire(keys=keys, args=_args(1, 500, 60_000, "x"))
-        assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4]) == 1
-        assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4]) == 0  # once only
+        assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4, 50]) == 1
+        assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4, 50]) == 0  # once only
         granted, wait, _gen = await acquire(keys=keys, args=_args(1, 500, 60_000, "y"))
         assert int(granted) == 0 and 400 < int(wait) <= 502
         await acquire(keys=other, args=_args(1, 500, 60_000, "z"))
-        assert await settle(keys=other, args=["z", "returned", 0, 60_000, 0, 4]) == 1
+        assert await settle(keys=other, args=["z", "returned", 0, 60_000, 0, 4, 50]) == 1
         assert await r.zcount(other[0], "(0", "+inf") == 0
     finally:
         await r.aclose()
