@@ -325,6 +325,16 @@ class KeyBudget:
                 self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log.expiries))
         return self.paused_until
 
+    def assume_held(self, now: float, anchor: float, held: list[int]) -> int:
+        """Treat every window as holding at least ``held[i]`` slots anchored at ``anchor``
+        (the rest of a fleet's slots, before this process grants on its own).  Returns the
+        phantoms added."""
+        added = 0
+        for log, count in zip(self._logs, held, strict=False):
+            log.purge(now)
+            added += self._add_phantoms(log, anchor, count - self._in_flight - len(log.expiries))
+        return added
+
     def _add_phantoms(self, log: _WindowLog, now: float, count: int) -> int:
         count = min(count, log.limit)  # never more than a full window
         for _ in range(max(0, count)):

@@ -113,12 +113,14 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '(0', now - maxhold)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - maxhold)
 local wait = 0
+local helds = {}
 for i = 1, n do
   local hold = tonumber(ARGV[1 + 2 * i])
   local floor = '(' .. (now - hold)
   -- foreign traffic seen while open keeps coming: leave it as much room as it took
   local limit = math.max(1, tonumber(ARGV[2 * i]) - redis.call('ZCOUNT', KEYS[3], floor, '+inf'))
   local held = redis.call('ZCOUNT', KEYS[1], floor, '+inf')
+  helds[i] = held
   if held >= limit then
     local entry = redis.call('ZRANGEBYSCORE', KEYS[1], floor, '+inf', 'WITHSCORES', 'LIMIT', held - limit, 1)
     local w
@@ -126,13 +128,13 @@ for i = 1, n do
     if w > wait then wait = w end
   end
 end
-if wait > 0 then return {0, wait, gen} end
+if wait > 0 then return {0, wait, gen, unpack(helds)} end
 if open == '0' then
   if (tonumber(meta[3]) or 0) > now then return {0, poll, gen} end
   redis.call('HSET', KEYS[2], 'probe', now + lease, 'probe_id', id)
 end
 redis.call('ZADD', KEYS[1], now + horizon, 'f:' .. id)
-return {1, now, gen}
+return {1, now, gen, unpack(helds)}
 """
 )
 
@@ -397,6 +399,8 @@ class RedisKeyLog:
         self.prune_at = 256
         self.unwritten: list[tuple[str, list[Any]]] = []  # writes that failed: retried on success
         self.local_until = -math.inf
+        self.fleet_held: list[int] = []  # slots the fleet held per window at the last answer
+        self.fleet_at = -math.inf
 
     # -- the KeyLog interface -----------------------------------------------------------
 
@@ -417,7 +421,7 @@ class RedisKeyLog:
                 await backend.ready()
                 if self.reseed_needed or self.unwritten:
                     await self._write_back()
-                status, value, gen = await backend.acquire_script(
+                status, value, gen, *helds = await backend.acquire_script(
                     keys=self.keys,
                     args=[*args, backend.horizon_ms, poll_ms, slot_id, self.gen, uuid.uuid4().hex, lease_ms],
                 )
@@ -429,6 +433,8 @@ class RedisKeyLog:
                 self.gen, self.reseed_needed = gen, True
                 continue
             self.gen = gen
+            if helds:
+                self.fleet_held, self.fleet_at = [int(h) for h in helds], backend.clock.now()
             if int(status) == 1:
                 return 0.0
             return max(int(value), 1) / 1000.0
@@ -436,6 +442,11 @@ class RedisKeyLog:
 
     def granted(self, slot: Slot) -> None:
         self._track(slot)
+
+    def fleet_view(self) -> tuple[float, list[int]] | None:
+        if not self.fleet_held:
+            return None
+        return self.fleet_at + self.backend.config.timeout, self.fleet_held
 
     def settle(self, slot: Slot, outcome: str, headers: Sequence[WindowHeaders]) -> None:
         self._track(slot)

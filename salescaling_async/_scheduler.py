@@ -550,7 +550,11 @@ class Scheduler:
                         remote.settle(slot, "returned", ())
                         return
                     self._grant(state, head, slot, now)
-                elif wait > 0 and not state.redo:
+                elif wait < 0:  # the store failed and this process falls back to its share:
+                    fleet = remote.fleet_view()  # start from what the whole fleet held
+                    if fleet is not None:
+                        state.phantoms += state.view.assume_held(now, fleet[0], list(fleet[1]))
+                elif not state.redo:
                     state.store_wait_until = now + wait
                     return
         finally:

@@ -50,6 +50,12 @@ class KeyLog(Protocol):
         """``slot`` was granted to this process (by the store, or locally on the fallback)."""
         ...
 
+    def fleet_view(self) -> tuple[float, Sequence[int]] | None:
+        """``(anchor, held)``: the slots the whole fleet held per window at the store's last
+        answer, anchored no earlier than it, for a switch to the local share to start from
+        (``None`` when never answered)."""
+        ...
+
     def settle(self, slot: Slot, outcome: str, headers: Sequence[WindowHeaders]) -> None:
         """Write ``outcome`` (``received``/``ambiguous``/``returned``) of ``slot`` and, for a
         response, the server's counts from ``headers`` (phantom hits, opening the key)."""

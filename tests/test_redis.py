@@ -87,7 +87,7 @@ async def test_settle_anchors_on_redis_receive_time(redis_url: str) -> None:
         await acquire(keys=keys, args=_args(1, 500, 60_000, "x"))
         assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4, 50]) == 1
         assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4, 50]) == 0  # once only
-        granted, wait, _gen = await acquire(keys=keys, args=_args(1, 500, 60_000, "y"))
+        granted, wait, _gen, *_held = await acquire(keys=keys, args=_args(1, 500, 60_000, "y"))
         assert int(granted) == 0 and 400 < int(wait) <= 502
         await acquire(keys=other, args=_args(1, 500, 60_000, "z"))
         assert await settle(keys=other, args=["z", "returned", 0, 60_000, 0, 4, 50]) == 1
