@@ -145,3 +145,36 @@ def test_deadline_lower_bound_counts_requests_ahead() -> None:
     assert budget.earliest(0.1, ahead=2) >= 1.0  # needs a response of a request not yet sent
     budget.take(1.2), budget.take(1.2)
     assert budget.delay(1.2) == INFINITY and budget.earliest(1.2) >= 1.0
+
+
+def test_requests_granted_later_do_not_hide_foreign_hits() -> None:
+    """Only in-flight requests granted before the answered one count as possibly seen by the server."""
+    budget = KeyBudget(RateLimits((Window("w", 10, 1.0),)))
+    first, _second, _third = budget.take(0.0), budget.take(0.0), budget.take(0.0)
+    budget.received(first, 0.1)
+    before = budget.in_flight_before(first)
+    assert before == 0
+    # the server counted 3: ours (first) and 2 foreign; the two granted after it are not there yet
+    assert budget.observe(0.1, "w", limit=10, remaining=7, in_flight=before) == 2
+
+
+def test_foreign_traffic_seen_while_warm_keeps_room() -> None:
+    """New outside traffic keeps as many slots free again while it is in the window."""
+    budget = KeyBudget(RateLimits((Window("w", 10, 1.0),)))
+    budget.received(budget.take(0.0), 0.0)
+    assert budget.observe(0.0, "w", limit=10, remaining=6, reserve=True) == 3
+    granted = 0
+    while budget.delay(0.0) == 0:
+        budget.take(0.0)
+        granted += 1
+    assert granted == 3  # 10 - 1 ours - 3 phantoms - 3 kept for the outside client
+    assert budget.delay(2.0) == 0 and budget.snapshot(2.0).held == {"w": 3}  # the reserve aged out
+
+
+def test_fallback_starts_from_what_the_fleet_held() -> None:
+    """Switching to a local share, a process assumes the fleet's slots are still in the window."""
+    budget = KeyBudget(RateLimits((Window("w", 8, 1.0),)))
+    budget.received(budget.take(0.0), 0.0)
+    assert budget.assume_held(0.5, 0.5, [6]) == 5  # 6 held by the fleet, 1 of them ours
+    assert budget.delay(0.5, fraction=0.25) > 0  # our 2-slot share is already spent by the fleet
+    assert budget.delay(1.6, fraction=0.25) == 0
