@@ -35,6 +35,7 @@ import attrs
 from ._config import RateLimits, Window
 
 INFINITY = math.inf
+REORDER = 0.05  # seconds by which a request granted later may overtake an earlier one
 
 
 class SlotState(enum.Enum):
@@ -52,12 +53,13 @@ class Slot:
     be re-seeded with this process's own recent slots.
     """
 
-    __slots__ = ("anchor", "id", "seq", "state")
+    __slots__ = ("anchor", "granted_at", "id", "seq", "state")
 
-    def __init__(self, slot_id: str = "", seq: int = 0) -> None:
+    def __init__(self, slot_id: str = "", seq: int = 0, granted_at: float = 0.0) -> None:
         self.state = SlotState.IN_FLIGHT
         self.id = slot_id
         self.seq = seq
+        self.granted_at = granted_at
         self.anchor: float | None = None
 
 
@@ -125,7 +127,7 @@ class KeyBudget:
         self._logs = [_WindowLog(w, w.limit) for w in limits]
         self._in_flight = 0
         self._seq = 0
-        self._flying: dict[int, None] = {}  # grant numbers in flight, in grant order
+        self._flying: dict[int, float] = {}  # grant number -> grant time, in flight, in grant order
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -209,25 +211,27 @@ class KeyBudget:
         """Take a slot in every window; the budget must allow it now (checked)."""
         if self.delay(now) > 0:
             raise RuntimeError("KeyBudget.take() without budget")  # a scheduler bug
-        return self.record(slot_id)
+        return self.record(slot_id, now=now)
 
-    def record(self, slot_id: str = "") -> Slot:
+    def record(self, slot_id: str = "", *, now: float = 0.0) -> Slot:
         """Record a grant already decided (by the caller's own ``delay() == 0`` check, or by a
         shared store that holds the authoritative log), without checking again."""
         self._in_flight += 1
         self._seq += 1
-        self._flying[self._seq] = None
-        return Slot(slot_id, self._seq)
+        self._flying[self._seq] = now
+        return Slot(slot_id, self._seq, now)
 
-    def in_flight_before(self, slot: Slot) -> int:
-        """Requests still in flight that were granted before ``slot``.
+    def in_flight_before(self, slot: Slot, *, tolerance: float = REORDER) -> int:
+        """Requests still in flight that the server may have counted before ``slot``.
 
-        Requests reach the server about in grant order, so these are the in-flight ones the
-        server most likely counted before ``slot``; the later ones most likely not yet.
+        Requests reach the server about in grant order: those granted before ``slot``, or
+        less than ``tolerance`` seconds after it (latency jitter may let them overtake it).
+        Counting later ones would hide foreign hits.
         """
         count = 0
-        for seq in self._flying:
-            if seq >= slot.seq:
+        limit = slot.granted_at + tolerance
+        for seq, when in self._flying.items():
+            if seq > slot.seq and when > limit:
                 break
             count += 1
         return count

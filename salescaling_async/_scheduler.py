@@ -423,7 +423,7 @@ class Scheduler:
 
     def _grant_now(self, state: _KeyState, now: float) -> Permit:
         state.granted += 1
-        return Permit(self, state, state.view.record())  # the caller's delay() was just 0
+        return Permit(self, state, state.view.record(now=now))  # the caller's delay() was just 0
 
     def _check_admission(self, state: _KeyState, now: float, priority: Priority, deadline: float | None) -> None:
         """Refuse at once what cannot be granted in time or does not fit in the queue."""
@@ -501,11 +501,11 @@ class Scheduler:
                 if delay > 0:  # and try the store again when its fallback period ends
                     delay = min(delay, max(0.0, recheck_at - now))
                     break
-                slot = state.view.record(self._new_id())  # written back when the store returns
+                slot = state.view.record(self._new_id(), now=now)  # written back when the store returns
                 state.remote.granted(slot)
                 self._grant(state, waiter, slot, now)
                 continue
-            self._grant(state, waiter, state.view.record(), now)
+            self._grant(state, waiter, state.view.record(now=now), now)
         self._arm(state, now, delay)
 
     def _grant(self, state: _KeyState, waiter: Waiter[Slot], slot: Slot, now: float) -> None:
@@ -542,7 +542,7 @@ class Scheduler:
                     return
                 now = self.clock.now()
                 if wait == 0:
-                    slot = state.view.record(slot_id)
+                    slot = state.view.record(slot_id, now=now)
                     remote.granted(slot)
                     head = state.lanes.peek()  # the head may have left during the round trip
                     if head is None:
