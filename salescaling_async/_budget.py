@@ -121,13 +121,14 @@ class KeyBudget:
             have reached the server) is held beyond ``now + W + m``.
     """
 
-    __slots__ = ("_flying", "_in_flight", "_logs", "_seq", "ambiguity_horizon", "paused_until")
+    __slots__ = ("_flying", "_in_flight", "_logs", "_seq", "ambiguity_horizon", "longest_hold", "paused_until")
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
         self._logs = [_WindowLog(w, w.limit) for w in limits]
         self._in_flight = 0
         self._seq = 0
         self._flying: dict[int, float] = {}  # grant number -> grant time, in flight, in grant order
+        self.longest_hold = max(log.hold for log in self._logs)
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -159,7 +160,7 @@ class KeyBudget:
             log.purge(now)
             # Foreign traffic seen while warm keeps coming: leave it as much room again as it
             # took in the last window (never the whole window), so it does not trip the key.
-            limit = log.limit_at(now)
+            limit = log.limit if log.limit == log.window.limit else log.limit_at(now)
             if log.foreign:
                 limit = max(1, limit - len(log.foreign))
             if fraction < 1.0:
@@ -239,10 +240,6 @@ class KeyBudget:
     def effective_limits(self, now: float) -> list[int]:
         """The limit of every window now, learned smaller ones included (configuration order)."""
         return [log.limit_at(now) for log in self._logs]
-
-    @property
-    def longest_hold(self) -> float:
-        return max(log.hold for log in self._logs)
 
     def received(self, slot: Slot, now: float) -> None:
         """The response arrived at ``now``: anchor the slot there."""

@@ -568,6 +568,11 @@ class Scheduler:
         """Anchor ``slot`` now and learn from ``headers``; never raises, never dispatches."""
         now = self.clock.now()
         state.view.received(slot, now)
+        if not headers and state.remote is None:  # the fast path: nothing to learn
+            state.headerless += 1
+            if now < state.warm_until or state.headerless >= COLD_RAMP:
+                state.warm_until = now + state.view.longest_hold
+            return
         windows: list[WindowHeaders] = []
         if headers:
             try:
