@@ -278,6 +278,7 @@ class KeyBudget:
         learn_for: float = INFINITY,
         in_flight: int | None = None,
         reserve: bool = False,
+        older: tuple[float, int] | None = None,
     ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
 
@@ -291,7 +292,10 @@ class KeyBudget:
         request the server has not seen yet would hide a foreign hit.  Returns the phantoms
         added.  With ``reserve`` (the key was warm: these hits are new traffic, not an
         earlier process's history) the same number of slots is kept free for that traffic
-        while the phantoms last.
+        while the phantoms last.  ``older`` is ``(seconds, count)`` of a shorter window on
+        the same response: at most ``count`` hits are that recent, so the other foreign hits
+        are anchored ``seconds`` earlier (the latest they can have happened), and an earlier
+        process's history ages out as early as it safely can.
         """
         log = self._log(name)
         if log is None:
@@ -304,7 +308,11 @@ class KeyBudget:
         log.purge(now)
         flying = self._in_flight if in_flight is None else in_flight
         foreign = (limit - remaining) - (flying + len(log.expiries))
-        added = self._add_phantoms(log, now, foreign)
+        added = 0
+        if older is not None and foreign > older[1]:
+            added = self._add_phantoms(log, now - older[0], foreign - older[1])
+            foreign = older[1]
+        added += self._add_phantoms(log, now, min(foreign, log.limit - added))
         if reserve:
             for _ in range(added):
                 heapq.heappush(log.foreign, now + log.hold)

@@ -157,16 +157,20 @@ if mode == 'received' then
   local m = tonumber(ARGV[5])
   local fresh = 0
   for i = 1, m do
-    local hold = tonumber(ARGV[5 + 2 * i - 1])
-    local count = tonumber(ARGV[5 + 2 * i])
+    local hold = tonumber(ARGV[2 + 4 * i])
+    local count = tonumber(ARGV[3 + 4 * i])
+    local older, recent = tonumber(ARGV[4 + 4 * i]), tonumber(ARGV[5 + 4 * i])
     -- what the server may have counted of ours: settled slots and phantoms, plus the
-    -- requests in flight granted before this one or up to ARGV[6] ms after it (another
+    -- requests in flight granted before this one or up to REORDER_MS after it (another
     -- process's request may overtake ours on the way); in-flight anchors are grant + horizon
     local upto = '+inf'
-    if granted then upto = tonumber(granted) + tonumber(ARGV[6 + 2 * m]) end
+    if granted then upto = tonumber(granted) + tonumber(ARGV[7 + 4 * m]) end
     local held = redis.call('ZCOUNT', KEYS[1], '(' .. (now - hold), upto)
     for j = 1, count - held do
-      redis.call('ZADD', KEYS[1], now, 'p:' .. id .. ':' .. i .. ':' .. j)
+      -- hits beyond a shorter window's count are at least that window old
+      local anchor = now
+      if older >= 0 and j <= count - held - recent then anchor = now - older end
+      redis.call('ZADD', KEYS[1], anchor, 'p:' .. id .. ':' .. i .. ':' .. j)
     end
     if count - held > fresh then fresh = count - held end
   end
@@ -177,7 +181,7 @@ if mode == 'received' then
   end
   if m > 0 then
     redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0)
-  elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6 + 2 * m]) then
+  elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6 + 4 * m]) then
     redis.call('HSET', KEYS[2], 'open', 1)
   end
 end
@@ -319,6 +323,7 @@ class RedisBackend:
         self.reseed_script = self.redis.register_script(RESEED)
         self.holds = {w.name.lower(): (w.limit, math.ceil((w.seconds + w.margin) * 1000)) for w in limits}
         self.max_hold_ms = max(h for _, h in self.holds.values())
+        self.seconds_ms = {w.name.lower(): int(w.seconds * 1000) for w in limits}
         self.horizon_ms = int(config.horizon * 1000)
         self.ttl_ms = self.max_hold_ms + self.horizon_ms + 1000
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -452,13 +457,18 @@ class RedisKeyLog:
         self._track(slot)
         if self.backend.closed:
             return  # the in-flight entry expires by itself (horizon)
+        holds = self.backend.holds
+        known = sorted(
+            (holds[name][1], self.backend.seconds_ms[name], max(0, min(w.limit - w.remaining, holds[name][0])))
+            for w in headers
+            if (name := w.name.lower()) in holds and w.limit is not None and w.remaining is not None
+        )
         counts: list[Any] = []
-        for window in headers:
-            found = self.backend.holds.get(window.name.lower())
-            if found is None or window.limit is None or window.remaining is None:
-                continue
-            counts += [found[1], max(0, min(window.limit - window.remaining, found[0]))]
-        args = [slot.id, outcome, int(self.backend.config.ambiguity * 1000), self.backend.ttl_ms, len(counts) // 2]
+        previous = (-1, 0)  # the next shorter window's length (ms, rounded down) and count
+        for hold, seconds_ms, count in known:
+            counts += [hold, count, *previous]
+            previous = (seconds_ms, count)
+        args = [slot.id, outcome, int(self.backend.config.ambiguity * 1000), self.backend.ttl_ms, len(counts) // 4]
         self._write("settle", [*args, *counts, RAMP, REORDER_MS])
 
     def pause(self, seconds: float, windows: Sequence[str]) -> None:

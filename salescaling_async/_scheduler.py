@@ -582,13 +582,14 @@ class Scheduler:
         learn_for = state.view.longest_hold
         before = state.view.in_flight_before(slot) if windows else 0
         warm = now < state.warm_until
+        older = self._shorter_counts(windows)
         for window in windows:
             # With a shared store the other processes' hits look foreign to this view: only
             # the store, which knows the whole fleet's log, turns counts into phantoms.
             remaining = window.remaining if state.remote is None else None
             state.phantoms += state.view.observe(
                 now, window.name, limit=window.limit, remaining=remaining, learn_for=learn_for, in_flight=before,
-                reserve=warm,
+                reserve=warm, older=older.get(window.name.lower()),
             )  # fmt: skip
         if any(w.remaining is not None for w in windows):
             state.warm_until, state.headerless = now + learn_for, 0
@@ -599,6 +600,17 @@ class Scheduler:
         if state.remote is not None and slot.id:
             state.remote.settle(slot, "received", windows)
             self._freed(state)
+
+    def _shorter_counts(self, windows: list[WindowHeaders]) -> dict[str, tuple[float, int]]:
+        """For each window on a response, ``(seconds, count)`` of the next shorter one with a
+        server count: the hits that recent are at most that count (see ``KeyBudget.observe``)."""
+        seconds = {w.name.lower(): w.seconds for w in self.limits}
+        known = sorted(
+            (seconds[w.name.lower()], w.name.lower(), w.limit - w.remaining)
+            for w in windows
+            if w.name.lower() in seconds and w.limit is not None and w.remaining is not None
+        )
+        return {name: (prev[0], prev[2]) for prev, (_, name, _) in itertools.pairwise(known)}
 
     @staticmethod
     def _freed(state: _KeyState) -> None:

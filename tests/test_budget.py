@@ -181,3 +181,14 @@ def test_fallback_starts_from_what_the_fleet_held() -> None:
     assert budget.assume_held(0.5, 0.5, [6]) == 5  # 6 held by the fleet, 1 of them ours
     assert budget.delay(0.5, fraction=0.25) > 0  # our 2-slot share is already spent by the fleet
     assert budget.delay(1.6, fraction=0.25) == 0
+
+
+def test_history_older_than_a_shorter_window_ages_out_earlier() -> None:
+    """Foreign hits beyond a shorter window's count are anchored that window earlier (safely)."""
+    budget = KeyBudget(RateLimits((Window("short", 5, 1.0), Window("long", 20, 10.0))))
+    budget.received(budget.take(0.0), 0.0)
+    # the long window counts 10 (1 ours); only 3 hits are within the last second
+    assert budget.observe(0.0, "long", limit=20, remaining=10, older=(1.0, 3)) == 9
+    assert budget.snapshot(8.9).held["long"] == 10
+    assert budget.snapshot(9.05).held["long"] == 4  # 6 phantoms were at least 1 s old: gone first
+    assert budget.snapshot(10.1).held["long"] == 0
