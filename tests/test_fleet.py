@@ -207,8 +207,11 @@ async def test_fallback_share_rounds_down(budget: RedisBudget) -> None:
     assert tiny.delay(0.0, fraction=0.25) == INFINITY  # 0.75 rounds to 0: nothing until Redis returns
 
 
-async def test_headers_learned_through_redis_reach_every_process(budget: RedisBudget, clock: FakeClock) -> None:
-    """Traffic from outside the fleet, seen in one process's headers, holds back the others."""
+async def test_headers_learned_through_redis_reach_every_process(
+    budget: RedisBudget, clock: FakeClock, r: Any
+) -> None:
+    """Traffic from outside the fleet, seen in one process's headers, holds back the others and
+    keeps room reserved for the outside client."""
     a, b = Scheduler(LIMITS, clock=clock, budget=budget), Scheduler(LIMITS, clock=clock, budget=budget)
     try:
         await _opened(a)
@@ -217,6 +220,7 @@ async def test_headers_learned_through_redis_reach_every_process(budget: RedisBu
         await _drain(a)
         log = _log(b)
         assert await log.acquire("b1", [5, 20]) > 0  # b waits although it never saw those headers
+        assert await r.zcard(budget.redis_key("k", "foreign")) == 3  # seen while open: room kept for it
     finally:
         await a.aclose(), await b.aclose()
 
