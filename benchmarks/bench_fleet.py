@@ -4,7 +4,7 @@ Against the simulator (NestJS sliding-log semantics, windows scaled x6: 20/0.167
 200/1.67 s, 1000/10 s) in its own process:
 
 * **cold start**: 4 successive processes on one key, budget in the process, no pause between
-  them, every other one SIGKILLed mid-run;
+  them, each running 12 s (longer than the long window), every other one SIGKILLed mid-run;
 * **Redis FLUSHALL**: 4 processes x 25 tasks saturating one key through Redis, the whole
   Redis flushed mid-run;
 * **Redis restart, empty**: the same with ``on_failure="local"`` (fraction 0.25), Redis
@@ -150,20 +150,23 @@ def _row(case: str, base_url: str, key: str, extra: dict[str, Any]) -> Row:
             "accepted / ceiling": server["accepted"] / ceiling, "429s (server)": server["rejected"], **extra}  # fmt: skip
 
 
-def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 6.0) -> Row:
-    """Successive processes on one key, no pause between them; every other one SIGKILLed."""
+def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) -> Row:
+    """Successive processes on one key, no pause between them; every other one SIGKILLed.
+
+    Each runs longer than the long window (10 s scaled), so the next one starts into full
+    windows (start-up takes about a second, much less than the long window).
+    """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     for i in range(runs):
-        killed = i % 2 == 0 and i < runs - 1
-        proc = ctx.Process(target=_worker, args=(None, "", base_url, key, time.time() + seconds + 5, "closed", out))
+        killed = i % 2 == 0
+        until = time.time() + seconds + (30 if killed else 0)
+        proc = ctx.Process(target=_worker, args=(None, "", base_url, key, until, "closed", out))
         proc.start()
         if killed:
             time.sleep(seconds)
             proc.kill()  # SIGKILL mid-run: its requests still sit in the server's windows
-            proc.join()
-        else:
-            proc.join()
+        proc.join()
     # the survivors' runs end by themselves (``until``); the killed ones report nothing
     return _row(f"cold start: {runs} successive processes, every other SIGKILLed", base_url, key, _collect(out))
 
