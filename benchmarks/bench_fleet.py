@@ -40,10 +40,14 @@ TASKS = 25
 
 
 def _worker(redis_url: str | None, namespace: str, base_url: str, key: str, until: float,
-            on_failure: str, out: Any) -> None:  # fmt: skip
+            on_failure: str, out: Any, go: Any = None) -> None:  # fmt: skip
     import asyncio
 
     from salescaling_async import AsyncSalescaling, RedisBudget, RetryConfig
+
+    if go is not None:  # started early, imports done: begin the moment the previous one ends
+        go.wait()
+        until = time.time() + until
 
     async def main() -> None:
         budget = (RedisBudget(redis_url, namespace=namespace, on_failure=on_failure, timeout=0.5)  # type: ignore[arg-type]
@@ -153,20 +157,32 @@ def _row(case: str, base_url: str, key: str, extra: dict[str, Any]) -> Row:
 def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) -> Row:
     """Successive processes on one key, no pause between them; every other one SIGKILLed.
 
-    Each runs longer than the long window (10 s scaled), so the next one starts into full
-    windows (start-up takes about a second, much less than the long window).
+    Each runs longer than the long window (10 s scaled) and the next one is spawned early
+    and released the moment the previous one ends, so it starts into full windows (real
+    restarts take a second or two, little next to the real 60 s window).
     """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    for i in range(runs):
-        killed = i % 2 == 0
-        until = time.time() + seconds + (30 if killed else 0)
-        proc = ctx.Process(target=_worker, args=(None, "", base_url, key, until, "closed", out))
+
+    def spawn(killed: bool) -> tuple[Any, Any]:
+        go = ctx.Event()
+        run_for = seconds + (30 if killed else 0)  # a killed one would go on: SIGKILL stops it
+        proc = ctx.Process(target=_worker, args=(None, "", base_url, key, run_for, "closed", out, go))
         proc.start()
-        if killed:
+        return proc, go
+
+    current = spawn(killed=True)
+    current[1].set()
+    for i in range(runs):
+        proc, _go = current
+        if i + 1 < runs:
+            current = spawn(killed=(i + 1) % 2 == 0 and i + 1 < runs - 1)  # imports now, starts later
+        if i % 2 == 0 and i < runs - 1:
             time.sleep(seconds)
             proc.kill()  # SIGKILL mid-run: its requests still sit in the server's windows
         proc.join()
+        if i + 1 < runs:
+            current[1].set()  # the next process starts at once, like a supervisor's restart
     # the survivors' runs end by themselves (``until``); the killed ones report nothing
     return _row(f"cold start: {runs} successive processes, every other SIGKILLed", base_url, key, _collect(out))
 
