@@ -19,18 +19,26 @@ def saturate(
     cluster: bool = False,
     on_failure: str = "closed",
     fallback_fraction: float = 0.25,
+    go: Any = None,
 ) -> dict[str, Any]:
     """Saturate every key in ``keys`` with ``tasks`` loops each until wall time ``until``.
 
-    ``redis_url=None`` keeps the budget in the process.  Returns the 429s this process saw
-    and the requests it completed.
+    ``redis_url=None`` keeps the budget in the process.  With ``go`` (an event), the process
+    imports everything, waits for it, then runs for ``until`` seconds: a restart without the
+    interpreter's start-up gap.  Returns the 429s this process saw and the requests it
+    completed.
     """
     from salescaling_async import AsyncSalescaling, RateLimits, RedisBudget, RetryConfig
 
+    if go is not None:
+        go.wait()
+        until = time.time() + until
+    extra = {"cluster": True} if cluster else {}
+
     async def main() -> dict[str, Any]:
         budget = (
-            RedisBudget(redis_url, namespace=namespace, cluster=cluster, on_failure=on_failure,  # type: ignore[arg-type]
-                        fallback_fraction=fallback_fraction, timeout=5.0)
+            RedisBudget(redis_url, namespace=namespace, on_failure=on_failure,  # type: ignore[arg-type]
+                        fallback_fraction=fallback_fraction, timeout=5.0, **extra)
             if redis_url
             else None
         )  # fmt: skip

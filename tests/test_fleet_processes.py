@@ -34,12 +34,16 @@ def test_successive_processes_some_sigkilled_earn_no_429s() -> None:
     Before cold start existed, each new process burst into windows still holding the previous
     one's requests and earned a block.
     """
+    ctx = multiprocessing.get_context("spawn")
     with simulator_in_thread(Simulator(time_scale=SCALE, records=5)) as sim:
-        for i in range(3):
-            proc = _run(fleet_worker.saturate, None, "", sim.url, [sim.api_key], SCALE, 10, time.time() + 5.0)
+        gos = [ctx.Event() for _ in range(3)]
+        procs = [_run(fleet_worker.saturate, None, "", sim.url, [sim.api_key], SCALE, 10, 60.0 if i < 2 else 5.0,
+                      go=gos[i]) for i in range(3)]  # fmt: skip  # imported now, started one after the other
+        for i, proc in enumerate(procs):
+            gos[i].set()
             if i < 2:
-                time.sleep(5.0)
-                proc.kill()  # SIGKILL: no cleanup, requests in flight
+                time.sleep(5.0)  # longer than the long window: the windows are full
+                proc.kill()  # SIGKILL: no cleanup, requests in flight; the next one starts at once
             proc.join(60)
         stats = sim.stats()
     assert stats.accepted > 1000  # the runs really saturated the key
