@@ -138,13 +138,15 @@ class KeyBudget:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def delay(self, now: float, *, fraction: float = 1.0) -> float:
+    def delay(self, now: float, *, fraction: float = 1.0, keep: float = 0.0) -> float:
         """Seconds until a grant is possible: 0 now, ``inf`` when it needs an in-flight response.
 
         ``fraction`` < 1 asks for a share of every limit, rounded down (the fallback share of
-        one process of a fleet); a share that rounds to 0 can never grant: ``inf``.
+        one process of a fleet); a share that rounds to 0 can never grant: ``inf``.  ``keep``
+        leaves that share of every limit (rounded down) free: the interactive reserve a bulk
+        request may not take.
         """
-        return self._wait(now, 0, exact=True, fraction=fraction)
+        return self._wait(now, 0, exact=True, fraction=fraction, keep=keep)
 
     def earliest(self, now: float, *, ahead: int = 0) -> float:
         """A lower bound of the wait of the request with ``ahead`` grants before it.
@@ -154,7 +156,7 @@ class KeyBudget:
         """
         return self._wait(now, ahead, exact=False)
 
-    def _wait(self, now: float, ahead: int, *, exact: bool, fraction: float = 1.0) -> float:
+    def _wait(self, now: float, ahead: int, *, exact: bool, fraction: float = 1.0, keep: float = 0.0) -> float:
         wait = max(0.0, self.paused_until - now)
         for log in self._logs:
             log.purge(now)
@@ -163,6 +165,8 @@ class KeyBudget:
             limit = log.limit if log.limit == log.window.limit else log.limit_at(now)
             if log.foreign:
                 limit = max(1, limit - len(log.foreign))
+            if keep:
+                limit = max(1, limit - math.floor(limit * keep))
             if fraction < 1.0:
                 limit = math.floor(limit * fraction)
                 if limit < 1:
@@ -237,9 +241,11 @@ class KeyBudget:
             count += 1
         return count
 
-    def effective_limits(self, now: float) -> list[int]:
-        """The limit of every window now, learned smaller ones included (configuration order)."""
-        return [log.limit_at(now) for log in self._logs]
+    def effective_limits(self, now: float, *, keep: float = 0.0) -> list[int]:
+        """The limit of every window now, learned smaller ones included (configuration order),
+        minus a ``keep`` share (the interactive reserve, rounded down)."""
+        limits = [log.limit_at(now) for log in self._logs]
+        return [max(1, lim - math.floor(lim * keep)) for lim in limits] if keep else limits
 
     def received(self, slot: Slot, now: float) -> None:
         """The response arrived at ``now``: anchor the slot there."""

@@ -56,7 +56,7 @@ from ._backoff import WindowHeaders, rate_limit_headers
 from ._budget import INFINITY, KeyBudget, Slot
 from ._clock import Clock, LoopClock, TimerHandle
 from ._config import RateLimits, RetryConfig
-from ._errors import BudgetStoreError, ClientClosedError, DeadlineExceededError, QueueFullError
+from ._errors import BudgetStoreError, ClientClosedError, ConfigError, DeadlineExceededError, QueueFullError
 from ._events import Event, RateLimitHit, ThrottleWait
 from ._lanes import BULK_EVERY, Lanes, Waiter
 from ._stores import BudgetStore, KeyLog, LocalBudget
@@ -92,6 +92,8 @@ class KeyStatistics:
         next_grant_in: Seconds until the next grant is possible (``inf``: waiting for a response).
         paused_for: Seconds left in a 429 pause (0 when not paused).
         store_calls: Round trips to a shared budget store (0 for the local one).
+        granted_by_lane: Grants per lane (``interactive``/``bulk``).
+        waited_by_lane: Seconds granted requests of each lane spent queued.
 
     .. versionadded:: 0.1.0
     """
@@ -109,6 +111,8 @@ class KeyStatistics:
     next_grant_in: float
     paused_for: float
     store_calls: int = 0
+    granted_by_lane: Mapping[str, int] = attrs.field(factory=dict)
+    waited_by_lane: Mapping[str, float] = attrs.field(factory=dict)
 
 
 class _KeyState:
@@ -128,6 +132,9 @@ class _KeyState:
         self.warm_until = -INFINITY  # the key knows the server's view until then (cold start)
         self.headerless = 0
         self.strikes = 0  # hintless 429s in a row
+        self.last_interactive = -INFINITY  # when an interactive request last asked
+        self.lane_granted = dict.fromkeys(Priority, 0)
+        self.lane_waited = dict.fromkeys(Priority, 0.0)
         self.granted = 0
         self.waited = 0.0
         self.rate_limited = 0
@@ -233,9 +240,15 @@ class Scheduler:
         cold_start: Single flight per key until it learned the server's view (see the
             module docstring); switch off only for servers known to be idle.
         seed: Seed of the jitter of hintless-429 backoff.
+        interactive_reserve: Share of every window (rounded down) that bulk requests may not
+            take while interactive requests keep coming, so an interactive request under a
+            saturating bulk load finds a slot at once (``0`` switches it off).
+        reserve_idle: Seconds without an interactive request after which the reserve is lent
+            to bulk (bulk never starves; a lent slot is back within one window).
 
     .. versionchanged:: 0.2.0
-       ``budget``, ``max_queue``, ``cold_start`` and ``seed``.
+       ``budget``, ``max_queue``, ``cold_start``, ``seed``, ``interactive_reserve`` and
+       ``reserve_idle``.
     """
 
     def __init__(
@@ -249,6 +262,8 @@ class Scheduler:
         max_queue: int | None = None,
         cold_start: bool = True,
         seed: int | None = None,
+        interactive_reserve: float = 0.05,
+        reserve_idle: float = 1.0,
     ) -> None:
         self.limits = limits or RateLimits()
         self.clock: Clock = clock or LoopClock()
@@ -256,6 +271,10 @@ class Scheduler:
         self.on_event = on_event
         self.max_queue = max_queue
         self.cold_start = cold_start
+        if not 0 <= interactive_reserve < 1 or not reserve_idle >= 0:
+            raise ConfigError("interactive_reserve must be in [0, 1) and reserve_idle >= 0")
+        self.interactive_reserve = interactive_reserve
+        self.reserve_idle = reserve_idle
         self.budget: BudgetStore = budget or LocalBudget()
         self.store = self.budget.connect(self.limits, self.clock)
         self._keys: dict[str, _KeyState] = {}
@@ -292,8 +311,10 @@ class Scheduler:
             raise ClientClosedError("the scheduler is closed")
         state = self._state(key)
         now = self.clock.now()
-        if state.remote is None and not state.lanes.queued and self._local_delay(state, now) == 0:
-            return self._grant_now(state, now)  # fast path: no future, no await
+        if priority is Priority.INTERACTIVE:
+            state.last_interactive = now
+        if state.remote is None and not state.lanes.queued and self._local_delay(state, now, priority) == 0:
+            return self._grant_now(state, now, priority)  # fast path: no future, no await
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
@@ -337,6 +358,8 @@ class Scheduler:
             next_grant_in=snap.next_grant_in,
             paused_for=max(0.0, snap.paused_until - now),
             store_calls=state.store_calls,
+            granted_by_lane={p.value: n for p, n in state.lane_granted.items()},
+            waited_by_lane={p.value: w for p, w in state.lane_waited.items()},
         )
 
     def round_trips(self, key: str) -> int:
@@ -408,9 +431,20 @@ class Scheduler:
 
     # -- internals: grants ----------------------------------------------------------------
 
-    def _local_delay(self, state: _KeyState, now: float) -> float:
+    def _keep(self, state: _KeyState, now: float, priority: Priority) -> float:
+        """The share a request of ``priority`` must leave free: the interactive reserve holds
+        against bulk while interactive requests came within ``reserve_idle`` seconds."""
+        if priority is Priority.BULK and self.interactive_reserve and now < state.last_interactive + self.reserve_idle:
+            return self.interactive_reserve
+        return 0.0
+
+    def _local_delay(self, state: _KeyState, now: float, priority: Priority = Priority.INTERACTIVE) -> float:
         """The wait the local view proves (exact for the local store, a lower bound else)."""
-        delay = state.view.delay(now)
+        keep = self._keep(state, now, priority)
+        delay = state.view.delay(now, keep=keep)
+        if keep and delay > 0 and state.view.delay(now) == 0:
+            # held back only by the reserve: look again when it would be lent to bulk
+            delay = min(delay, state.last_interactive + self.reserve_idle - now)
         if (
             delay == 0
             and self.cold_start
@@ -421,8 +455,9 @@ class Scheduler:
             return INFINITY  # cold: single flight until the first response teaches the server's view
         return delay
 
-    def _grant_now(self, state: _KeyState, now: float) -> Permit:
+    def _grant_now(self, state: _KeyState, now: float, priority: Priority) -> Permit:
         state.granted += 1
+        state.lane_granted[priority] += 1
         return Permit(self, state, state.view.record(now=now))  # the caller's delay() was just 0
 
     def _check_admission(self, state: _KeyState, now: float, priority: Priority, deadline: float | None) -> None:
@@ -456,6 +491,7 @@ class Scheduler:
             if state.remote is not None and slot.id:
                 state.remote.settle(slot, "returned", ())
             state.granted -= 1
+            state.lane_granted[waiter.priority] -= 1
         self._dispatch(state)
 
     def _expire_deadlines(self, state: _KeyState, now: float) -> None:
@@ -485,7 +521,7 @@ class Scheduler:
         self._expire_deadlines(state, now)
         delay = INFINITY  # nobody waits
         while (waiter := state.lanes.peek()) is not None:
-            delay = self._local_delay(state, now)
+            delay = self._local_delay(state, now, waiter.priority)
             if delay > 0:
                 break
             if state.remote is not None:
@@ -511,6 +547,8 @@ class Scheduler:
     def _grant(self, state: _KeyState, waiter: Waiter[Slot], slot: Slot, now: float) -> None:
         state.lanes.grant(waiter, slot)
         state.granted += 1
+        state.lane_granted[waiter.priority] += 1
+        state.lane_waited[waiter.priority] += now - waiter.enqueued_at
         waited = now - waiter.enqueued_at
         state.waited += waited
         if waited > 0:
@@ -530,13 +568,14 @@ class Scheduler:
         try:
             while (head := state.lanes.peek()) is not None:
                 now = self.clock.now()
-                if self._local_delay(state, now) > 0 or remote.local_share(now) is not None:
+                if self._local_delay(state, now, head.priority) > 0 or remote.local_share(now) is not None:
                     return  # the local view (or the fallback) decides: dispatch handles it
                 state.redo = False
                 slot_id = self._new_id()
                 state.store_calls += 1
+                limits = state.view.effective_limits(now, keep=self._keep(state, now, head.priority))
                 try:
-                    wait = await remote.acquire(slot_id, state.view.effective_limits(now))
+                    wait = await remote.acquire(slot_id, limits)
                 except BudgetStoreError as error:
                     state.lanes.fail_all(error)
                     return

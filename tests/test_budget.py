@@ -192,3 +192,36 @@ def test_history_older_than_a_shorter_window_ages_out_earlier() -> None:
     assert budget.snapshot(8.9).held["long"] == 10
     assert budget.snapshot(9.05).held["long"] == 4  # 6 phantoms were at least 1 s old: gone first
     assert budget.snapshot(10.1).held["long"] == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(request_stream, st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5]), min_size=60, max_size=60))
+def test_no_window_ever_exceeded_with_lanes(stream: list[tuple[float, float, float, str]], keeps: list[float]) -> None:
+    """Grants of both lanes (bulk keeping a reserve, interactive taking it) never exceed a window."""
+    budget = KeyBudget(LIMITS, ambiguity_horizon=2.0)
+    now = 0.0
+    pending: list[tuple[float, str, object]] = []
+    counted: list[float] = []
+    for (gap, frac, rtt, outcome), keep in zip(stream, keeps, strict=False):
+        now += gap
+        while True:
+            pending.sort(key=lambda p: p[0])
+            while pending and pending[0][0] <= now:
+                t, kind, slot = pending.pop(0)
+                if kind == "ok":
+                    budget.received(slot, t)  # type: ignore[arg-type]
+                elif kind == "ambiguous":
+                    budget.ambiguous(slot, t)  # type: ignore[arg-type]
+                else:
+                    budget.returned(slot)  # type: ignore[arg-type]
+            delay = budget.delay(now, keep=keep)
+            assert delay >= 0
+            if delay == 0:
+                break
+            now = min([now + delay] + [p[0] for p in pending])
+        slot = budget.record(now=now)
+        if outcome != "unsent":
+            counted.append(now + frac * rtt)
+        pending.append((now + rtt, outcome, slot))
+    for window in LIMITS:
+        assert _max_in_span(counted, window.seconds) <= window.limit

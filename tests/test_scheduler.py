@@ -418,3 +418,42 @@ async def test_max_queue_refuses_overflow_at_once(clock: FakeClock) -> None:
     assert sum(t.done() for t in queued) == 1
     for t in queued:
         t.cancel()
+
+
+# -- issue 17: the interactive reserve ----------------------------------------------------
+
+
+async def test_bulk_never_takes_the_interactive_reserve_while_interactive_traffic_comes(clock: FakeClock) -> None:
+    """With a 10 % reserve, bulk fills 18 of 20 slots; the next interactive request is granted at once."""
+    sched = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1)
+    (await sched.acquire("k")).received()  # interactive traffic exists
+    bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(30)]
+    await settle()
+    assert sum(t.done() for t in bulk) == 17  # 20 - 1 interactive - 2 kept
+    clock.advance(0.5)  # within reserve_idle: still held back
+    await settle()
+    assert sum(t.done() for t in bulk) == 17
+    urgent = await asyncio.wait_for(sched.acquire("k"), 0.1)  # a slot at once, no waiting
+    urgent.received()
+    stats = sched.statistics("k")
+    assert stats.granted_by_lane == {"interactive": 2, "bulk": 17}
+    for task in bulk:
+        task.cancel()
+
+
+async def test_bulk_gets_the_reserve_back_when_no_interactive_request_comes(clock: FakeClock) -> None:
+    """After reserve_idle seconds without interactive requests the reserve is lent to bulk."""
+    sched = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1,
+                       reserve_idle=0.3)  # fmt: skip
+    (await sched.acquire("k")).received()
+    bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(25)]
+    await settle()
+    assert sum(t.done() for t in bulk) == 17
+    clock.advance(0.31)  # the key's one timer fires when the reserve is lent
+    await settle()
+    assert sum(t.done() for t in bulk) == 19  # the whole window, the reserve included
+    only_bulk = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1)
+    granted = [await asyncio.wait_for(only_bulk.acquire("b", priority=Priority.BULK), 0.1) for _ in range(20)]
+    assert len(granted) == 20  # never an interactive request: bulk never loses anything
+    for task in bulk:
+        task.cancel()
