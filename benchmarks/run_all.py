@@ -10,7 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_efficiency, bench_fleet, bench_pagination, bench_redis, bench_scheduler, bench_simulator
+from . import (
+    bench_efficiency,
+    bench_fleet,
+    bench_interactive,
+    bench_pagination,
+    bench_redis,
+    bench_scheduler,
+    bench_simulator,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -18,7 +26,9 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     sections = []
-    for module in (bench_efficiency, bench_scheduler, bench_pagination, bench_simulator, bench_redis, bench_fleet):
+    modules = (bench_efficiency, bench_scheduler, bench_pagination, bench_simulator, bench_redis, bench_fleet,
+               bench_interactive)  # fmt: skip
+    for module in modules:
         started = time.monotonic()
         print(f"running {module.__name__} ...", file=sys.stderr, flush=True)
         section = module.run(RESULTS)
