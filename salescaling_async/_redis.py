@@ -179,8 +179,8 @@ if mode == 'received' then
     for j = 1, fresh do redis.call('ZADD', KEYS[3], now, 'x:' .. id .. ':' .. j) end
     redis.call('PEXPIRE', KEYS[3], ttl)
   end
-  if m > 0 then
-    redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0)
+  if m > 0 then  -- two answers with headers, one after the other (see _scheduler.PROBES)
+    if redis.call('HINCRBY', KEYS[2], 'seen', 1) >= 2 then redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0) end
   elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6 + 4 * m]) then
     redis.call('HSET', KEYS[2], 'open', 1)
   end

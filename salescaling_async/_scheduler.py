@@ -22,11 +22,13 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
   cancelled after its future got a slot but before it resumed gives that slot straight back.
 * **Lanes.**  Interactive waiters go first; after ``bulk_every`` interactive grants in a row
   while bulk waiters wait, one bulk waiter is served, so bulk never starves.
-* **Cold start.**  Until a key has learned the server's view (a response carrying
+* **Cold start.**  Until a key has learned the server's view (responses carrying
   rate-limit headers within the longest window), at most one request of the key is in
   flight: an earlier process's hits still in the server's windows arrive as phantom hits
-  with that first response.  A server that sends no such headers gets a conservative ramp:
-  single flight for the first ``COLD_RAMP`` responses, then open.  Shared stores apply the
+  with those responses.  It takes two such answers, one after the other: the first may
+  predate requests a process that just died still had on the wire.  A server that sends
+  no such headers gets a conservative ramp: single flight for the first ``COLD_RAMP``
+  responses, then open.  Shared stores apply the
   same rule fleet-wide inside the store.
 * **Pause on 429.**  :meth:`Permit.rate_limited` settles the slot and pauses the key in one
   synchronous step before anything else is dispatched; a shared store pauses every process.
@@ -63,6 +65,9 @@ from ._stores import BudgetStore, KeyLog, LocalBudget
 from ._types import Priority
 
 log = logging.getLogger("salescaling_async")
+
+PROBES = 2
+"""Answers with rate-limit headers, one at a time, a cold key waits for before it opens."""
 
 COLD_RAMP = 4
 """Header-less responses a key needs, one at a time, before it opens up (servers without
@@ -131,6 +136,7 @@ class _KeyState:
         self.store_wait_until = -INFINITY  # the store said: not before then
         self.warm_until = -INFINITY  # the key knows the server's view until then (cold start)
         self.headerless = 0
+        self.probes = 0  # answers with rate-limit headers while cold
         self.strikes = 0  # hintless 429s in a row
         self.last_interactive = -INFINITY  # when an interactive request last asked
         self.lane_granted = dict.fromkeys(Priority, 0)
@@ -631,7 +637,13 @@ class Scheduler:
                 reserve=warm, older=older.get(window.name.lower()),
             )  # fmt: skip
         if any(w.remaining is not None for w in windows):
-            state.warm_until, state.headerless = now + learn_for, 0
+            # The first answer may predate requests still on the wire from a process that just
+            # died; a second one, sent after the first came back, has seen them too.
+            state.headerless = 0
+            if now < state.warm_until or state.probes >= PROBES - 1:
+                state.warm_until, state.probes = now + learn_for, 0
+            else:
+                state.probes += 1
         else:
             state.headerless += 1
             if state.headerless >= COLD_RAMP or now < state.warm_until:

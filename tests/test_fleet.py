@@ -63,9 +63,10 @@ async def _granted(sched: Scheduler, key: str = "k", **kwargs: Any) -> Permit:
 
 
 async def _opened(sched: Scheduler, key: str = "k") -> None:
-    """A first request whose response carries headers opens the key for the fleet."""
-    (await _granted(sched, key)).received(HEADERS)
-    await _drain(sched)
+    """Two requests, one after the other, whose responses carry headers open the key for the fleet."""
+    for _ in range(2):
+        (await _granted(sched, key)).received(HEADERS)
+        await _drain(sched)
 
 
 async def _drain(sched: Scheduler) -> None:
@@ -159,7 +160,7 @@ async def test_failed_settle_is_retried(budget: RedisBudget, r: Any) -> None:
         await _drain(sched)
         members = await _members(r, budget)
         assert failures[0] == 2 and not any(m.startswith("f:") for m in members)
-        assert sum(m.startswith("d:") for m in members) == 2
+        assert sum(m.startswith("d:") for m in members) == 3  # 2 opening the key + this one
     finally:
         await sched.aclose()
 
@@ -182,13 +183,13 @@ async def test_local_grants_are_written_back_after_an_outage(redis_url: str, clo
         for permit in local:
             permit.received(HEADERS)
         await _drain(sched)
-        assert len(await _members(r, budget)) == 2  # the marker and the first slot only
+        assert len(await _members(r, budget)) == 3  # the marker and the two opening slots only
         backend.acquire_script, backend.settle_script = real_acquire, real_settle
         clock.advance(5.1)  # the fallback period ends: the next grant asks Redis again
         (await _granted(sched)).received(HEADERS)
         await _drain(sched)
         settled = [m for m in await _members(r, budget) if m.startswith("d:")]
-        assert len(settled) == 5  # 1 before + 3 written back + 1 after
+        assert len(settled) == 6  # 2 before + 3 written back + 1 after
     finally:
         await sched.aclose()
 
@@ -215,12 +216,12 @@ async def test_headers_learned_through_redis_reach_every_process(
     a, b = Scheduler(LIMITS, clock=clock, budget=budget), Scheduler(LIMITS, clock=clock, budget=budget)
     try:
         await _opened(a)
-        outside = dict(HEADERS, **{"X-RateLimit-Remaining-short": "0"})  # the server counted 5, we know 2
+        outside = dict(HEADERS, **{"X-RateLimit-Remaining-short": "0"})  # the server counted 5, we know 3
         (await _granted(a)).received(outside)
         await _drain(a)
         log = _log(b)
         assert await log.acquire("b1", [5, 20]) > 0  # b waits although it never saw those headers
-        assert await r.zcard(budget.redis_key("k", "foreign")) == 3  # seen while open: room kept for it
+        assert await r.zcard(budget.redis_key("k", "foreign")) == 2  # seen while open: room kept for it
     finally:
         await a.aclose(), await b.aclose()
 
@@ -252,7 +253,7 @@ async def test_data_loss_is_detected_and_reseeded(budget: RedisBudget, clock: Fa
         probe = await _granted(sched)
         members = await _members(r, budget)
         assert _log(sched).gen != old
-        assert sum(m.startswith("d:") for m in members) == 2  # the first and held[0], re-seeded
+        assert sum(m.startswith("d:") for m in members) == 3  # the two first and held[0], re-seeded
         assert sum(m.startswith("f:") for m in members) == 2  # held[1] re-seeded + the probe
         assert await r.hget(budget.redis_key("k", "meta"), "open") == b"0"
         blocked = asyncio.create_task(sched.acquire("k"))

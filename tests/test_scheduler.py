@@ -259,6 +259,8 @@ async def test_cold_again_after_the_key_was_idle(clock: FakeClock) -> None:
     """After the longest window passes without headers, the key probes with one request again."""
     sched = _scheduler(clock, THREE)
     (await sched.acquire("k")).received(_headers(4))
+    (await sched.acquire("k")).received(_headers(3))  # the second answer opens the key
+    clock.advance(1.01)
     a, b = await sched.acquire("k"), await sched.acquire("k")  # warm: two in flight at once
     a.received(_headers(3)), b.received(_headers(2))
     clock.advance(11.0)
