@@ -33,6 +33,7 @@ from ._errors import ConnectError as ConnectError
 from ._errors import DeadlineExceededError as DeadlineExceededError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import QueueFullError as QueueFullError
 from ._errors import RateLimitedError as RateLimitedError
 from ._errors import ReadError as ReadError
 from ._errors import RequestTimeoutError as RequestTimeoutError
@@ -55,6 +56,8 @@ from ._resources import APIResponse as APIResponse
 from ._scheduler import KeyStatistics as KeyStatistics
 from ._session import AsyncSalescaling as AsyncSalescaling
 from ._session import ClientState as ClientState
+from ._stores import BudgetStore as BudgetStore
+from ._stores import LocalBudget as LocalBudget
 from ._types import UNSET as UNSET
 from ._types import Priority as Priority
 from ._version import __version__ as __version__
@@ -72,6 +75,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BreakerConfig",
+    "BudgetStore",
     "BudgetStoreError",
     "BulkProgress",
     "BulkResult",
@@ -88,11 +92,13 @@ __all__ = [
     "Event",
     "KeyStatistics",
     "MemoryCache",
+    "LocalBudget",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
     "PoolLimits",
     "Priority",
+    "QueueFullError",
     "RateLimitHit",
     "RateLimitedError",
     "RateLimits",

@@ -35,6 +35,7 @@ map, so resending it cannot duplicate anything.
 """
 
 _MAX_HINT = 3600.0  # clamp absurd hints (rate-limits.md §3.4)
+_MAX_COUNT = 1e9  # a limit or remaining count above this is junk
 
 
 def compute_delay(attempt: int, config: RetryConfig, rng: random.Random) -> float:

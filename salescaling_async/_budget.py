@@ -35,6 +35,7 @@ import attrs
 from ._config import RateLimits, Window
 
 INFINITY = math.inf
+REORDER = 0.05  # seconds by which a request granted later may overtake an earlier one
 
 
 class SlotState(enum.Enum):
@@ -45,12 +46,21 @@ class SlotState(enum.Enum):
 
 
 class Slot:
-    """Strictly private. One granted request's hold on the budget."""
+    """Strictly private. One granted request's hold on the budget.
 
-    __slots__ = ("state",)
+    ``id`` names the slot in a shared store (empty for a purely local slot); ``anchor`` is
+    where the slot was settled (``None`` while in flight), so a store that lost its data can
+    be re-seeded with this process's own recent slots.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("anchor", "granted_at", "id", "seq", "state")
+
+    def __init__(self, slot_id: str = "", seq: int = 0, granted_at: float = 0.0) -> None:
         self.state = SlotState.IN_FLIGHT
+        self.id = slot_id
+        self.seq = seq
+        self.granted_at = granted_at
+        self.anchor: float | None = None
 
 
 @attrs.define
@@ -64,14 +74,25 @@ class _WindowLog:
     limit: int
     expiries: list[float] = attrs.field(factory=list)
     hold: float = attrs.field(init=False)
+    learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
+    foreign: list[float] = attrs.field(factory=list)  # expiries of foreign hits seen while warm
 
     def __attrs_post_init__(self) -> None:
         self.hold = self.window.seconds + self.window.margin
+
+    def limit_at(self, now: float) -> int:
+        """The effective limit: a learned smaller one until no header confirmed it for a while."""
+        if self.limit != self.window.limit and now >= self.learned_until:
+            self.limit = self.window.limit
+        return self.limit
 
     def purge(self, now: float) -> None:
         heap = self.expiries
         while heap and heap[0] <= now:
             heapq.heappop(heap)
+        foreign = self.foreign
+        while foreign and foreign[0] <= now:
+            heapq.heappop(foreign)
 
     def kth_expiry(self, k: int) -> float:
         """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
@@ -100,19 +121,32 @@ class KeyBudget:
             have reached the server) is held beyond ``now + W + m``.
     """
 
-    __slots__ = ("_in_flight", "_logs", "ambiguity_horizon", "paused_until")
+    __slots__ = ("_flying", "_in_flight", "_logs", "_seq", "ambiguity_horizon", "longest_hold", "paused_until")
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
         self._logs = [_WindowLog(w, w.limit) for w in limits]
         self._in_flight = 0
+        self._seq = 0
+        self._flying: dict[int, float] = {}  # grant number -> grant time, in flight, in grant order
+        self.longest_hold = max(log.hold for log in self._logs)
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
     # -- queries ------------------------------------------------------------------------
 
-    def delay(self, now: float) -> float:
-        """Seconds until a grant is possible: 0 now, ``inf`` when it needs an in-flight response."""
-        return self._wait(now, 0, exact=True)
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def delay(self, now: float, *, fraction: float = 1.0, keep: float = 0.0) -> float:
+        """Seconds until a grant is possible: 0 now, ``inf`` when it needs an in-flight response.
+
+        ``fraction`` < 1 asks for a share of every limit, rounded down (the fallback share of
+        one process of a fleet); a share that rounds to 0 can never grant: ``inf``.  ``keep``
+        leaves that share of every limit (rounded down) free: the interactive reserve a bulk
+        request may not take.
+        """
+        return self._wait(now, 0, exact=True, fraction=fraction, keep=keep)
 
     def earliest(self, now: float, *, ahead: int = 0) -> float:
         """A lower bound of the wait of the request with ``ahead`` grants before it.
@@ -122,11 +156,26 @@ class KeyBudget:
         """
         return self._wait(now, ahead, exact=False)
 
-    def _wait(self, now: float, ahead: int, *, exact: bool) -> float:
+    def _wait(self, now: float, ahead: int, *, exact: bool, fraction: float = 1.0, keep: float = 0.0) -> float:
         wait = max(0.0, self.paused_until - now)
         for log in self._logs:
             log.purge(now)
-            over = self._in_flight + len(log.expiries) + ahead - log.limit + 1
+            # Foreign traffic seen while warm keeps coming: leave it as much room again as it
+            # took in the last window (never the whole window), so it does not trip the key.
+            limit = log.limit if log.limit == log.window.limit else log.limit_at(now)
+            if log.foreign:
+                limit = max(1, limit - len(log.foreign))
+            if keep:
+                limit = max(1, limit - math.floor(limit * keep))
+            if fraction < 1.0:
+                limit = math.floor(limit * fraction)
+                if limit < 1:
+                    return INFINITY
+            if ahead >= limit:
+                # At most ``limit`` grants fit in any span shorter than the hold (the safety
+                # argument above), so the grant ``ahead`` places back is rounds * hold away.
+                wait = max(wait, (ahead // limit) * log.hold)
+            over = self._in_flight + len(log.expiries) + ahead - limit + 1
             if over <= 0:
                 continue
             if over <= len(log.expiries):
@@ -138,12 +187,16 @@ class KeyBudget:
         return wait
 
     def is_idle(self, now: float) -> bool:
-        """True when the key holds nothing, so forgetting it loses no information."""
+        """True when the key holds nothing, so forgetting it loses no information.
+
+        A learned smaller limit does not count: it is re-learned from the next response
+        (and lapses anyway when no header confirms it).
+        """
         if self._in_flight or self.paused_until > now:
             return False
         for log in self._logs:
             log.purge(now)
-            if log.expiries or log.limit != log.window.limit:
+            if log.expiries:
                 return False
         return True
 
@@ -151,7 +204,7 @@ class KeyBudget:
         next_in = self.delay(now)
         return BudgetSnapshot(
             held={log.window.name: self._in_flight + len(log.expiries) for log in self._logs},
-            limits={log.window.name: log.limit for log in self._logs},
+            limits={log.window.name: log.limit_at(now) for log in self._logs},
             in_flight=self._in_flight,
             paused_until=self.paused_until,
             next_grant_in=next_in,
@@ -159,16 +212,40 @@ class KeyBudget:
 
     # -- grant and outcomes -------------------------------------------------------------
 
-    def acquire(self, now: float, *, record_only: bool = False) -> Slot:
-        """Take a slot in every window. The caller checked ``delay(now) == 0``.
+    def take(self, now: float, slot_id: str = "") -> Slot:
+        """Take a slot in every window; the budget must allow it now (checked)."""
+        if self.delay(now) > 0:
+            raise RuntimeError("KeyBudget.take() without budget")  # a scheduler bug
+        return self.record(slot_id, now=now)
 
-        ``record_only`` takes it regardless, to mirror a grant made elsewhere (the Redis
-        budget keeps this process's own traffic here, ready for a fallback).
-        """
-        if not record_only and self.delay(now) > 0:
-            raise RuntimeError("KeyBudget.acquire() without budget")  # a scheduler bug
+    def record(self, slot_id: str = "", *, now: float = 0.0) -> Slot:
+        """Record a grant already decided (by the caller's own ``delay() == 0`` check, or by a
+        shared store that holds the authoritative log), without checking again."""
         self._in_flight += 1
-        return Slot()
+        self._seq += 1
+        self._flying[self._seq] = now
+        return Slot(slot_id, self._seq, now)
+
+    def in_flight_before(self, slot: Slot, *, tolerance: float = REORDER) -> int:
+        """Requests still in flight that the server may have counted before ``slot``.
+
+        Requests reach the server about in grant order: those granted before ``slot``, or
+        less than ``tolerance`` seconds after it (latency jitter may let them overtake it).
+        Counting later ones would hide foreign hits.
+        """
+        count = 0
+        limit = slot.granted_at + tolerance
+        for seq, when in self._flying.items():
+            if seq > slot.seq and when > limit:
+                break
+            count += 1
+        return count
+
+    def effective_limits(self, now: float, *, keep: float = 0.0) -> list[int]:
+        """The limit of every window now, learned smaller ones included (configuration order),
+        minus a ``keep`` share (the interactive reserve, rounded down)."""
+        limits = [log.limit_at(now) for log in self._logs]
+        return [max(1, lim - math.floor(lim * keep)) for lim in limits] if keep else limits
 
     def received(self, slot: Slot, now: float) -> None:
         """The response arrived at ``now``: anchor the slot there."""
@@ -183,34 +260,69 @@ class KeyBudget:
         if slot.state is SlotState.IN_FLIGHT:
             slot.state = SlotState.SETTLED
             self._in_flight -= 1
+            self._flying.pop(slot.seq, None)
 
     def _settle(self, slot: Slot, anchor: float) -> None:
         if slot.state is not SlotState.IN_FLIGHT:
             return
         slot.state = SlotState.SETTLED
+        slot.anchor = anchor
         self._in_flight -= 1
+        self._flying.pop(slot.seq, None)
         for log in self._logs:
             heapq.heappush(log.expiries, anchor + log.hold)
 
     # -- learning (only ever more cautious) ---------------------------------------------
 
-    def observe(self, now: float, name: str, *, limit: int | None, remaining: int | None) -> int:
+    def observe(
+        self,
+        now: float,
+        name: str,
+        *,
+        limit: int | None,
+        remaining: int | None,
+        learn_for: float = INFINITY,
+        in_flight: int | None = None,
+        reserve: bool = False,
+        older: tuple[float, int] | None = None,
+    ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
 
-        A smaller limit wins.  ``limit - remaining`` is the server's count for the window;
-        hits beyond what our own held slots explain belong to someone else using the key
-        and are added as phantom hits anchored now.  Returns the phantoms added.
+        A smaller limit wins for ``learn_for`` seconds after the last header that says so
+        (a route override seen once does not throttle the key forever).  ``limit -
+        remaining`` is the server's count for the window; hits beyond what our own held
+        slots explain belong to someone else using the key and are added as phantom hits
+        anchored now.  ``in_flight`` is how many of our in-flight requests the server may
+        have counted before answering (default: all of them; the scheduler passes the ones
+        granted before the answered request, see :meth:`in_flight_before`): counting a
+        request the server has not seen yet would hide a foreign hit.  Returns the phantoms
+        added.  With ``reserve`` (the key was warm: these hits are new traffic, not an
+        earlier process's history) the same number of slots is kept free for that traffic
+        while the phantoms last.  ``older`` is ``(seconds, count)`` of a shorter window on
+        the same response: at most ``count`` hits are that recent, so the other foreign hits
+        are anchored ``seconds`` earlier (the latest they can have happened), and an earlier
+        process's history ages out as early as it safely can.
         """
         log = self._log(name)
         if log is None:
             return 0
-        if limit is not None and 0 < limit < log.limit:
-            log.limit = limit
+        if limit is not None and 0 < limit < log.window.limit:
+            log.limit = min(limit, log.limit_at(now))
+            log.learned_until = now + learn_for
         if limit is None or remaining is None:
             return 0
         log.purge(now)
-        foreign = (limit - remaining) - (self._in_flight + len(log.expiries))
-        return self._add_phantoms(log, now, foreign)
+        flying = self._in_flight if in_flight is None else in_flight
+        foreign = (limit - remaining) - (flying + len(log.expiries))
+        added = 0
+        if older is not None and foreign > older[1]:
+            added = self._add_phantoms(log, now - older[0], foreign - older[1])
+            foreign = older[1]
+        added += self._add_phantoms(log, now, min(foreign, log.limit - added))
+        if reserve:
+            for _ in range(added):
+                heapq.heappush(log.foreign, now + log.hold)
+        return added
 
     def rate_limited(self, now: float, hints: dict[str | None, float], fallback: float) -> float:
         """A 429 arrived at ``now``: pause the key and fill the named windows.
@@ -225,8 +337,18 @@ class KeyBudget:
             log = self._log(name) if name is not None else None
             if log is not None:
                 log.purge(now)
-                self._add_phantoms(log, now, log.limit - self._in_flight - len(log.expiries))
+                self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log.expiries))
         return self.paused_until
+
+    def assume_held(self, now: float, anchor: float, held: list[int]) -> int:
+        """Treat every window as holding at least ``held[i]`` slots anchored at ``anchor``
+        (the rest of a fleet's slots, before this process grants on its own).  Returns the
+        phantoms added."""
+        added = 0
+        for log, count in zip(self._logs, held, strict=False):
+            log.purge(now)
+            added += self._add_phantoms(log, anchor, count - self._in_flight - len(log.expiries))
+        return added
 
     def _add_phantoms(self, log: _WindowLog, now: float, count: int) -> int:
         count = min(count, log.limit)  # never more than a full window

@@ -18,7 +18,7 @@ import os
 
 from ._config import RetryConfig
 from ._errors import ConfigError
-from ._redis import RedisBudget
+from ._stores import BudgetStore
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -54,11 +54,13 @@ def env_retry() -> RetryConfig | None:
     return None if deadline is None else RetryConfig(timeout=deadline)
 
 
-def env_budget() -> RedisBudget | None:
+def env_budget() -> BudgetStore | None:
     """A :class:`RedisBudget` for ``SALESCALING_REDIS_URL``, or ``None`` when unset."""
     url = os.environ.get("SALESCALING_REDIS_URL", "").strip()
     if not url:
         return None
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("SALESCALING_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    from ._redis import RedisBudget  # only when asked for: the core never imports Redis code
+
     return RedisBudget(url=url)

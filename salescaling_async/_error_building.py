@@ -23,7 +23,17 @@ from ._errors import (
 from ._request import RawResponse
 
 
-def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, wall_now: float) -> APIStatusError:
+@attrs.frozen
+class Limited:
+    """Strictly private. A 429 as the pipeline handled it: its hints (parsed once) and the pause."""
+
+    hints: dict[str | None, float]
+    pause: float
+
+
+def status_error(
+    response: RawResponse, endpoint: Endpoint[Any], body: Any, *, wall_now: float, limited: Limited | None = None
+) -> APIStatusError:
     """The error for a status >= 400, with its request id, retry hints and needed scope.
 
     Args:
@@ -31,6 +41,7 @@ def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, w
         endpoint: The operation called (its method and scope go into the error).
         body: The decoded JSON body, or the text when it is not JSON.
         wall_now: Wall-clock seconds, to turn an HTTP-date ``Retry-After`` into seconds.
+        limited: For a 429 the pipeline already handled: its hints and the key's pause.
     """
     status = response.status
     cls = status_error_class(status)
@@ -45,10 +56,11 @@ def status_error(response: RawResponse, endpoint: Endpoint[Any], body: Any, *, w
         reason=said.reason,
         messages=said.messages,
     )
-    hints = retry_hints(response.headers, wall_now)
+    hints = limited.hints if limited is not None else retry_hints(response.headers, wall_now)
     error.retry_hints = hints
     if isinstance(error, RateLimitedError):
         error.retry_after = max(hints.values()) if hints else None
+        error.paused_for = limited.pause if limited is not None else None
     if isinstance(error, PermissionDeniedError) and endpoint.scope:
         error.scope = endpoint.scope
         error.args = (f"{error.args[0]} (this endpoint needs the scope {endpoint.scope!r})",)

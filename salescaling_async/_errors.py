@@ -7,6 +7,7 @@
     │   └── ScopeError                          the key lacks the endpoint's scope, nothing sent
     ├── ClientClosedError (also RuntimeError)   the client was closed or is bound to another loop
     ├── DeadlineExceededError (also TimeoutError)  the rate budget cannot grant before a deadline
+    │   └── QueueFullError                      the key's queue is at its maximum length
     ├── BudgetStoreError                        the shared budget store (Redis) failed
     ├── TransportError                          no HTTP response was received
     │   ├── ConnectError                        nothing was sent (proven): safe to resend
@@ -198,10 +199,13 @@ class NotFoundError(APIStatusError):
 class RateLimitedError(APIStatusError):
     """429, or a retry hint too long for the caller's deadline.
 
-    ``retry_after`` is the server's largest hint in seconds (``None`` when it gave none).
+    ``retry_after`` is the server's largest hint in seconds (``None`` when it gave none);
+    ``paused_for`` the pause the scheduler applied to the key (the hint plus a margin, or
+    the hintless backoff), ``None`` when no scheduler saw the response.
     """
 
     retry_after: float | None = None
+    paused_for: float | None = None
 
 
 class ServerError(APIStatusError):
@@ -286,3 +290,13 @@ class CircuitOpenError(SalescalingError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+class QueueFullError(DeadlineExceededError):
+    """The key's queue already holds the scheduler's ``max_queue`` waiters: refused at once.
+
+    A subclass of :class:`DeadlineExceededError` because it means the same to a caller (the
+    request was not granted in time, nothing was sent) and web integrations answer both with
+    503 and ``Retry-After``; ``retry_after`` is a lower bound of when a slot frees (``None``
+    when unknown).
+
+    .. versionadded:: 0.2.0
+    """

@@ -34,17 +34,28 @@ class Waiter(Generic[S]):
 class Lanes(Generic[S]):
     """Strictly private. The interactive and bulk FIFOs of one key, with a live-waiter count."""
 
-    __slots__ = ("_lanes", "bulk_every", "queued", "streak")
+    __slots__ = ("_lanes", "bulk_every", "counts", "queued", "streak")
 
     def __init__(self, bulk_every: int = BULK_EVERY) -> None:
         self._lanes: dict[Priority, deque[Waiter[S]]] = {p: deque() for p in Priority}
         self.bulk_every = bulk_every
         self.queued = 0  # live waiters only
+        self.counts = dict.fromkeys(Priority, 0)  # live waiters per lane
         self.streak = 0  # interactive grants in a row
 
     def push(self, waiter: Waiter[S]) -> None:
         self._lanes[waiter.priority].append(waiter)
         self.queued += 1
+        self.counts[waiter.priority] += 1
+
+    def ahead(self, priority: Priority) -> int:
+        """Live waiters certain to be served before a new waiter of ``priority``.
+
+        Only its own lane counts: an interactive request overtakes the bulk backlog, and a
+        bulk request may be overtaken, so neither lane's estimate may count the other lane
+        (the deadline check needs a lower bound of the wait).
+        """
+        return self.counts[priority]
 
     def peek(self) -> Waiter[S] | None:
         """The waiter to serve next, dropping departed ones from the heads."""
@@ -60,6 +71,7 @@ class Lanes(Generic[S]):
         """Serve the waiter ``peek()`` returned: remove it and resolve its future."""
         self._lanes[waiter.priority].popleft()
         self.queued -= 1
+        self.counts[waiter.priority] -= 1
         self.streak = self.streak + 1 if waiter.priority is Priority.INTERACTIVE else 0
         waiter.future.set_result(slot)
 
@@ -67,11 +79,26 @@ class Lanes(Generic[S]):
         """A live waiter leaves with ``error`` (deadline, store failure)."""
         if not waiter.future.done():
             self.queued -= 1
+            self.counts[waiter.priority] -= 1
             waiter.future.set_exception(error)
 
-    def left(self) -> None:
-        """A live waiter was cancelled by its task."""
+    def abandon(self, waiter: Waiter[S]) -> None:
+        """``waiter``'s task was cancelled while queued: it no longer counts (dropped lazily)."""
         self.queued -= 1
+        self.counts[waiter.priority] -= 1
+
+    def fail_all(self, error: BaseException) -> int:
+        """Every live waiter leaves with ``error`` at once; returns how many."""
+        failed = 0
+        for lane in self._lanes.values():
+            while lane:
+                waiter = lane.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_exception(error)
+                    failed += 1
+        self.queued = 0
+        self.counts = dict.fromkeys(Priority, 0)
+        return failed
 
     def live(self) -> Iterator[Waiter[S]]:
         for lane in self._lanes.values():

@@ -20,13 +20,14 @@ from typing import Any
 
 import attrs
 
-from ._backoff import compute_delay, retry_delay, retry_hints
+from ._backoff import retry_delay, retry_hints
 from ._breaker import CircuitBreaker
 from ._cache import Cache, lookup
 from ._clock import Clock, sleep
 from ._convert import Envelope
 from ._drain import CallTracker
 from ._endpoints import Endpoint
+from ._error_building import Limited
 from ._errors import (
     APIStatusError,
     ClientClosedError,
@@ -262,14 +263,16 @@ class Pipeline:
         while True:
             attempt += 1
             try:
-                response = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
-                envelope = parse_response(response, endpoint, wall_now=time.time(), secret=self.api_key)
+                response, limited = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
+                envelope = parse_response(
+                    response, endpoint, wall_now=time.time(), secret=self.api_key, limited=limited
+                )
                 if on_response is not None:
                     on_response(response, core.clock.now() - started)
                 return envelope
             except (APIStatusError, TransportError) as error:
                 # Only a 429 needs the key's pause (the scheduler set it when the 429 came in).
-                limited = isinstance(error, RateLimitedError)
+                paused = error.paused_for if isinstance(error, RateLimitedError) else None
                 delay = retry_delay(
                     error,
                     method=raw.method,
@@ -279,7 +282,7 @@ class Pipeline:
                     rng=core.rng,
                     now=core.clock.now(),
                     deadline=deadline,
-                    pause=core.scheduler.statistics(self.key_id).paused_for if limited else 0.0,
+                    pause=paused or 0.0,
                 )
                 if delay is None:
                     raise
@@ -291,7 +294,7 @@ class Pipeline:
 
     async def _attempt(
         self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint[Any], attempt: int
-    ) -> RawResponse:
+    ) -> tuple[RawResponse, Limited | None]:
         """One attempt, redirects followed (:func:`follow_redirect` decides what may follow).
 
         Every hop counts toward :data:`MAX_REDIRECTS` and its answer goes through the same
@@ -300,20 +303,21 @@ class Pipeline:
         gone for good, and so are the slots (another origin's answers are not the key's).
         """
         keyed = True
+        limited: Limited | None = None
         for _ in range(MAX_REDIRECTS + 1):
             if keyed:
-                response = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
+                response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
             else:
-                response = await self.core.transport.send(raw)
+                response, limited = await self.core.transport.send(raw), None
             if response.status not in REDIRECT_STATUSES:
-                return response
+                return response, limited
             raw, cross_origin = follow_redirect(raw, response)
             keyed = keyed and not cross_origin
         raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
 
     async def _send_keyed(
         self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint[Any], attempt: int
-    ) -> RawResponse:
+    ) -> tuple[RawResponse, Limited | None]:
         """Send one hop with the key, in a slot of its budget settled with the hop's outcome."""
         core = self.core
         breaker = core.breaker
@@ -336,22 +340,28 @@ class Pipeline:
             settle(permit, Outcome.AMBIGUOUS)
             breaker.abandon()
             raise
-        settle(permit, Outcome.RECEIVED, response.header_map)
+        limited = None
+        if response.status == 429:
+            limited = self._rate_limited(permit, response)
+        else:
+            settle(permit, Outcome.RECEIVED, response.header_map)
         breaker.record(core.clock.now(), response.status)
         self._report(raw, endpoint, attempt, queued, granted, response.status, None)
         log.debug("%s %s -> %d", raw.method, raw.url, response.status)
-        if response.status == 429:
-            self._on_rate_limited(response)
-        return response
+        return response, limited
 
-    def _on_rate_limited(self, response: RawResponse) -> None:
+    def _rate_limited(self, permit: PermitLike, response: RawResponse) -> Limited:
+        """Settle a 429's slot and pause the key in one step, before anything else dispatches.
+
+        The hints are parsed once and carried on the error.  A hint past ``max_retry_after``
+        makes the call raise at once (:func:`retry_delay`), and the key is paused no longer
+        than the caller would wait, so one absurd hint cannot wedge it.  Without hints the
+        scheduler backs off exponentially with jitter after the :class:`RetryConfig`.
+        """
         retry = self.options.retry
-        # A hint past max_retry_after makes this call raise at once (retry_delay); the key is
-        # paused no longer than the caller would wait, so one absurd hint cannot wedge it.
-        hints = {k: min(v, retry.max_retry_after) for k, v in retry_hints(response.headers, time.time()).items()}
-        # A 429 without any hint: pause at least the first backoff step (never a jittered ~0).
-        fallback = max(retry.wait_initial, compute_delay(1, retry, self.core.rng), 0.001)
-        self.core.scheduler.rate_limited(self.key_id, hints, fallback)
+        hints = retry_hints(response.headers, time.time())
+        capped = {name: min(value, retry.max_retry_after) for name, value in hints.items()}
+        return Limited(hints, permit.rate_limited(response.header_map, capped, retry))
 
     def _report(
         self,

@@ -7,14 +7,19 @@ from typing import Any
 from ._convert import Envelope, unwrap_envelope
 from ._decode import decode_json
 from ._endpoints import Endpoint
-from ._error_building import redact_response, redact_validation_error, status_error
+from ._error_building import Limited, redact_response, redact_validation_error, status_error
 from ._errors import ResponseValidationError
 from ._request import RawResponse
 from ._types import JSON
 
 
 def parse_response(
-    response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float, secret: str | None = None
+    response: RawResponse,
+    endpoint: Endpoint[Any],
+    *,
+    wall_now: float,
+    secret: str | None = None,
+    limited: Limited | None = None,
 ) -> Envelope:
     """The envelope of a 2xx response; raise the typed error of any other.
 
@@ -27,20 +32,23 @@ def parse_response(
         endpoint: The operation called.
         wall_now: Wall-clock seconds, for HTTP-date ``Retry-After`` values of errors.
         secret: The API key: redacted from every error built from the response.
+        limited: A 429's hints and pause, as the pipeline handled it (not parsed again).
     """
     try:
-        return _parse(response, endpoint, wall_now=wall_now, secret=secret)
+        return _parse(response, endpoint, wall_now=wall_now, secret=secret, limited=limited)
     except ResponseValidationError as error:
         redact_validation_error(error, secret)
         raise
 
 
-def _parse(response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float, secret: str | None) -> Envelope:
+def _parse(
+    response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float, secret: str | None, limited: Limited | None
+) -> Envelope:
     if response.status >= 400:
         response = redact_response(response, secret)
     payload: JSON = decode_json(response.body, status=response.status)
     if response.status >= 400:
-        raise status_error(response, endpoint, payload, wall_now=wall_now)
+        raise status_error(response, endpoint, payload, wall_now=wall_now, limited=limited)
     text = response.body[:65536].decode("utf-8", errors="replace")
     headers = response.header_map
     if response.status == 204 or payload is None:

@@ -1,26 +1,39 @@
-"""The shared scheduler: one FIFO queue per lane and one timer per API key. Strictly private.
+"""The scheduler shell: one FIFO queue per lane and one timer per API key. Strictly private.
 
 Every request of every client view passes through :meth:`Scheduler.acquire`, which returns a
-:class:`Permit` holding one slot of the key's :class:`~._budget.KeyBudget`.  The budget math
-is pure; this module only turns "grant possible in d seconds" into waits.
+:class:`Permit` holding one slot of the key's budget.  The shell is the same whatever the
+budget store (``_stores.py``): the in-process log or a shared one (Redis).  They differ only
+in where the response-anchored log lives; the budget math is pure (``_budget.py``); this
+module turns "grant possible in d seconds" into waits, on the injected :class:`Clock` only.
 
 Design (after aiolimiter's ``_waiters``/``_waker_handle``):
 
-* **Synchronous grants.**  A grant is decided and recorded in one synchronous call
-  (``_dispatch``) with no ``await`` between checking the budget and taking the slot, so two
-  tasks can never both see the last free slot.
-* **One timer per key, no polling.**  When the head of the queue must wait, the key arms a
-  single timer for the moment the budget frees (or the earliest waiter deadline).  If the
-  budget is waiting for in-flight responses (infinite delay) no timer is armed at all: the
-  response's ``Permit.received()`` calls ``_dispatch`` again.  A grant resolves exactly one
-  waiter's future, so 10,000 waiters cost one wake-up per grant, not 10,000.
-* **Cancellation safety.**  A waiter cancelled while queued is skipped lazily (its future is
-  done).  A waiter cancelled after its future got a slot but before it resumed gives that slot
-  straight back.  A permit released without sending gives its slot back too.
-* **Lanes.**  Interactive waiters go first; after ``bulk_every`` consecutive interactive grants
+* **Synchronous grants.**  With the local store a grant is decided and recorded in one
+  synchronous call (``_dispatch``) with no ``await`` between checking the budget and taking
+  the slot, so two tasks can never both see the last free slot.  With a shared store only
+  the head of the key's queue talks to the store: one round trip at a time per key
+  (``_remote_round``), whose answer is handled synchronously again.  A wake-up that happens
+  during the round trip (a local response freed a slot) is remembered (``redo``), never lost.
+* **One timer per key, no polling.**  When the head must wait, the key arms a single timer
+  for the moment the budget frees (or the earliest waiter deadline).  If the budget waits
+  for in-flight responses (infinite delay) no timer is armed: the response's permit calls
+  ``_dispatch`` again.  10,000 waiters cost one wake-up per grant, not 10,000.
+* **Cancellation safety.**  A waiter cancelled while queued is skipped lazily.  A waiter
+  cancelled after its future got a slot but before it resumed gives that slot straight back.
+* **Lanes.**  Interactive waiters go first; after ``bulk_every`` interactive grants in a row
   while bulk waiters wait, one bulk waiter is served, so bulk never starves.
-* **Pause on 429.**  ``rate_limited`` moves the budget's ``paused_until``; every queued and new
-  request of the key waits for it because ``delay()`` includes the pause.
+* **Cold start.**  Until a key has learned the server's view (responses carrying
+  rate-limit headers within the longest window), at most one request of the key is in
+  flight: an earlier process's hits still in the server's windows arrive as phantom hits
+  with those responses.  It takes two such answers, one after the other: the first may
+  predate requests a process that just died still had on the wire.  A server that sends
+  no such headers gets a conservative ramp: single flight for the first ``COLD_RAMP``
+  responses, then open.  Shared stores apply the
+  same rule fleet-wide inside the store.
+* **Pause on 429.**  :meth:`Permit.rate_limited` settles the slot and pauses the key in one
+  synchronous step before anything else is dispatched; a shared store pauses every process.
+  A 429 without a hint backs off exponentially with jitter (``RetryConfig``), never below the
+  shortest window.
 * **Eviction.**  A key whose budget holds nothing and has no waiters is forgotten; a sweep
   amortised over key creations removes keys that went idle without being touched again.
 """
@@ -28,25 +41,37 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import itertools
 import logging
+import math
+import random
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import attrs
 
-from ._backoff import rate_limit_headers
+from ._backoff import WindowHeaders, rate_limit_headers
 from ._budget import INFINITY, KeyBudget, Slot
 from ._clock import Clock, LoopClock, TimerHandle
-from ._config import RateLimits
-from ._errors import DeadlineExceededError
+from ._config import RateLimits, RetryConfig
+from ._errors import BudgetStoreError, ClientClosedError, ConfigError, DeadlineExceededError, QueueFullError
 from ._events import Event, RateLimitHit, ThrottleWait
 from ._lanes import BULK_EVERY, Lanes, Waiter
+from ._stores import BudgetStore, KeyLog, LocalBudget
 from ._types import Priority
 
 log = logging.getLogger("salescaling_async")
+
+PROBES = 2
+"""Answers with rate-limit headers, one at a time, a cold key waits for before it opens."""
+
+COLD_RAMP = 4
+"""Header-less responses a key needs, one at a time, before it opens up (servers without
+rate-limit headers: the conservative ramp)."""
 
 
 def key_id(api_key: str) -> str:
@@ -60,7 +85,7 @@ class KeyStatistics:
 
     Attributes:
         key: Hash of the API key (never the key itself).
-        held: Slots held per window (in flight or not yet expired).
+        held: Slots held per window (in flight or not yet expired) by this process.
         limits: Effective limit per window (may be lower than configured, learned from headers).
         in_flight: Requests granted and not yet settled.
         queued: Waiters per lane.
@@ -71,6 +96,9 @@ class KeyStatistics:
         wakeups: Timer firings.
         next_grant_in: Seconds until the next grant is possible (``inf``: waiting for a response).
         paused_for: Seconds left in a 429 pause (0 when not paused).
+        store_calls: Round trips to a shared budget store (0 for the local one).
+        granted_by_lane: Grants per lane (``interactive``/``bulk``).
+        waited_by_lane: Seconds granted requests of each lane spent queued.
 
     .. versionadded:: 0.1.0
     """
@@ -87,23 +115,38 @@ class KeyStatistics:
     wakeups: int
     next_grant_in: float
     paused_for: float
+    store_calls: int = 0
+    granted_by_lane: Mapping[str, int] = attrs.field(factory=dict)
+    waited_by_lane: Mapping[str, float] = attrs.field(factory=dict)
 
 
 class _KeyState:
-    """Strictly private. Queue, budget, timer and counters of one key."""
+    """Strictly private. Queue, budget view, store log, timer and counters of one key."""
 
-    def __init__(self, name: str, limits: RateLimits, bulk_every: int) -> None:
+    def __init__(self, name: str, limits: RateLimits, bulk_every: int, remote: KeyLog | None) -> None:
         self.name = name
-        self.budget = KeyBudget(limits)
+        self.view = KeyBudget(limits)
+        self.remote = remote
         self.lanes: Lanes[Slot] = Lanes(bulk_every)
         self.deadlines: list[tuple[float, int, Waiter[Slot]]] = []
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
+        self.call: asyncio.Task[None] | None = None  # the one store round trip in progress
+        self.redo = False  # something changed during that round trip: ask again at once
+        self.store_wait_until = -INFINITY  # the store said: not before then
+        self.warm_until = -INFINITY  # the key knows the server's view until then (cold start)
+        self.headerless = 0
+        self.probes = 0  # answers with rate-limit headers while cold
+        self.strikes = 0  # hintless 429s in a row
+        self.last_interactive = -INFINITY  # when an interactive request last asked
+        self.lane_granted = dict.fromkeys(Priority, 0)
+        self.lane_waited = dict.fromkeys(Priority, 0.0)
         self.granted = 0
         self.waited = 0.0
         self.rate_limited = 0
         self.phantoms = 0
         self.wakeups = 0
+        self.store_calls = 0
 
 
 class Permit:
@@ -120,24 +163,40 @@ class Permit:
         self._slot = slot
 
     def received(self, headers: Mapping[str, str] | None = None) -> None:
-        """The response arrived now: anchor the slot and learn from rate-limit headers."""
+        """A response (not a 429) arrived now: anchor the slot and learn from its headers."""
+        self._state.strikes = 0
+        self._scheduler._received(self._state, self._slot, headers)
+        self._scheduler._dispatch(self._state)
+
+    def rate_limited(
+        self,
+        headers: Mapping[str, str] | None,
+        hints: dict[str | None, float],
+        retry: RetryConfig | None = None,
+    ) -> float:
+        """A 429 arrived now: settle the slot and pause the key in one step; return the pause.
+
+        ``hints`` are the response's parsed ``Retry-After*`` values (parsed once, by the
+        caller, who also puts them on the error).  Without hints the pause is an exponential
+        backoff with jitter after ``retry``, never shorter than the shortest window.
+        """
         sched, state = self._scheduler, self._state
-        now = sched.clock.now()
-        state.budget.received(self._slot, now)
-        if headers:
-            for window in rate_limit_headers(headers):
-                state.phantoms += state.budget.observe(
-                    now, window.name, limit=window.limit, remaining=window.remaining
-                )
+        sched._received(state, self._slot, headers)
+        pause = sched._pause(state, hints, retry)  # before anything else can be dispatched
         sched._dispatch(state)
+        return pause
 
     def failed(self, *, sent: bool) -> None:
         """No response: return the slot if nothing was sent, else hold it conservatively."""
+        sched, state = self._scheduler, self._state
         if sent:
-            self._state.budget.ambiguous(self._slot, self._scheduler.clock.now())
+            state.view.ambiguous(self._slot, sched.clock.now())
         else:
-            self._state.budget.returned(self._slot)
-        self._scheduler._dispatch(self._state)
+            state.view.returned(self._slot)
+        if state.remote is not None and self._slot.id:
+            state.remote.settle(self._slot, "ambiguous" if sent else "returned", ())
+            sched._freed(state)
+        sched._dispatch(state)
 
 
 class PermitLike(Protocol):
@@ -145,11 +204,15 @@ class PermitLike(Protocol):
 
     def received(self, headers: Mapping[str, str] | None = None) -> None: ...
 
+    def rate_limited(
+        self, headers: Mapping[str, str] | None, hints: dict[str | None, float], retry: RetryConfig | None = None
+    ) -> float: ...
+
     def failed(self, *, sent: bool) -> None: ...
 
 
 class SchedulerLike(Protocol):
-    """Strictly private. The local :class:`Scheduler` and the Redis one both offer this."""
+    """Strictly private. What the session needs of a scheduler."""
 
     limits: RateLimits
 
@@ -176,6 +239,22 @@ class Scheduler:
         bulk_every: After this many interactive grants in a row, one waiting bulk request
             is served.
         on_event: Called synchronously with every :class:`Event`; exceptions are logged.
+        budget: Where the keys' logs live (:class:`~._stores.BudgetStore`; in this process
+            by default, or :class:`~salescaling_async.RedisBudget`).
+        max_queue: Most waiters one key may queue; one more raises :class:`QueueFullError`
+            at once (``None``: unbounded).
+        cold_start: Single flight per key until it learned the server's view (see the
+            module docstring); switch off only for servers known to be idle.
+        seed: Seed of the jitter of hintless-429 backoff.
+        interactive_reserve: Share of every window (rounded down) that bulk requests may not
+            take while interactive requests keep coming, so an interactive request under a
+            saturating bulk load finds a slot at once (``0`` switches it off).
+        reserve_idle: Seconds without an interactive request after which the reserve is lent
+            to bulk (bulk never starves; a lent slot is back within one window).
+
+    .. versionchanged:: 0.2.0
+       ``budget``, ``max_queue``, ``cold_start``, ``seed``, ``interactive_reserve`` and
+       ``reserve_idle``.
     """
 
     def __init__(
@@ -185,14 +264,33 @@ class Scheduler:
         clock: Clock | None = None,
         bulk_every: int = BULK_EVERY,
         on_event: Callable[[Event], None] | None = None,
+        budget: BudgetStore | None = None,
+        max_queue: int | None = None,
+        cold_start: bool = True,
+        seed: int | None = None,
+        interactive_reserve: float = 0.05,
+        reserve_idle: float = 1.0,
     ) -> None:
         self.limits = limits or RateLimits()
         self.clock: Clock = clock or LoopClock()
         self.bulk_every = bulk_every
         self.on_event = on_event
+        self.max_queue = max_queue
+        self.cold_start = cold_start
+        if not 0 <= interactive_reserve < 1 or not reserve_idle >= 0:
+            raise ConfigError("interactive_reserve must be in [0, 1) and reserve_idle >= 0")
+        self.interactive_reserve = interactive_reserve
+        self.reserve_idle = reserve_idle
+        self.budget: BudgetStore = budget or LocalBudget()
+        self.store = self.budget.connect(self.limits, self.clock)
         self._keys: dict[str, _KeyState] = {}
         self._sweep_at = 64
         self._seq = itertools.count()
+        self._slot_ids = itertools.count()
+        self._token = uuid.uuid4().hex[:12]  # this scheduler's slot ids are unique fleet-wide
+        self._rng = random.Random(seed)
+        self._closed = False
+        self._shortest = min(w.seconds for w in self.limits)
 
     # -- public operations ----------------------------------------------------------------
 
@@ -210,12 +308,20 @@ class Scheduler:
             priority: The lane to wait in.
             deadline: Clock time by which the grant must happen; if the budget proves it
                 cannot, :class:`DeadlineExceededError` is raised at once (or at the deadline).
+
+        Raises:
+            QueueFullError: ``max_queue`` waiters already wait for this key.
+            ClientClosedError: The scheduler was closed (also raised to every waiter).
         """
+        if self._closed:
+            raise ClientClosedError("the scheduler is closed")
         state = self._state(key)
         now = self.clock.now()
-        if not state.lanes.queued and state.budget.delay(now) == 0:
-            return self._grant_now(state, now)  # fast path: no future, no await
-        self._check_deadline(state, now, deadline)
+        if priority is Priority.INTERACTIVE:
+            state.last_interactive = now
+        if state.remote is None and not state.lanes.queued and self._local_delay(state, now, priority) == 0:
+            return self._grant_now(state, now, priority)  # fast path: no future, no await
+        self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
         state.lanes.push(waiter)
@@ -230,20 +336,20 @@ class Scheduler:
         return Permit(self, state, slot)
 
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float:
-        """Record a 429 for ``key``: pause it and fill the named windows; return the pause length."""
+        """Record a 429 for ``key`` without a permit: pause it for the hints (or ``fallback``).
+
+        Prefer :meth:`Permit.rate_limited`, which settles and pauses in one step.
+        """
         state = self._state(key)
-        now = self.clock.now()
-        until = state.budget.rate_limited(now, hints, fallback)
-        state.rate_limited += 1
-        self._emit(RateLimitHit(key=state.name, hints=dict(hints), paused_for=until - now))
+        pause = self._pause(state, hints, None, fallback=fallback)
         self._dispatch(state)
-        return until - now
+        return pause
 
     def statistics(self, key: str) -> KeyStatistics:
         """A snapshot of ``key``'s state (an untouched key shows an empty budget)."""
-        state = self._keys.get(key) or _KeyState(key, self.limits, self.bulk_every)
+        state = self._keys.get(key) or _KeyState(key, self.limits, self.bulk_every, None)
         now = self.clock.now()
-        snap = state.budget.snapshot(now)
+        snap = state.view.snapshot(now)
         return KeyStatistics(
             key=key,
             held=snap.held,
@@ -257,7 +363,15 @@ class Scheduler:
             wakeups=state.wakeups,
             next_grant_in=snap.next_grant_in,
             paused_for=max(0.0, snap.paused_until - now),
+            store_calls=state.store_calls,
+            granted_by_lane={p.value: n for p, n in state.lane_granted.items()},
+            waited_by_lane={p.value: w for p, w in state.lane_waited.items()},
         )
+
+    def round_trips(self, key: str) -> int:
+        """Store round trips made for ``key`` (the Redis round-trips-per-grant figure)."""
+        state = self._keys.get(key)
+        return state.store_calls if state else 0
 
     @property
     def tracked_keys(self) -> int:
@@ -265,24 +379,48 @@ class Scheduler:
         return len(self._keys)
 
     async def aclose(self) -> None:
-        """Nothing to release: the local scheduler holds no connections."""
+        """Fail every queued waiter with :class:`ClientClosedError` at once and stop the store.
+
+        Queued waiters hold no slot, so nothing is held for them.  Store round trips in
+        progress are cancelled and nothing reconnects afterwards; granted permits may still
+        settle locally.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        error = ClientClosedError("the client was closed while the request waited for rate budget")
+        calls = []
+        for state in self._keys.values():
+            state.lanes.fail_all(error)
+            state.deadlines.clear()
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer, state.timer_at = None, INFINITY
+            if state.call is not None:
+                state.call.cancel()
+                calls.append(state.call)
+        for call in calls:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await call
+        await self.store.aclose()
 
     def __repr__(self) -> str:
         parts = []
         for name, state in list(self._keys.items())[:5]:
-            snap = state.budget.snapshot(self.clock.now())
+            snap = state.view.snapshot(self.clock.now())
             parts.append(f"{name}: held={snap.held} queued={state.lanes.queued} granted={state.granted}")
         more = f" +{len(self._keys) - 5} more" if len(self._keys) > 5 else ""
-        return f"<Scheduler keys={len(self._keys)} [{'; '.join(parts)}]{more}>"
+        return f"<Scheduler {self.budget!r} keys={len(self._keys)} [{'; '.join(parts)}]{more}>"
 
-    # -- internals ------------------------------------------------------------------------
+    # -- internals: keys ------------------------------------------------------------------
 
     def _state(self, key: str) -> _KeyState:
         state = self._keys.get(key)
         if state is None:
             if len(self._keys) >= self._sweep_at:
                 self._sweep()
-            state = self._keys[key] = _KeyState(key, self.limits, self.bulk_every)
+            state = _KeyState(key, self.limits, self.bulk_every, self.store.key_log(key))
+            self._keys[key] = state
         return state
 
     def _sweep(self) -> None:
@@ -293,16 +431,52 @@ class Scheduler:
         self._sweep_at = max(64, 2 * len(self._keys))
 
     def _is_idle(self, state: _KeyState, now: float) -> bool:
-        return not state.lanes.queued and state.timer is None and state.budget.is_idle(now)
+        return (
+            not state.lanes.queued and state.timer is None and state.call is None and state.view.is_idle(now)
+        )
 
-    def _grant_now(self, state: _KeyState, now: float) -> Permit:
+    # -- internals: grants ----------------------------------------------------------------
+
+    def _keep(self, state: _KeyState, now: float, priority: Priority) -> float:
+        """The share a request of ``priority`` must leave free: the interactive reserve holds
+        against bulk while interactive requests came within ``reserve_idle`` seconds."""
+        if priority is Priority.BULK and self.interactive_reserve and now < state.last_interactive + self.reserve_idle:
+            return self.interactive_reserve
+        return 0.0
+
+    def _local_delay(self, state: _KeyState, now: float, priority: Priority = Priority.INTERACTIVE) -> float:
+        """The wait the local view proves (exact for the local store, a lower bound else)."""
+        keep = self._keep(state, now, priority)
+        delay = state.view.delay(now, keep=keep)
+        if keep and delay > 0 and state.view.delay(now) == 0:
+            # held back only by the reserve: look again when it would be lent to bulk
+            delay = min(delay, state.last_interactive + self.reserve_idle - now)
+        if (
+            delay == 0
+            and self.cold_start
+            and state.remote is None  # shared stores gate cold start fleet-wide themselves
+            and state.view.in_flight
+            and now >= state.warm_until
+        ):
+            return INFINITY  # cold: single flight until the first response teaches the server's view
+        return delay
+
+    def _grant_now(self, state: _KeyState, now: float, priority: Priority) -> Permit:
         state.granted += 1
-        return Permit(self, state, state.budget.acquire(now, record_only=True))  # delay() was just 0
+        state.lane_granted[priority] += 1
+        return Permit(self, state, state.view.record(now=now))  # the caller's delay() was just 0
 
-    def _check_deadline(self, state: _KeyState, now: float, deadline: float | None) -> None:
+    def _check_admission(self, state: _KeyState, now: float, priority: Priority, deadline: float | None) -> None:
+        """Refuse at once what cannot be granted in time or does not fit in the queue."""
+        if self.max_queue is not None and state.lanes.queued >= self.max_queue:
+            wait = state.view.earliest(now, ahead=state.lanes.ahead(priority))
+            raise QueueFullError(
+                f"{state.lanes.queued} requests already wait for this key's rate budget (max_queue={self.max_queue})",
+                retry_after=None if wait == INFINITY else wait,
+            )
         if deadline is None:
             return
-        wait = state.budget.earliest(now, ahead=state.lanes.queued)
+        wait = max(state.view.earliest(now, ahead=state.lanes.ahead(priority)), state.store_wait_until - now)
         if now + wait > deadline:
             known = None if wait == INFINITY else wait
             raise DeadlineExceededError(
@@ -315,11 +489,15 @@ class Scheduler:
         if not fut.done():
             fut.cancel()
         if fut.cancelled():  # still queued: it leaves the lane (dropped lazily)
-            state.lanes.left()
+            state.lanes.abandon(waiter)
         elif fut.exception() is None:
             # Granted between set_result() and our resumption: give the slot back.
-            state.budget.returned(fut.result())
+            slot = fut.result()
+            state.view.returned(slot)
+            if state.remote is not None and slot.id:
+                state.remote.settle(slot, "returned", ())
             state.granted -= 1
+            state.lane_granted[waiter.priority] -= 1
         self._dispatch(state)
 
     def _expire_deadlines(self, state: _KeyState, now: float) -> None:
@@ -327,7 +505,7 @@ class Scheduler:
         while heap and (heap[0][2].future.done() or heap[0][0] <= now):
             _, _, waiter = heapq.heappop(heap)
             if not waiter.future.done():
-                wait = state.budget.delay(now)
+                wait = state.view.delay(now)
                 error = DeadlineExceededError(
                     "deadline reached while waiting for rate budget", retry_after=None if wait == INFINITY else wait
                 )
@@ -343,22 +521,194 @@ class Scheduler:
             if state.timer is not None:
                 self._arm(state, 0.0, INFINITY)
             return
+        if self._closed:
+            return
         now = self.clock.now()
         self._expire_deadlines(state, now)
-        delay = 0.0
+        delay = INFINITY  # nobody waits
         while (waiter := state.lanes.peek()) is not None:
-            delay = state.budget.delay(now)
+            delay = self._local_delay(state, now, waiter.priority)
             if delay > 0:
                 break
-            state.lanes.grant(waiter, state.budget.acquire(now, record_only=True))  # delay() was just 0
-            state.granted += 1
-            waited = now - waiter.enqueued_at
-            state.waited += waited
-            if waited > 0:
-                self._emit(ThrottleWait(key=state.name, waited=waited, priority=waiter.priority))
-        else:
-            delay = INFINITY  # nobody waits
+            if state.remote is not None:
+                fallback = state.remote.local_share(now)
+                if fallback is None:  # ask the shared store (one round trip at a time per key)
+                    delay = max(0.0, state.store_wait_until - now)
+                    if delay == 0:
+                        self._start_round(state)
+                        delay = INFINITY  # the round trip's answer dispatches again
+                    break
+                share, recheck_at = fallback
+                delay = state.view.delay(now, fraction=share)
+                if delay > 0:  # and try the store again when its fallback period ends
+                    delay = min(delay, max(0.0, recheck_at - now))
+                    break
+                slot = state.view.record(self._new_id(), now=now)  # written back when the store returns
+                state.remote.granted(slot)
+                self._grant(state, waiter, slot, now)
+                continue
+            self._grant(state, waiter, state.view.record(now=now), now)
         self._arm(state, now, delay)
+
+    def _grant(self, state: _KeyState, waiter: Waiter[Slot], slot: Slot, now: float) -> None:
+        state.lanes.grant(waiter, slot)
+        state.granted += 1
+        state.lane_granted[waiter.priority] += 1
+        state.lane_waited[waiter.priority] += now - waiter.enqueued_at
+        waited = now - waiter.enqueued_at
+        state.waited += waited
+        if waited > 0:
+            self._emit(ThrottleWait(key=state.name, waited=waited, priority=waiter.priority))
+
+    def _new_id(self) -> str:
+        return f"{self._token}:{next(self._slot_ids)}"
+
+    def _start_round(self, state: _KeyState) -> None:
+        if state.call is None:
+            state.call = asyncio.get_running_loop().create_task(self._remote_round(state))
+
+    async def _remote_round(self, state: _KeyState) -> None:
+        """Ask the shared store for slots for the head of the queue until it says wait."""
+        remote = state.remote
+        assert remote is not None
+        try:
+            while (head := state.lanes.peek()) is not None:
+                now = self.clock.now()
+                if self._local_delay(state, now, head.priority) > 0 or remote.local_share(now) is not None:
+                    return  # the local view (or the fallback) decides: dispatch handles it
+                state.redo = False
+                slot_id = self._new_id()
+                state.store_calls += 1
+                limits = state.view.effective_limits(now, keep=self._keep(state, now, head.priority))
+                try:
+                    wait = await remote.acquire(slot_id, limits)
+                except BudgetStoreError as error:
+                    state.lanes.fail_all(error)
+                    return
+                now = self.clock.now()
+                if wait == 0:
+                    slot = state.view.record(slot_id, now=now)
+                    remote.granted(slot)
+                    head = state.lanes.peek()  # the head may have left during the round trip
+                    if head is None:
+                        state.view.returned(slot)
+                        remote.settle(slot, "returned", ())
+                        return
+                    self._grant(state, head, slot, now)
+                elif wait < 0:  # the store failed and this process falls back to its share:
+                    fleet = remote.fleet_view()  # start from what the whole fleet held
+                    if fleet is not None:
+                        state.phantoms += state.view.assume_held(now, fleet[0], list(fleet[1]))
+                elif not state.redo:
+                    state.store_wait_until = now + wait
+                    return
+        finally:
+            state.call = None
+            if not self._closed:
+                self._dispatch(state)
+
+    # -- internals: outcomes --------------------------------------------------------------
+
+    def _received(self, state: _KeyState, slot: Slot, headers: Mapping[str, str] | None) -> None:
+        """Anchor ``slot`` now and learn from ``headers``; never raises, never dispatches."""
+        now = self.clock.now()
+        state.view.received(slot, now)
+        if not headers and state.remote is None:  # the fast path: nothing to learn
+            state.headerless += 1
+            if now < state.warm_until or state.headerless >= COLD_RAMP:
+                state.warm_until = now + state.view.longest_hold
+            return
+        windows: list[WindowHeaders] = []
+        if headers:
+            try:
+                windows = rate_limit_headers(headers)
+            except Exception:  # junk headers must never leave the queue behind this slot hanging
+                log.warning("ignoring unparsable rate-limit headers", exc_info=True)
+        learn_for = state.view.longest_hold
+        before = state.view.in_flight_before(slot) if windows else 0
+        warm = now < state.warm_until
+        older = self._shorter_counts(windows)
+        for window in windows:
+            # With a shared store the other processes' hits look foreign to this view: only
+            # the store, which knows the whole fleet's log, turns counts into phantoms.
+            remaining = window.remaining if state.remote is None else None
+            state.phantoms += state.view.observe(
+                now, window.name, limit=window.limit, remaining=remaining, learn_for=learn_for, in_flight=before,
+                reserve=warm, older=older.get(window.name.lower()),
+            )  # fmt: skip
+        if any(w.remaining is not None for w in windows):
+            # The first answer may predate requests still on the wire from a process that just
+            # died; a second one, sent after the first came back, has seen them too.
+            state.headerless = 0
+            if now < state.warm_until or state.probes >= PROBES - 1:
+                state.warm_until, state.probes = now + learn_for, 0
+            else:
+                state.probes += 1
+        else:
+            state.headerless += 1
+            if state.headerless >= COLD_RAMP or now < state.warm_until:
+                state.warm_until = max(state.warm_until, now + learn_for)
+        if state.remote is not None and slot.id:
+            state.remote.settle(slot, "received", windows)
+            self._freed(state)
+
+    def _shorter_counts(self, windows: list[WindowHeaders]) -> dict[str, tuple[float, int]]:
+        """For each window on a response, ``(seconds, count)`` of the next shorter one with a
+        server count: the hits that recent are at most that count (see ``KeyBudget.observe``)."""
+        seconds = {w.name.lower(): w.seconds for w in self.limits}
+        known = sorted(
+            (seconds[w.name.lower()], w.name.lower(), w.limit - w.remaining)
+            for w in windows
+            if w.name.lower() in seconds and w.limit is not None and w.remaining is not None
+        )
+        return {name: (prev[0], prev[2]) for prev, (_, name, _) in itertools.pairwise(known)}
+
+    @staticmethod
+    def _freed(state: _KeyState) -> None:
+        """A local outcome may have freed room in the shared log: ask it again, now or right
+        after the round trip in progress (whose "wait" answer may predate the outcome)."""
+        state.store_wait_until = -INFINITY
+        state.redo = True
+
+    def _pause(
+        self,
+        state: _KeyState,
+        hints: dict[str | None, float],
+        retry: RetryConfig | None,
+        *,
+        fallback: float | None = None,
+    ) -> float:
+        """Pause the key after a 429 and return the pause length (events, fleet included)."""
+        now = self.clock.now()
+        hints = {k: v for k, v in hints.items() if math.isfinite(v) and v >= 0}
+        if hints:
+            state.strikes = 0
+            backoff = 0.0
+        else:
+            state.strikes += 1
+            backoff = fallback if fallback is not None else self._hintless_pause(state.strikes, retry)
+        until = state.view.rate_limited(now, hints, backoff)
+        state.rate_limited += 1
+        pause = until - now
+        if state.remote is not None:
+            state.remote.pause(pause, [name for name in hints if name is not None])
+            state.store_wait_until = max(state.store_wait_until, until)
+        self._emit(RateLimitHit(key=state.name, hints=dict(hints), paused_for=pause))
+        return pause
+
+    def _hintless_pause(self, strikes: int, retry: RetryConfig | None) -> float:
+        """Exponential backoff with upward jitter, never below the shortest window.
+
+        The server blocks a window for its whole length on a violation, so a retry sooner
+        only extends the block; ``wait_initial``, ``wait_exp_base``, ``wait_max`` and
+        ``wait_jitter`` of the caller's :class:`RetryConfig` shape the rest.
+        """
+        retry = retry or RetryConfig()
+        first = max(self._shortest, retry.wait_initial)
+        ceiling = max(first, min(retry.wait_max, first * retry.wait_exp_base ** min(strikes - 1, 64)))
+        return ceiling * (1.0 + 0.5 * self._rng.random()) if retry.wait_jitter else ceiling
+
+    # -- internals: timer and events ------------------------------------------------------
 
     def _arm(self, state: _KeyState, now: float, delay: float) -> None:
         when = now + delay

@@ -21,9 +21,9 @@ from ._env import env_budget, env_flag, env_retry
 from ._events import Event
 from ._options import Options, check_api_key, check_scopes, to_timeouts
 from ._pipeline import ClientState, Core, Pipeline
-from ._redis import RedisBudget
 from ._resources import ResourceGroups
 from ._scheduler import KeyStatistics, Scheduler, SchedulerLike, key_id
+from ._stores import BudgetStore
 from ._transport import AiohttpTransport, Transport
 from ._types import UNSET, Params, Priority, UnsetType
 from ._urls import DEFAULT_BASE_URL, check_base_url
@@ -54,8 +54,13 @@ class AsyncSalescaling(ResourceGroups):
         priority: Default lane of this client's requests.
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         on_event: Hook called with every throttle wait, 429 and retry event.
-        budget: A shared budget store (:class:`RedisBudget`) for fleets of processes using
-            one key; the default keeps the budget in this process.
+        budget: Where each key's rate log lives: :class:`RedisBudget` for fleets of processes
+            and machines using one key; the default (:class:`LocalBudget`) keeps it in this process.
+        max_queue: At most this many requests queued per key; more raise
+            :class:`QueueFullError` at once (``None``: no bound).  ``.. versionadded:: 0.2.0``
+        interactive_reserve: The share of each window that bulk requests may not take while
+            interactive ones keep coming (lent to bulk after a second without any; ``0``
+            switches it off).  ``.. versionadded:: 0.2.0``
         breaker: Fail fast with :class:`CircuitOpenError` after repeated upstream failures
             (a :class:`BreakerConfig`; ``None``, the default, disables it).
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
@@ -84,7 +89,9 @@ class AsyncSalescaling(ResourceGroups):
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
-        budget: RedisBudget | None = None,
+        budget: BudgetStore | None = None,
+        max_queue: int | None = None,
+        interactive_reserve: float = 0.05,
         breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
@@ -97,10 +104,14 @@ class AsyncSalescaling(ResourceGroups):
         base = check_base_url(base_url, allow_insecure=allow_insecure)
         checked_scopes = check_scopes(scopes)
         clock = clock or LoopClock()
-        scheduler: SchedulerLike = (
-            budget.make_scheduler(limits, on_event=on_event)
-            if budget is not None
-            else Scheduler(limits, clock=clock, on_event=on_event)
+        scheduler: SchedulerLike = Scheduler(
+            limits,
+            clock=clock,
+            on_event=on_event,
+            budget=budget,
+            seed=seed,
+            max_queue=max_queue,
+            interactive_reserve=interactive_reserve,
         )
         transport = transport or AiohttpTransport(pool, response_limits=response_limits)
         core = Core(

@@ -46,10 +46,10 @@ from ._endpoints import Endpoint
 from ._errors import ClientClosedError, SalescalingError
 from ._events import Event
 from ._portal import Portal, live_clients, orphans, run_sync, warn_unclosed
-from ._redis import RedisBudget
 from ._resources import BlockingGroups, SyncPaginator
 from ._scheduler import KeyStatistics
 from ._session import AsyncSalescaling
+from ._stores import BudgetStore
 from ._transport import Transport
 from ._types import UNSET, Params, Priority, UnsetType
 
@@ -86,7 +86,9 @@ class Salescaling(BlockingGroups):
         priority: Default lane of this client's requests.
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         on_event: Hook called with every throttle wait, 429 and retry event.
-        budget: A shared budget store (:class:`RedisBudget`) for fleets of processes.
+        budget: Where each key's rate log lives (:class:`RedisBudget` for fleets).
+        max_queue: At most this many requests queued per key (:class:`QueueFullError`).
+        interactive_reserve: The share of each window bulk requests may not take.
         breaker: Fail fast after repeated upstream failures (:class:`BreakerConfig`).
         transport: A custom transport.
         clock: A custom clock.
@@ -118,7 +120,9 @@ class Salescaling(BlockingGroups):
         priority: Priority = Priority.INTERACTIVE,
         allow_insecure: bool = False,
         on_event: Callable[[Event], None] | None = None,
-        budget: RedisBudget | None = None,
+        budget: BudgetStore | None = None,
+        max_queue: int | None = None,
+        interactive_reserve: float = 0.05,
         breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
@@ -141,6 +145,8 @@ class Salescaling(BlockingGroups):
             allow_insecure=allow_insecure,
             on_event=on_event,
             budget=budget,
+            max_queue=max_queue,
+            interactive_reserve=interactive_reserve,
             breaker=breaker,
             transport=transport,
             clock=clock,

@@ -69,7 +69,7 @@ def test_no_window_ever_exceeded(stream: list[tuple[float, float, float, str]]) 
             next_event = min([now + delay] + [p[0] for p in pending])
             assert next_event < INFINITY
             now = next_event
-        slot = budget.acquire(now)
+        slot = budget.take(now)
         if outcome != "unsent":
             counted.append(now + frac * rtt)
         pending.append((now + rtt, outcome, slot))
@@ -86,7 +86,7 @@ def test_returned_slots_restore_capacity_exactly(gaps: list[float]) -> None:
     for gap in gaps:
         now += gap
         if budget.delay(now) == 0:
-            budget.returned(budget.acquire(now))
+            budget.returned(budget.take(now))
     assert budget.is_idle(now)
     assert budget.snapshot(now).held == {"a": 0, "b": 0}
 
@@ -94,7 +94,7 @@ def test_returned_slots_restore_capacity_exactly(gaps: list[float]) -> None:
 def test_in_flight_slots_block_until_a_response() -> None:
     """With every slot in flight, the wait is infinite: only a response can free one."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
-    first, _second = budget.acquire(0.0), budget.acquire(0.0)
+    first, _second = budget.take(0.0), budget.take(0.0)
     assert budget.delay(0.0) == INFINITY
     budget.received(first, 0.5)
     margin = 0.002 + 1e-4
@@ -105,7 +105,7 @@ def test_in_flight_slots_block_until_a_response() -> None:
 def test_settling_twice_is_harmless() -> None:
     """A slot settled twice counts once."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
-    slot = budget.acquire(0.0)
+    slot = budget.take(0.0)
     budget.received(slot, 0.1)
     budget.received(slot, 0.2)
     budget.returned(slot)
@@ -115,7 +115,7 @@ def test_settling_twice_is_harmless() -> None:
 def test_learning_only_makes_the_budget_stricter() -> None:
     """A smaller server limit wins, a larger one is ignored, foreign hits become phantoms."""
     budget = KeyBudget(RateLimits((Window("short", 20, 1.0),)))
-    slot = budget.acquire(0.0)
+    slot = budget.take(0.0)
     budget.received(slot, 0.1)
     assert budget.observe(0.1, "SHORT", limit=50, remaining=40) == 9  # 10 counted, 1 ours
     assert budget.snapshot(0.1).limits == {"short": 20}
@@ -139,9 +139,89 @@ def test_deadline_lower_bound_counts_requests_ahead() -> None:
     """``earliest(now, ahead=k)`` is a lower bound of the wait of the request k places back in the queue."""
     budget = KeyBudget(RateLimits((Window("w", 2, 1.0),)))
     for t in (0.0, 0.1):
-        budget.received(budget.acquire(t), t)
+        budget.received(budget.take(t), t)
     assert budget.earliest(0.1, ahead=0) > 0.9
     assert budget.earliest(0.1, ahead=1) > 1.0
     assert budget.earliest(0.1, ahead=2) >= 1.0  # needs a response of a request not yet sent
-    budget.acquire(1.2), budget.acquire(1.2)
+    budget.take(1.2), budget.take(1.2)
     assert budget.delay(1.2) == INFINITY and budget.earliest(1.2) >= 1.0
+
+
+def test_requests_granted_later_do_not_hide_foreign_hits() -> None:
+    """Only in-flight requests granted before the answered one count as possibly seen by the server."""
+    budget = KeyBudget(RateLimits((Window("w", 10, 1.0),)))
+    first, _second, _third = budget.take(0.0), budget.take(0.0), budget.take(0.0)
+    late = budget.take(0.2)
+    budget.received(first, 0.1)
+    assert budget.in_flight_before(first) == 2  # granted with it: they may have overtaken it; not ``late``
+    budget.returned(late)
+    before = budget.in_flight_before(first, tolerance=-1.0)
+    assert before == 0
+    # the server counted 3: ours (first) and 2 foreign; the two granted after it are not there yet
+    assert budget.observe(0.1, "w", limit=10, remaining=7, in_flight=before) == 2
+
+
+def test_foreign_traffic_seen_while_warm_keeps_room() -> None:
+    """New outside traffic keeps as many slots free again while it is in the window."""
+    budget = KeyBudget(RateLimits((Window("w", 10, 1.0),)))
+    budget.received(budget.take(0.0), 0.0)
+    assert budget.observe(0.0, "w", limit=10, remaining=6, reserve=True) == 3
+    granted = 0
+    while budget.delay(0.0) == 0:
+        budget.take(0.0)
+        granted += 1
+    assert granted == 3  # 10 - 1 ours - 3 phantoms - 3 kept for the outside client
+    assert budget.delay(2.0) == 0 and budget.snapshot(2.0).held == {"w": 3}  # the reserve aged out
+
+
+def test_fallback_starts_from_what_the_fleet_held() -> None:
+    """Switching to a local share, a process assumes the fleet's slots are still in the window."""
+    budget = KeyBudget(RateLimits((Window("w", 8, 1.0),)))
+    budget.received(budget.take(0.0), 0.0)
+    assert budget.assume_held(0.5, 0.5, [6]) == 5  # 6 held by the fleet, 1 of them ours
+    assert budget.delay(0.5, fraction=0.25) > 0  # our 2-slot share is already spent by the fleet
+    assert budget.delay(1.6, fraction=0.25) == 0
+
+
+def test_history_older_than_a_shorter_window_ages_out_earlier() -> None:
+    """Foreign hits beyond a shorter window's count are anchored that window earlier (safely)."""
+    budget = KeyBudget(RateLimits((Window("short", 5, 1.0), Window("long", 20, 10.0))))
+    budget.received(budget.take(0.0), 0.0)
+    # the long window counts 10 (1 ours); only 3 hits are within the last second
+    assert budget.observe(0.0, "long", limit=20, remaining=10, older=(1.0, 3)) == 9
+    assert budget.snapshot(8.9).held["long"] == 10
+    assert budget.snapshot(9.05).held["long"] == 4  # 6 phantoms were at least 1 s old: gone first
+    assert budget.snapshot(10.1).held["long"] == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(request_stream, st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5]), min_size=60, max_size=60))
+def test_no_window_ever_exceeded_with_lanes(stream: list[tuple[float, float, float, str]], keeps: list[float]) -> None:
+    """Grants of both lanes (bulk keeping a reserve, interactive taking it) never exceed a window."""
+    budget = KeyBudget(LIMITS, ambiguity_horizon=2.0)
+    now = 0.0
+    pending: list[tuple[float, str, object]] = []
+    counted: list[float] = []
+    for (gap, frac, rtt, outcome), keep in zip(stream, keeps, strict=False):
+        now += gap
+        while True:
+            pending.sort(key=lambda p: p[0])
+            while pending and pending[0][0] <= now:
+                t, kind, slot = pending.pop(0)
+                if kind == "ok":
+                    budget.received(slot, t)  # type: ignore[arg-type]
+                elif kind == "ambiguous":
+                    budget.ambiguous(slot, t)  # type: ignore[arg-type]
+                else:
+                    budget.returned(slot)  # type: ignore[arg-type]
+            delay = budget.delay(now, keep=keep)
+            assert delay >= 0
+            if delay == 0:
+                break
+            now = min([now + delay] + [p[0] for p in pending])
+        slot = budget.record(now=now)
+        if outcome != "unsent":
+            counted.append(now + frac * rtt)
+        pending.append((now + rtt, outcome, slot))
+    for window in LIMITS:
+        assert _max_in_span(counted, window.seconds) <= window.limit

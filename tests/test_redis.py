@@ -13,7 +13,7 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
-from salescaling_async import AsyncSalescaling, BudgetStoreError, RateLimits, RedisBudget, Salescaling, Window
+from salescaling_async import AsyncSalescaling, BudgetStoreError, RateLimits, RedisBudget, Salescaling
 from salescaling_async._redis import ACQUIRE, SETTLE
 from salescaling_async._scheduler import key_id
 from salescaling_async.testing import Simulator, simulator_in_thread
@@ -24,24 +24,38 @@ from .conftest import RedisServer
 SCALE = 5.0
 
 
-def _args(limit: int, hold_ms: int, horizon_ms: int, slot: str) -> list[Any]:
-    return [1, limit, hold_ms, horizon_ms, 20, slot]
+def _args(limit: int, hold_ms: int, horizon_ms: int, slot: str, gen: str = "") -> list[Any]:
+    return [1, limit, hold_ms, horizon_ms, 20, slot, gen, uuid.uuid4().hex, 5000]
+
+
+def _keys() -> list[str]:
+    tag = uuid.uuid4().hex
+    return [f"test:{{{tag}}}:log", f"test:{{{tag}}}:meta", f"test:{{{tag}}}:foreign"]
+
+
+async def _opened(r: Any, keys: list[str]) -> None:
+    """Create the key's generation and mark it open (as after a response with headers)."""
+    acquire, settle = r.register_script(ACQUIRE), r.register_script(SETTLE)
+    await acquire(keys=keys, args=_args(1000, 1, 60_000, "opener"))
+    await settle(keys=keys, args=["opener", "returned", 0, 60_000, 0, 4, 50])
+    await r.hset(keys[1], "open", 1)
 
 
 async def test_concurrent_scripts_never_over_grant(redis_url: str) -> None:
     """300 acquire scripts racing from 6 connections on a limit of 20 grant exactly 20."""
-    key = f"test:{uuid.uuid4().hex}"
+    keys = _keys()
     clients = [aioredis.Redis.from_url(redis_url) for _ in range(6)]
     scripts = [c.register_script(ACQUIRE) for c in clients]
+    await _opened(clients[0], keys)
     try:
         results = await asyncio.gather(
-            *(scripts[i % 6](keys=[key], args=_args(20, 1000, 60_000, f"s{i}")) for i in range(300))
+            *(scripts[i % 6](keys=keys, args=_args(20, 1000, 60_000, f"s{i}")) for i in range(300))
         )
         granted = sum(int(r[0]) for r in results)
         waits = [int(r[1]) for r in results if not int(r[0])]
         assert granted == 20
         assert all(0 < w <= 20 for w in waits)  # blocked by in-flight slots: a short poll, not a guess
-        assert await clients[0].zcard(key) == 20
+        assert await clients[0].zcount(keys[0], "(0", "+inf") == 20
     finally:
         for c in clients:
             await c.aclose()
@@ -49,33 +63,35 @@ async def test_concurrent_scripts_never_over_grant(redis_url: str) -> None:
 
 async def test_abandoned_in_flight_slots_expire(redis_url: str) -> None:
     """A slot never settled (a crashed process) frees itself after horizon + window."""
-    key = f"test:{uuid.uuid4().hex}"
+    keys = _keys()
     r = aioredis.Redis.from_url(redis_url)
     acquire = r.register_script(ACQUIRE)
+    await _opened(r, keys)
     try:
-        assert int((await acquire(keys=[key], args=_args(1, 50, 100, "a")))[0]) == 1
-        assert int((await acquire(keys=[key], args=_args(1, 50, 100, "b")))[0]) == 0
+        assert int((await acquire(keys=keys, args=_args(1, 50, 100, "a")))[0]) == 1
+        assert int((await acquire(keys=keys, args=_args(1, 50, 100, "b")))[0]) == 0
         await asyncio.sleep(0.2)  # horizon 100 ms + hold 50 ms, scaled down for the test
-        assert int((await acquire(keys=[key], args=_args(1, 50, 100, "c")))[0]) == 1
-        assert 0 < await r.pttl(key) <= 1150  # the key carries a TTL: idle keys vanish
+        assert int((await acquire(keys=keys, args=_args(1, 50, 100, "c")))[0]) == 1
+        assert 0 < await r.pttl(keys[0]) <= 1150  # the key carries a TTL: idle keys vanish
     finally:
         await r.aclose()
 
 
 async def test_settle_anchors_on_redis_receive_time(redis_url: str) -> None:
     """Settling replaces the pessimistic anchor: the wait becomes the exact window remainder."""
-    key = f"test:{uuid.uuid4().hex}"
+    keys, other = _keys(), _keys()
     r = aioredis.Redis.from_url(redis_url)
     acquire, settle = r.register_script(ACQUIRE), r.register_script(SETTLE)
+    await _opened(r, keys)
     try:
-        await acquire(keys=[key], args=_args(1, 500, 60_000, "x"))
-        assert await settle(keys=[key], args=["x", "received", 5000]) == 1
-        assert await settle(keys=[key], args=["x", "received", 5000]) == 0  # once only
-        granted, wait = await acquire(keys=[key], args=_args(1, 500, 60_000, "y"))
+        await acquire(keys=keys, args=_args(1, 500, 60_000, "x"))
+        assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4, 50]) == 1
+        assert await settle(keys=keys, args=["x", "received", 5000, 60_000, 0, 4, 50]) == 0  # once only
+        granted, wait, _gen, *_held = await acquire(keys=keys, args=_args(1, 500, 60_000, "y"))
         assert int(granted) == 0 and 400 < int(wait) <= 502
-        await acquire(keys=["other" + key], args=_args(1, 500, 60_000, "z"))
-        assert await settle(keys=["other" + key], args=["z", "returned", 0]) == 1
-        assert await r.zcard("other" + key) == 0
+        await acquire(keys=other, args=_args(1, 500, 60_000, "z"))
+        assert await settle(keys=other, args=["z", "returned", 0, 60_000, 0, 4, 50]) == 1
+        assert await r.zcount(other[0], "(0", "+inf") == 0
     finally:
         await r.aclose()
 
@@ -160,9 +176,8 @@ def test_budget_config_is_validated() -> None:
 
 def test_redis_keys_never_contain_the_api_key() -> None:
     """Redis key names are namespaced hashes."""
-    scheduler = RedisBudget(namespace="ns").make_scheduler(RateLimits((Window("w", 1, 1.0),)), on_event=None)
-    name = scheduler.redis_key("sk_live_SECRET")
-    assert name.startswith("ns:budget:") and "SECRET" not in name
+    name = RedisBudget(namespace="ns").redis_key("sk_live_SECRET")
+    assert name.startswith("ns:{") and name.endswith("}:log") and "SECRET" not in name
 
 
 def test_blocking_client_takes_the_same_budget(redis_url: str) -> None:
@@ -171,9 +186,9 @@ def test_blocking_client_takes_the_same_budget(redis_url: str) -> None:
     with simulator_in_thread(Simulator(records=5, time_scale=SCALE)) as sim:
         with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE), budget=budget) as client:
             assert len(client.users.list().to_list()) == 5
-    log_key = budget.make_scheduler(None, on_event=None).redis_key(key_id(sim.api_key))
+    log_key = budget.redis_key(key_id(sim.api_key))
     r = sync_redis.Redis.from_url(redis_url)
     try:
-        assert r.zcard(log_key) == 1  # the one request's slot, settled
+        assert r.zcount(log_key, "(0", "+inf") == 1  # the one request's slot, settled
     finally:
         r.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -198,3 +199,263 @@ async def test_statistics_and_repr_show_live_state(clock: FakeClock) -> None:
         stats.granted = 5  # type: ignore[misc]
     assert "k: held={'w': 1}" in repr(sched)
     permit.received()
+
+
+# -- issue 11: cold start, learning, 429 handling, deadlines, shutdown --------------------
+
+THREE = RateLimits((Window("short", 5, 1.0), Window("long", 20, 10.0)))
+
+
+def _headers(short_remaining: int, long_remaining: int = 19) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit-short": "5", "X-RateLimit-Remaining-short": str(short_remaining),
+        "X-RateLimit-Limit-long": "20", "X-RateLimit-Remaining-long": str(long_remaining),
+    }  # fmt: skip
+
+
+async def test_cold_start_is_single_flight_until_headers_arrive(clock: FakeClock) -> None:
+    """A new key sends one request; its headers' foreign hits become phantoms, then it opens."""
+    sched = _scheduler(clock, THREE)
+    first = await sched.acquire("k")
+    second = asyncio.create_task(sched.acquire("k"))
+    await settle()
+    assert not second.done()  # single flight: the window may still hold an earlier process's hits
+    first.received(_headers(short_remaining=1))  # the server counted 4 in the short window: 3 foreign
+    await settle()
+    assert second.done()
+    stats = sched.statistics("k")
+    assert stats.phantom_hits == 3 and stats.held["short"] == 5  # 3 phantoms + 1 settled + 1 in flight
+    third = asyncio.create_task(sched.acquire("k"))
+    await settle()
+    assert not third.done()  # the short window is full: no burst into the server's count
+    second.result().received(_headers(short_remaining=0))
+    clock.advance(1.01)
+    await settle()
+    assert third.done()  # the phantoms aged out; the key is open (more than one in flight now possible)
+
+
+async def test_cold_start_headerless_server_ramps_conservatively(clock: FakeClock) -> None:
+    """Without rate-limit headers a key stays single flight for COLD_RAMP responses, then opens."""
+    from salescaling_async._scheduler import COLD_RAMP
+
+    sched = _scheduler(clock, THREE)
+    permit = await sched.acquire("k")
+    for _ in range(COLD_RAMP):
+        blocked = asyncio.create_task(sched.acquire("k"))
+        await settle()
+        assert not blocked.done()
+        permit.received({})
+        await settle()
+        assert blocked.done()
+        permit = blocked.result()
+    clock.advance(1.01)  # the short window (5) forgets the ramp's responses
+    permits = [await asyncio.wait_for(sched.acquire("k"), 0.1) for _ in range(2)]  # open: no waiting
+    assert sched.statistics("k").in_flight == 3
+    for p in [permit, *permits]:
+        p.received({})
+
+
+async def test_cold_again_after_the_key_was_idle(clock: FakeClock) -> None:
+    """After the longest window passes without headers, the key probes with one request again."""
+    sched = _scheduler(clock, THREE)
+    (await sched.acquire("k")).received(_headers(4))
+    (await sched.acquire("k")).received(_headers(3))  # the second answer opens the key
+    clock.advance(1.01)
+    a, b = await sched.acquire("k"), await sched.acquire("k")  # warm: two in flight at once
+    a.received(_headers(3)), b.received(_headers(2))
+    clock.advance(11.0)
+    await sched.acquire("k")
+    blocked = asyncio.create_task(sched.acquire("k"))
+    await settle()
+    assert not blocked.done()
+    blocked.cancel()
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "nan", "-5", "Infinity"])
+async def test_absurd_header_values_are_ignored_and_the_queue_moves(clock: FakeClock, value: str) -> None:
+    """A Limit/Remaining of inf, 1e400 or NaN never raises after settling and never stalls the queue."""
+    sched = _scheduler(clock, THREE, cold_start=False)
+    first = await sched.acquire("k")
+    first.received({"X-RateLimit-Limit-short": value, "X-RateLimit-Remaining-short": value})
+    stats = sched.statistics("k")
+    assert stats.limits == {"short": 5, "long": 20} and stats.phantom_hits == 0
+    assert (await asyncio.wait_for(sched.acquire("k"), 0.1)) is not None
+
+
+async def test_interactive_deadline_ignores_the_bulk_backlog(clock: FakeClock) -> None:
+    """An interactive request overtakes queued bulk work, so the backlog cannot fail its deadline."""
+    sched = _scheduler(clock, RateLimits((Window("w", 1, 1.0),)), cold_start=False)
+    first = await sched.acquire("k")
+    bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(50)]
+    await settle()
+    first.received()
+    urgent = asyncio.create_task(sched.acquire("k", deadline=clock.now() + 1.5))
+    await settle()
+    assert not urgent.done()  # not refused: it is next in line, ~1 s away
+    clock.advance(1.01)
+    await settle()
+    assert urgent.done() and urgent.exception() is None
+    with pytest.raises(DeadlineExceededError):  # a bulk request behind 50 bulk ones is refused at once
+        await sched.acquire("k", priority=Priority.BULK, deadline=clock.now() + 5)
+    for task in bulk:
+        task.cancel()
+
+
+async def test_earliest_is_a_lower_bound_per_lane(clock: FakeClock) -> None:
+    """The fail-fast estimate never exceeds the real wait of the request it refuses."""
+    sched = _scheduler(clock, RateLimits((Window("w", 2, 1.0),)), cold_start=False)
+    for _ in range(2):
+        (await sched.acquire("k")).received()
+    queued = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(4)]
+    await settle()
+    stats = sched.statistics("k")
+    assert stats.queued == {"interactive": 0, "bulk": 4}
+    task = asyncio.create_task(sched.acquire("k", deadline=clock.now() + 1.1))
+    await settle()
+    clock.advance(1.01)
+    await settle()
+    assert task.done() and task.exception() is None  # granted at ~1.0 s: the estimate let it wait
+    for t in queued:
+        t.cancel()
+
+
+async def test_hintless_429s_back_off_exponentially_with_jitter(clock: FakeClock) -> None:
+    """429s without a hint pause 1 s, ~2 s, ~4 s (jittered), never below the shortest window."""
+    from salescaling_async import RetryConfig
+
+    sched = _scheduler(clock, THREE, cold_start=False, seed=1)
+    retry = RetryConfig(wait_initial=0.0)  # would resend every few ms before
+    pauses = []
+    for _ in range(4):
+        permit = await drive_acquire(clock, sched)
+        pauses.append(permit.rate_limited({}, {}, retry))
+    assert pauses[0] >= 1.0
+    assert all(later > earlier for earlier, later in itertools.pairwise(pauses))
+    assert 4.0 <= pauses[2] <= 6.1 and 8.0 <= pauses[3] <= 12.1
+    second = _scheduler(clock, THREE, cold_start=False, seed=2)
+    other = [(await drive_acquire(clock, second)).rate_limited({}, {}, retry) for _ in range(3)]
+    assert other != pauses[:3]  # jittered
+    permit = await drive_acquire(clock, sched)
+    permit.received()  # a success resets the streak
+    assert (await drive_acquire(clock, sched)).rate_limited({}, {}, retry) < 1.6
+
+
+async def drive_acquire(clock: FakeClock, sched: Scheduler) -> Permit:
+    task = asyncio.create_task(sched.acquire("k"))
+    while not task.done():
+        await settle()
+        if not task.done():
+            due = clock.next_due()
+            assert due is not None
+            clock.advance(max(0.0, due - clock.now()))
+    return task.result()
+
+
+async def test_429_pauses_before_anything_else_is_dispatched(clock: FakeClock) -> None:
+    """The 429's own settle must not grant the waiter queued behind it before the pause applies."""
+    sched = _scheduler(clock, THREE)
+    probe = await sched.acquire("k")  # cold: single flight
+    waiter = asyncio.create_task(sched.acquire("k"))
+    await settle()
+    pause = probe.rate_limited({"X-RateLimit-Limit-short": "5", "X-RateLimit-Remaining-short": "0"}, {"short": 1.0})
+    await settle()
+    assert not waiter.done()
+    clock.advance(pause + 0.01)
+    await settle()
+    assert waiter.done()
+
+
+async def test_a_plain_or_unknown_hint_pauses_for_its_full_length(clock: FakeClock) -> None:
+    """A plain Retry-After, an unknown window name or a block longer than the window pauses fully."""
+    sched = _scheduler(clock, THREE, cold_start=False)
+    permit = await sched.acquire("k")
+    assert permit.rate_limited({}, {None: 2.0, "mystery": 30.0, "short": 7.0}) >= 30.0
+
+
+async def test_learned_limits_expire_and_do_not_block_eviction(clock: FakeClock) -> None:
+    """One smaller Limit header (a route override) throttles the key only while headers confirm it."""
+    sched = _scheduler(clock, THREE, cold_start=False)
+    (await sched.acquire("k")).received({"X-RateLimit-Limit-short": "2", "X-RateLimit-Remaining-short": "1"})
+    assert sched.statistics("k").limits["short"] == 2
+    clock.advance(10.1)
+    assert sched.statistics("k").limits["short"] == 5  # no header confirmed it for the longest window
+    (await sched.acquire("k")).received({"X-RateLimit-Limit-short": "2", "X-RateLimit-Remaining-short": "1"})
+    clock.advance(10.5)  # the slot expired; the learned limit lapsed
+    sched._sweep()
+    assert sched.tracked_keys == 0  # a learned limit no longer pins the key in memory
+
+
+async def test_aclose_fails_every_queued_waiter_at_once(clock: FakeClock) -> None:
+    """Closing fails queued waiters with ClientClosedError, holds no slot for them, refuses new ones."""
+    from salescaling_async import ClientClosedError
+
+    sched = _scheduler(clock, RateLimits((Window("w", 1, 1.0),)), cold_start=False)
+    first = await sched.acquire("k")
+    waiters = [asyncio.create_task(sched.acquire("k", priority=p)) for p in (Priority.BULK, Priority.INTERACTIVE) * 5]
+    await settle()
+    await sched.aclose()
+    await settle()
+    assert all(isinstance(t.exception(), ClientClosedError) for t in waiters)
+    stats = sched.statistics("k")
+    assert stats.in_flight == 1 and stats.queued == {"interactive": 0, "bulk": 0} and clock.pending == 0
+    with pytest.raises(ClientClosedError):
+        await sched.acquire("k")
+    first.received()  # a permit granted before the close still settles quietly
+
+
+async def test_max_queue_refuses_overflow_at_once(clock: FakeClock) -> None:
+    """With max_queue=N the N+1-th waiter gets QueueFullError (a DeadlineExceededError) at once."""
+    from salescaling_async import QueueFullError
+
+    sched = _scheduler(clock, RateLimits((Window("w", 1, 1.0),)), cold_start=False, max_queue=3)
+    first = await sched.acquire("k")
+    queued = [asyncio.create_task(sched.acquire("k")) for _ in range(3)]
+    await settle()
+    with pytest.raises(QueueFullError) as info:
+        await sched.acquire("k")
+    assert isinstance(info.value, DeadlineExceededError)
+    first.received()
+    clock.advance(1.01)
+    await settle()
+    assert sum(t.done() for t in queued) == 1
+    for t in queued:
+        t.cancel()
+
+
+# -- issue 17: the interactive reserve ----------------------------------------------------
+
+
+async def test_bulk_never_takes_the_interactive_reserve_while_interactive_traffic_comes(clock: FakeClock) -> None:
+    """With a 10 % reserve, bulk fills 18 of 20 slots; the next interactive request is granted at once."""
+    sched = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1)
+    (await sched.acquire("k")).received()  # interactive traffic exists
+    bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(30)]
+    await settle()
+    assert sum(t.done() for t in bulk) == 17  # 20 - 1 interactive - 2 kept
+    clock.advance(0.5)  # within reserve_idle: still held back
+    await settle()
+    assert sum(t.done() for t in bulk) == 17
+    urgent = await asyncio.wait_for(sched.acquire("k"), 0.1)  # a slot at once, no waiting
+    urgent.received()
+    stats = sched.statistics("k")
+    assert stats.granted_by_lane == {"interactive": 2, "bulk": 17}
+    for task in bulk:
+        task.cancel()
+
+
+async def test_bulk_gets_the_reserve_back_when_no_interactive_request_comes(clock: FakeClock) -> None:
+    """After reserve_idle seconds without interactive requests the reserve is lent to bulk."""
+    sched = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1,
+                       reserve_idle=0.3)  # fmt: skip
+    (await sched.acquire("k")).received()
+    bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(25)]
+    await settle()
+    assert sum(t.done() for t in bulk) == 17
+    clock.advance(0.31)  # the key's one timer fires when the reserve is lent
+    await settle()
+    assert sum(t.done() for t in bulk) == 19  # the whole window, the reserve included
+    only_bulk = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1)
+    granted = [await asyncio.wait_for(only_bulk.acquire("b", priority=Priority.BULK), 0.1) for _ in range(20)]
+    assert len(granted) == 20  # never an interactive request: bulk never loses anything
+    for task in bulk:
+        task.cancel()

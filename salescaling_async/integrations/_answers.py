@@ -115,10 +115,18 @@ def web_defaults(client_kwargs: dict[str, Any], *, deadline: float) -> dict[str,
     * ``retry``: a ``deadline``-second overall deadline (unless ``SALESCALING_DEADLINE`` is
       set), so a handler sheds load instead of queueing for minutes;
     * ``breaker``: on, so an unreachable upstream fails fast instead of costing every
-      request its full retry schedule.
+      request its full retry schedule;
+    * ``max_queue``: a key's queue holds at most what its long window could grant (1,000 by
+      default): more waiters could not be served within any web deadline, so they get 503 at
+      once (:class:`QueueFullError`).
     """
     kwargs = dict(client_kwargs)
     if "retry" not in kwargs and not os.environ.get("SALESCALING_DEADLINE", "").strip():
         kwargs["retry"] = RetryConfig(timeout=deadline)
     kwargs.setdefault("breaker", BreakerConfig())
+    kwargs.setdefault("max_queue", WEB_MAX_QUEUE)
     return kwargs
+
+
+WEB_MAX_QUEUE = 1000
+"""The web defaults' bound on one key's queue."""
