@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from salescaling_async import AsyncSalescaling, ConfigError, DeadlineExceededError, RateLimits, Window
-from salescaling_async._redis import RedisScheduler
+from salescaling_async import LocalBudget, RedisBudget
 from salescaling_async.testing import FakeClock, FakeTransport, json_response
 
 KEY = "sk_test_" + "k" * 24
@@ -24,10 +24,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_redis_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """SALESCALING_REDIS_URL makes the client share its budget through Redis."""
-    assert not isinstance(_client().scheduler, RedisScheduler)
+    assert isinstance(_client().scheduler.budget, LocalBudget)
     monkeypatch.setenv("SALESCALING_REDIS_URL", "redis://127.0.0.1:1/0")
-    scheduler = _client().scheduler
-    assert isinstance(scheduler, RedisScheduler) and scheduler.config.url == "redis://127.0.0.1:1/0"
+    budget = _client().scheduler.budget
+    assert isinstance(budget, RedisBudget) and budget.url == "redis://127.0.0.1:1/0"
 
 
 async def test_deadline_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
