@@ -56,8 +56,15 @@ async def _main(url: str, concurrency: int) -> list[Row]:
             if done in SAMPLES:
                 current, peak = tracemalloc.get_traced_memory()
                 elapsed = time.perf_counter() - start
-                rows.append({"concurrency": concurrency, "items created": done, "traced now (KiB)": current / 1024,
-                             "traced peak (KiB)": peak / 1024, "items/s": done / elapsed})  # fmt: skip
+                rows.append(
+                    {
+                        "concurrency": concurrency,
+                        "items created": done,
+                        "traced now (KiB)": current / 1024,
+                        "traced peak (KiB)": peak / 1024,
+                        "items/s": done / elapsed,
+                    }
+                )
         tracemalloc.stop()
     assert statuses == {"created": ITEMS}, statuses
     return rows
@@ -67,17 +74,23 @@ async def _at_ceiling(url: str, concurrency: int) -> Row:
     limits = RateLimits().scaled(CEILING_SCALE)
     events: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
-    async with AsyncSalescaling("sk_test_simulator", base_url=url, limits=limits,
-                                on_event=lambda e: events.update([type(e).__name__])) as client:  # fmt: skip
+    async with AsyncSalescaling(
+        "sk_test_simulator", base_url=url, limits=limits, on_event=lambda e: events.update([type(e).__name__])
+    ) as client:
         start = time.perf_counter()
         async for result in client.contacts.create_many(_items(CEILING_ITEMS), concurrency=concurrency):
             statuses[result.status] += 1
         elapsed = time.perf_counter() - start
     assert statuses == {"created": CEILING_ITEMS}, statuses
     allowed = limits.ceiling(elapsed)
-    return {"concurrency": concurrency, "creates": CEILING_ITEMS, "elapsed (s)": elapsed,
-            "allowed in that time": allowed, "sent / allowed": CEILING_ITEMS / allowed,
-            "429s": events["RateLimitHit"]}  # fmt: skip
+    return {
+        "concurrency": concurrency,
+        "creates": CEILING_ITEMS,
+        "elapsed (s)": elapsed,
+        "allowed in that time": allowed,
+        "sent / allowed": CEILING_ITEMS / allowed,
+        "429s": events["RateLimitHit"],
+    }
 
 
 def ceiling_section() -> str:
@@ -85,8 +98,9 @@ def ceiling_section() -> str:
     for concurrency in (8, 32):
         with simulator_process(records=0, time_scale=CEILING_SCALE) as url:
             rows.append(asyncio.run(_at_ceiling(url, concurrency)))
-    return table(f"create_many at the key's ceiling: {CEILING_ITEMS:,} creates, windows scaled x{CEILING_SCALE:.0f}",
-                 rows)  # fmt: skip
+    return table(
+        f"create_many at the key's ceiling: {CEILING_ITEMS:,} creates, windows scaled x{CEILING_SCALE:.0f}", rows
+    )
 
 
 def run(results: Path) -> str:

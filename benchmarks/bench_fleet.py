@@ -39,8 +39,16 @@ SCALE = 6.0
 TASKS = 25
 
 
-def _worker(redis_url: str | None, namespace: str, base_url: str, key: str, until: float,
-            on_failure: str, out: Any, go: Any = None) -> None:  # fmt: skip
+def _worker(
+    redis_url: str | None,
+    namespace: str,
+    base_url: str,
+    key: str,
+    until: float,
+    on_failure: str,
+    out: Any,
+    go: Any = None,
+) -> None:
     import asyncio
 
     from salescaling_async import AsyncSalescaling, RedisBudget, RetryConfig
@@ -50,11 +58,16 @@ def _worker(redis_url: str | None, namespace: str, base_url: str, key: str, unti
         until = time.time() + until
 
     async def main() -> None:
-        budget = (RedisBudget(redis_url, namespace=namespace, on_failure=on_failure, timeout=0.5)  # type: ignore[arg-type]
-                  if redis_url else None)  # fmt: skip
+        budget = (
+            RedisBudget(redis_url, namespace=namespace, on_failure=on_failure, timeout=0.5)  # type: ignore[arg-type]
+            if redis_url
+            else None
+        )
         retry = RetryConfig(attempts=50, timeout=None, max_retry_after=600)
-        async with AsyncSalescaling(key, base_url=base_url, limits=RateLimits().scaled(SCALE), budget=budget,
-                                    retry=retry) as client:  # fmt: skip
+        async with AsyncSalescaling(
+            key, base_url=base_url, limits=RateLimits().scaled(SCALE), budget=budget, retry=retry
+        ) as client:
+
             async def loop() -> None:
                 while time.time() < until:
                     try:
@@ -97,8 +110,11 @@ class _Redis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         client = redis.Redis.from_url(self.url)
@@ -117,16 +133,25 @@ class _Redis:
             self.proc = None
 
 
-def _fleet(base_url: str, key: str, redis_url: str | None, processes: int, seconds: float,
-           on_failure: str = "closed", during: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def _fleet(
+    base_url: str,
+    key: str,
+    redis_url: str | None,
+    processes: int,
+    seconds: float,
+    on_failure: str = "closed",
+    during: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
     """``processes`` concurrent workers for ``seconds``; ``during(elapsed)`` is polled meanwhile."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     namespace = uuid.uuid4().hex
     start = time.time()
     until = start + seconds
-    procs = [ctx.Process(target=_worker, args=(redis_url, namespace, base_url, key, until, on_failure, out))
-             for _ in range(processes)]  # fmt: skip
+    procs = [
+        ctx.Process(target=_worker, args=(redis_url, namespace, base_url, key, until, on_failure, out))
+        for _ in range(processes)
+    ]
     for proc in procs:
         proc.start()
     while any(p.is_alive() for p in procs):
@@ -150,8 +175,15 @@ def _collect(out: Any) -> dict[str, Any]:
 def _row(case: str, base_url: str, key: str, extra: dict[str, Any]) -> Row:
     server = _server_stats(base_url, key)
     ceiling = RateLimits().scaled(SCALE).ceiling(server["span"])
-    return {"case": case, "accepted": server["accepted"], "span (s)": server["span"], "ceiling": ceiling,
-            "accepted / ceiling": server["accepted"] / ceiling, "429s (server)": server["rejected"], **extra}  # fmt: skip
+    return {
+        "case": case,
+        "accepted": server["accepted"],
+        "span (s)": server["span"],
+        "ceiling": ceiling,
+        "accepted / ceiling": server["accepted"] / ceiling,
+        "429s (server)": server["rejected"],
+        **extra,
+    }
 
 
 def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) -> Row:
@@ -204,8 +236,14 @@ def run(results: Path) -> str:
                     sync_redis.Redis.from_url(redis.url).flushall()
                     flushed.append(elapsed)
 
-            rows.append(_row("Redis FLUSHALL mid-run, 4 x 25 tasks", base_url, "flush",
-                             _fleet(base_url, "flush", redis.url, 4, 20.0, during=flush)))  # fmt: skip
+            rows.append(
+                _row(
+                    "Redis FLUSHALL mid-run, 4 x 25 tasks",
+                    base_url,
+                    "flush",
+                    _fleet(base_url, "flush", redis.url, 4, 20.0, during=flush),
+                )
+            )
 
             events: list[str] = []
 
@@ -217,19 +255,34 @@ def run(results: Path) -> str:
                     redis.start()  # empty: no persistence
                     events.append("up")
 
-            rows.append(_row("Redis killed 3 s, restarted empty, on_failure=local", base_url, "restart",
-                             _fleet(base_url, "restart", redis.url, 4, 20.0, on_failure="local", during=outage)))  # fmt: skip
+            rows.append(
+                _row(
+                    "Redis killed 3 s, restarted empty, on_failure=local",
+                    base_url,
+                    "restart",
+                    _fleet(base_url, "restart", redis.url, 4, 20.0, on_failure="local", during=outage),
+                )
+            )
 
             ctx = multiprocessing.get_context("spawn")
             outsider = ctx.Process(target=_outsider, args=(base_url, "outside", time.time() + 17.0, 0.25 * 20 * SCALE))
             outsider.start()
-            rows.append(_row("2 fleet processes + a client outside the fleet", base_url, "outside",
-                             _fleet(base_url, "outside", redis.url, 2, 15.0)))  # fmt: skip
+            rows.append(
+                _row(
+                    "2 fleet processes + a client outside the fleet",
+                    base_url,
+                    "outside",
+                    _fleet(base_url, "outside", redis.url, 2, 15.0),
+                )
+            )
             outsider.join()
         finally:
             redis.kill()
-    text = table(f"Fleets through restarts, Redis loss and outages (windows scaled x{SCALE:.0f}; 429s as counted "
-                 "by the server, the outside client's included)", rows)  # fmt: skip
+    text = table(
+        f"Fleets through restarts, Redis loss and outages (windows scaled x{SCALE:.0f}; 429s as counted "
+        "by the server, the outside client's included)",
+        rows,
+    )
     (results / "fleet.md").write_text(text)
     return text
 

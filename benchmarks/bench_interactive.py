@@ -54,11 +54,14 @@ async def _case(url: str, key: str, reserve: float | None) -> Row:
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     ceiling = RateLimits().ceiling(SECONDS)
-    return {"case": "key idle" if reserve is None else f"bulk job, reserve {reserve:.0%}",
-            "interactive p50 (ms)": statistics.median(latencies) * 1000, "interactive p99 (ms)": p99 * 1000,
-            "bulk accepted / ceiling": bulk_done / ceiling if reserve is not None else "-",
-            "all accepted / ceiling": (bulk_done + len(latencies)) / ceiling if reserve is not None else "-",
-            "429s": stats.rate_limited}  # fmt: skip
+    return {
+        "case": "key idle" if reserve is None else f"bulk job, reserve {reserve:.0%}",
+        "interactive p50 (ms)": statistics.median(latencies) * 1000,
+        "interactive p99 (ms)": p99 * 1000,
+        "bulk accepted / ceiling": bulk_done / ceiling if reserve is not None else "-",
+        "all accepted / ceiling": (bulk_done + len(latencies)) / ceiling if reserve is not None else "-",
+        "429s": stats.rate_limited,
+    }
 
 
 def run(results: Path) -> str:
@@ -68,8 +71,11 @@ def run(results: Path) -> str:
     with simulator_process(records=5, keys=keys) as url:
         for key, reserve in zip(keys, cases, strict=True):
             rows.append(asyncio.run(_case(url, key, reserve)))
-    text = table(f"Interactive requests under a saturating bulk job ({SECONDS:.0f} s per case, real windows, "
-                 f"{BULK_TASKS} bulk tasks, one interactive request every 0.2 s)", rows)  # fmt: skip
+    text = table(
+        f"Interactive requests under a saturating bulk job ({SECONDS:.0f} s per case, real windows, "
+        f"{BULK_TASKS} bulk tasks, one interactive request every 0.2 s)",
+        rows,
+    )
     (results / "interactive.md").write_text(text)
     return text
 

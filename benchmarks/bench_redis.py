@@ -25,8 +25,7 @@ def _worker(redis_url: str, namespace: str, base_url: str, key: str, tasks: int,
 
     async def main() -> dict[str, Any]:
         budget = RedisBudget(redis_url, namespace=namespace)
-        async with AsyncSalescaling(key, base_url=base_url, limits=RateLimits().scaled(SCALE),
-                                    budget=budget) as client:  # fmt: skip
+        async with AsyncSalescaling(key, base_url=base_url, limits=RateLimits().scaled(SCALE), budget=budget) as client:
             accepted = 0
 
             async def loop() -> None:
@@ -37,8 +36,12 @@ def _worker(redis_url: str, namespace: str, base_url: str, key: str, tasks: int,
 
             await asyncio.gather(*(loop() for _ in range(tasks)))
             scheduler: Any = client.scheduler
-            return {"accepted": accepted, "granted": client.statistics().granted,
-                    "429s": client.statistics().rate_limited, "round_trips": scheduler.round_trips(client._key_id)}  # fmt: skip
+            return {
+                "accepted": accepted,
+                "granted": client.statistics().granted,
+                "429s": client.statistics().rate_limited,
+                "round_trips": scheduler.round_trips(client._key_id),
+            }
 
     return asyncio.run(main())
 
@@ -57,16 +60,24 @@ def _case(redis_url: str, base_url: str, key: str, processes: int, tasks: int) -
     start = time.time()
     until = start + SECONDS
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = [f.result() for f in [pool.submit(_worker, redis_url, namespace, base_url, key, tasks, until)
-                                        for _ in range(processes)]]  # fmt: skip
+        results = [
+            f.result()
+            for f in [pool.submit(_worker, redis_url, namespace, base_url, key, tasks, until) for _ in range(processes)]
+        ]
     granted = sum(r["granted"] for r in results)
     server = _server_stats(base_url, key)
     accepted = server["accepted"]
     # the span between the first and the last request the server accepted: process start-up is not counted
     ceiling = RateLimits().scaled(SCALE).ceiling(server["span"])
-    return {"processes x tasks": f"{processes} x {tasks}", "accepted": accepted, "span (s)": server["span"],
-            "ceiling": ceiling, "accepted / ceiling": accepted / ceiling, "429s": server["rejected"],
-            "redis acquire calls / grant": sum(r["round_trips"] for r in results) / max(granted, 1)}  # fmt: skip
+    return {
+        "processes x tasks": f"{processes} x {tasks}",
+        "accepted": accepted,
+        "span (s)": server["span"],
+        "ceiling": ceiling,
+        "accepted / ceiling": accepted / ceiling,
+        "429s": server["rejected"],
+        "redis acquire calls / grant": sum(r["round_trips"] for r in results) / max(granted, 1),
+    }
 
 
 def run(results: Path) -> str:
@@ -76,8 +87,9 @@ def run(results: Path) -> str:
     with redis_server() as redis_url, simulator_process(time_scale=SCALE, records=5, keys=keys) as base_url:
         for key, (processes, tasks) in zip(keys, cases, strict=True):
             rows.append(_case(redis_url, base_url, key, processes, tasks))
-    return table(f"Redis shared budget, {SECONDS:.0f} s runs, windows scaled x{SCALE:.0f} (429s as counted by "
-                 "the server)", rows)  # fmt: skip
+    return table(
+        f"Redis shared budget, {SECONDS:.0f} s runs, windows scaled x{SCALE:.0f} (429s as counted by the server)", rows
+    )
 
 
 if __name__ == "__main__":

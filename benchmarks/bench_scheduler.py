@@ -57,18 +57,27 @@ async def _wakeups() -> Row:
             await asyncio.sleep(0)
     await asyncio.gather(*tasks)
     grants = 10_000 - granted_before
-    return {"waiters": 10_000, "grants while queued": grants, "timer wake-ups": clock.fired - fired_before,
-            "wake-ups per grant": (clock.fired - fired_before) / grants, "virtual seconds": clock.now() - 1000.0}  # fmt: skip
+    return {
+        "waiters": 10_000,
+        "grants while queued": grants,
+        "timer wake-ups": clock.fired - fired_before,
+        "wake-ups per grant": (clock.fired - fired_before) / grants,
+        "virtual seconds": clock.now() - 1000.0,
+    }
 
 
 def run(results: Path) -> str:
     ours = asyncio.run(_ours())
     theirs = asyncio.run(_aiolimiter())
-    overhead = [{"scheduler": "salescaling-async (3 windows, response-anchored log)", "µs per grant": ours},
-                {"scheduler": "aiolimiter chain (3 AsyncLimiters)", "µs per grant": theirs}]  # fmt: skip
+    overhead = [
+        {"scheduler": "salescaling-async (3 windows, response-anchored log)", "µs per grant": ours},
+        {"scheduler": "aiolimiter chain (3 AsyncLimiters)", "µs per grant": theirs},
+    ]
     wake = asyncio.run(_wakeups())
-    return table(f"(b) Overhead per grant with free budget ({GRANTS:,} grants)", overhead) + "\n" + table(
-        "(c) Wake-ups with 10,000 waiters on one key (real limits, fake clock)", [wake]
+    return (
+        table(f"(b) Overhead per grant with free budget ({GRANTS:,} grants)", overhead)
+        + "\n"
+        + table("(c) Wake-ups with 10,000 waiters on one key (real limits, fake clock)", [wake])
     )
 
 

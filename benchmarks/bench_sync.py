@@ -37,13 +37,15 @@ def _server_stats(url: str) -> dict[str, Any]:
     return stats
 
 
-def _sync(url: str, names: tuple[str, ...], page_size: int, workdir: Path,
-          scale: float) -> tuple[float, SyncMonitor, Any]:  # fmt: skip
+def _sync(
+    url: str, names: tuple[str, ...], page_size: int, workdir: Path, scale: float
+) -> tuple[float, SyncMonitor, Any]:
     monitor = SyncMonitor()
     limits = RateLimits().scaled(scale)
     source = salescaling_source(KEY, url, names, limits=limits, page_size=page_size, monitor=monitor)
-    pipeline = _dlt_run.make_pipeline(dlt.destinations.duckdb(str(workdir / "salescaling.duckdb")), "main",
-                                      str(workdir / "pipelines"))  # fmt: skip
+    pipeline = _dlt_run.make_pipeline(
+        dlt.destinations.duckdb(str(workdir / "salescaling.duckdb")), "main", str(workdir / "pipelines")
+    )
     start = time.perf_counter()
     result = _dlt_run.run(pipeline, source, names, monitor, full_refresh=False)
     return time.perf_counter() - start, monitor, result
@@ -78,14 +80,24 @@ def run(results: Path) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         for scale in (SCALE, PARALLEL_SCALE):
             with simulator_process(records={"contacts": 50_000}, time_scale=scale) as url:
-                rows.append(_row("50,000 contacts, page 100", url, ("contacts",), 100, Path(tmp) / f"a{scale:g}",
-                                 scale))  # fmt: skip
+                rows.append(
+                    _row("50,000 contacts, page 100", url, ("contacts",), 100, Path(tmp) / f"a{scale:g}", scale)
+                )
         per = 5_000
         with simulator_process(records=per, time_scale=PARALLEL_SCALE) as url:
-            rows.append(_row(f"9 resources x {per:,} in parallel, page 25", url, RESOURCE_NAMES, 25, Path(tmp) / "b",
-                             PARALLEL_SCALE))  # fmt: skip
-    section = table("salescaling sync into DuckDB (simulator and client limits scaled alike; one machine, "
-                    "2 shared cores)", rows)  # fmt: skip
+            rows.append(
+                _row(
+                    f"9 resources x {per:,} in parallel, page 25",
+                    url,
+                    RESOURCE_NAMES,
+                    25,
+                    Path(tmp) / "b",
+                    PARALLEL_SCALE,
+                )
+            )
+    section = table(
+        "salescaling sync into DuckDB (simulator and client limits scaled alike; one machine, 2 shared cores)", rows
+    )
     section += (
         "\nEnd-to-end includes dlt's normalize and load into DuckDB; the scan span is the time "
         "between the first and the last request the simulator accepted, and the share compares "

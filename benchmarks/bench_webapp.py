@@ -144,8 +144,19 @@ async def _variant(name: str, users: int, seconds: float, patience: float, deadl
         env.pop("SALESCALING_DEADLINE", None)
         if deadline is not None:
             env["SALESCALING_DEADLINE"] = deadline
-        cmd = [sys.executable, "-m", "uvicorn", f"benchmarks.bench_webapp:{name}_app", "--factory",
-               "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "1"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"benchmarks.bench_webapp:{name}_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--timeout-graceful-shutdown",
+            "1",
+        ]
         # stderr goes to a file: an unread pipe fills up and blocks the server's event loop
         with tempfile.TemporaryFile() as log:
             server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: ASYNC220 - started once, before the load

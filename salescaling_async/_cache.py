@@ -97,9 +97,7 @@ class MemoryCache:
     .. versionadded:: 0.2.0
     """
 
-    def __init__(
-        self, ttl: float = 60, max_entries: int = 10_000, *, timer: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, ttl: float = 60, max_entries: int = 10_000, *, timer: Callable[[], float] | None = None) -> None:
         try:
             import cachetools  # optional dependency (extra "cache"), imported on use
         except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -181,7 +179,7 @@ def resource_root(url: str, base_url: str) -> str:
     base_origin, base_path = _normal(base_url)
     url_origin, path = _normal(url)
     same = url_origin == base_origin and path.startswith(base_path)
-    rest = path[len(base_path):] if same else path.lstrip("/")
+    rest = path[len(base_path) :] if same else path.lstrip("/")
     return base_origin + base_path + rest.split("/", 1)[0]
 
 
@@ -201,7 +199,7 @@ def _dump(envelope: Envelope) -> bytes:
     return json.dumps(
         {"s": envelope.status_code, "c": envelope.count, "e": envelope.error, "d": envelope.data, "h": headers},
         separators=(",", ":"),
-    ).encode()  # fmt: skip
+    ).encode()
 
 
 def _load(value: bytes) -> Envelope:

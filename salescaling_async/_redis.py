@@ -53,6 +53,7 @@ import math
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -239,6 +240,18 @@ RAMP = 4  # header-less responses, one at a time, before a closed key opens (see
 REORDER_MS = 50  # another process's request granted this much after ours may reach the server first
 
 
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and user name) replaced by ``***``, for reprs and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
 @attrs.frozen
 class RedisBudget:
     """A budget shared through Redis by every process and machine using the same keys.
@@ -267,7 +280,7 @@ class RedisBudget:
        ``probe_lease``, ``cluster`` and ``client``; keys are hash-tagged for Redis Cluster.
     """
 
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = attrs.field(default="redis://127.0.0.1:6379/0", repr=lambda url: repr(redact_url(url)))
     namespace: str = "salescaling"
     horizon: float = 180.0
     ambiguity: float = 5.0

@@ -216,9 +216,7 @@ class SchedulerLike(Protocol):
 
     limits: RateLimits
 
-    async def acquire(
-        self, key: str, *, priority: Priority = ..., deadline: float | None = ...
-    ) -> PermitLike: ...
+    async def acquire(self, key: str, *, priority: Priority = ..., deadline: float | None = ...) -> PermitLike: ...
 
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float: ...
 
@@ -431,9 +429,7 @@ class Scheduler:
         self._sweep_at = max(64, 2 * len(self._keys))
 
     def _is_idle(self, state: _KeyState, now: float) -> bool:
-        return (
-            not state.lanes.queued and state.timer is None and state.call is None and state.view.is_idle(now)
-        )
+        return not state.lanes.queued and state.timer is None and state.call is None and state.view.is_idle(now)
 
     # -- internals: grants ----------------------------------------------------------------
 
@@ -633,9 +629,15 @@ class Scheduler:
             # the store, which knows the whole fleet's log, turns counts into phantoms.
             remaining = window.remaining if state.remote is None else None
             state.phantoms += state.view.observe(
-                now, window.name, limit=window.limit, remaining=remaining, learn_for=learn_for, in_flight=before,
-                reserve=warm, older=older.get(window.name.lower()),
-            )  # fmt: skip
+                now,
+                window.name,
+                limit=window.limit,
+                remaining=remaining,
+                learn_for=learn_for,
+                in_flight=before,
+                reserve=warm,
+                older=older.get(window.name.lower()),
+            )
         if any(w.remaining is not None for w in windows):
             # The first answer may predate requests still on the wire from a process that just
             # died; a second one, sent after the first came back, has seen them too.

@@ -37,14 +37,21 @@ def saturate(
 
     async def main() -> dict[str, Any]:
         budget = (
-            RedisBudget(redis_url, namespace=namespace, on_failure=on_failure,  # type: ignore[arg-type]
-                        fallback_fraction=fallback_fraction, timeout=5.0, **extra)
+            RedisBudget(
+                redis_url,
+                namespace=namespace,
+                on_failure=on_failure,  # type: ignore[arg-type]
+                fallback_fraction=fallback_fraction,
+                timeout=5.0,
+                **extra,
+            )
             if redis_url
             else None
-        )  # fmt: skip
+        )
         retry = RetryConfig(attempts=20, timeout=None)
-        async with AsyncSalescaling(keys[0], base_url=base_url, limits=RateLimits().scaled(scale), budget=budget,
-                                    retry=retry) as client:  # fmt: skip
+        async with AsyncSalescaling(
+            keys[0], base_url=base_url, limits=RateLimits().scaled(scale), budget=budget, retry=retry
+        ) as client:
             done = 0
             views = [client.with_key(k) for k in keys]
 

@@ -151,8 +151,12 @@ class Gate:
 
 
 def _fake_client(gate: Gate) -> AsyncSalescaling:
-    return AsyncSalescaling("sk_test", base_url="http://127.0.0.1:1/api/v1/", transport=FakeTransport(gate),
-                            limits=RateLimits().scaled(10_000))  # fmt: skip
+    return AsyncSalescaling(
+        "sk_test",
+        base_url="http://127.0.0.1:1/api/v1/",
+        transport=FakeTransport(gate),
+        limits=RateLimits().scaled(10_000),
+    )
 
 
 async def _wait_until(predicate: Any) -> None:
@@ -328,8 +332,9 @@ async def test_reconcile_exact_match_lookalikes_and_duplicates() -> None:
 
 async def test_reconcile_lookup_failure_stays_ambiguous() -> None:
     """When the lookup itself fails the item stays ``ambiguous`` and nothing is resent."""
-    async with Simulator(records={"contacts": 0}, limits=None,
-                         faults=[Fault("status", probability=1.0, methods={"GET"}, status=500)]) as sim:  # fmt: skip
+    async with Simulator(
+        records={"contacts": 0}, limits=None, faults=[Fault("status", probability=1.0, methods={"GET"}, status=500)]
+    ) as sim:
         async with _client(sim, retry=no_retries()) as client:
             results = await _collect(client.contacts.reconcile([_contact(1)], match="email"))
         assert results[0].status == "ambiguous" and isinstance(results[0].error, ServerError)
@@ -363,8 +368,13 @@ def test_blocking_interrupted_step_reports_in_flight_items() -> None:
     the items in flight on the loop and lists them in ``unreported``."""
     gate = Gate()
     gate.open = False
-    client = Salescaling("sk_test", base_url="http://127.0.0.1:1/api/v1/", transport=FakeTransport(gate),
-                         limits=RateLimits().scaled(10_000), call_timeout=0.2)  # fmt: skip
+    client = Salescaling(
+        "sk_test",
+        base_url="http://127.0.0.1:1/api/v1/",
+        transport=FakeTransport(gate),
+        limits=RateLimits().scaled(10_000),
+        call_timeout=0.2,
+    )
     with client:
         run = client.contacts.create_many([_contact(i) for i in range(10)], concurrency=3)
         with pytest.raises(TimeoutError):

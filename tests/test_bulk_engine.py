@@ -42,8 +42,9 @@ def test_every_item_is_reported_exactly_once(
         return f"record-{i}"
 
     async def main() -> tuple[list[BulkResult[int, str]], BulkRun[int, str]]:
-        run: BulkRun[int, str] = BulkRun(items(), lambda i, x: create_one(create, i, x), concurrency=concurrency,
-                                         ordered=ordered)  # fmt: skip
+        run: BulkRun[int, str] = BulkRun(
+            items(), lambda i, x: create_one(create, i, x), concurrency=concurrency, ordered=ordered
+        )
         got: list[BulkResult[int, str]] = []
         async with run:
             async for result in run:

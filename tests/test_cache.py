@@ -134,15 +134,20 @@ def test_resource_roots_and_keys() -> None:
     base = "http://h/api/v1/"
     assert resource_root("http://h/api/v1/contacts/42", base) == "http://h/api/v1/contacts"
     assert resource_root("http://h/api/v1/contacts?page=1", base) == "http://h/api/v1/contacts"
-    assert cache_key("k", base + "users", [("b", "2"), ("a", "1")]) == cache_key("k", base + "users", [("a", "1"), ("b", "2")])
+    assert cache_key("k", base + "users", [("b", "2"), ("a", "1")]) == cache_key(
+        "k", base + "users", [("a", "1"), ("b", "2")]
+    )
     assert cache_key("k", base + "users", []) != cache_key("k2", base + "users", [])
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [pytest.param({"ttl": 0}, id="ttl-0"), pytest.param({"ttl": "60"}, id="ttl-str"),
-     pytest.param({"max_entries": 0}, id="max-0")],
-)  # fmt: skip
+    [
+        pytest.param({"ttl": 0}, id="ttl-0"),
+        pytest.param({"ttl": "60"}, id="ttl-str"),
+        pytest.param({"max_entries": 0}, id="max-0"),
+    ],
+)
 def test_bad_settings_raise_config_error(kwargs: dict[str, Any]) -> None:
     """Nonsense settings are refused at construction."""
     with pytest.raises(ConfigError):
@@ -154,12 +159,14 @@ async def test_redis_cache_is_shared_by_processes_and_invalidated_by_any(sim: Si
     """Two clients with their own RedisCache on one namespace: one fetches, the other hits; a write
     by either drops the entry for both; the key is in no Redis key."""
     namespace = f"t{uuid.uuid4().hex}:"
-    async with RedisCache(redis_url, ttl=60, namespace=namespace) as c1, RedisCache(
-        redis_url, ttl=60, namespace=namespace
-    ) as c2:
-        async with AsyncSalescaling(sim.api_key, base_url=sim.url, cache=c1) as a, AsyncSalescaling(
-            sim.api_key, base_url=sim.url, cache=c2
-        ) as b:
+    async with (
+        RedisCache(redis_url, ttl=60, namespace=namespace) as c1,
+        RedisCache(redis_url, ttl=60, namespace=namespace) as c2,
+    ):
+        async with (
+            AsyncSalescaling(sim.api_key, base_url=sim.url, cache=c1) as a,
+            AsyncSalescaling(sim.api_key, base_url=sim.url, cache=c2) as b,
+        ):
             listed = await a.contacts.list(page_size=50).to_list()
             assert await b.contacts.list(page_size=50).to_list() == listed
             assert sent(sim) == 1
@@ -184,9 +191,10 @@ async def test_a_failing_cache_never_fails_a_request(sim: Simulator, caplog: pyt
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     caplog.set_level(logging.WARNING, logger="salescaling_async")
-    async with RedisCache(f"redis://127.0.0.1:{port}/0") as cache, AsyncSalescaling(
-        sim.api_key, base_url=sim.url, cache=cache
-    ) as client:
+    async with (
+        RedisCache(f"redis://127.0.0.1:{port}/0") as cache,
+        AsyncSalescaling(sim.api_key, base_url=sim.url, cache=cache) as client,
+    ):
         await client.users.list().to_list()
         await client.users.list().to_list()
     assert sent(sim) == 2
@@ -199,7 +207,10 @@ def test_the_blocking_client_uses_the_cache_too() -> None:
     from salescaling_async.testing import simulator_in_thread
 
     cache = MemoryCache()
-    with simulator_in_thread(Simulator(records=3)) as sim, Salescaling(sim.api_key, base_url=sim.url, cache=cache) as client:
+    with (
+        simulator_in_thread(Simulator(records=3)) as sim,
+        Salescaling(sim.api_key, base_url=sim.url, cache=cache) as client,
+    ):
         first = client.users.list().to_list()
         assert client.users.list().to_list() == first
         assert sent(sim) == 1
@@ -218,9 +229,12 @@ async def test_scopes_are_checked_before_the_cache(sim: Simulator) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [pytest.param({"url": "http://not-redis"}, id="scheme"), pytest.param({"ttl": -1}, id="ttl"),
-     pytest.param({"namespace": "a*"}, id="glob")],
-)  # fmt: skip
+    [
+        pytest.param({"url": "http://not-redis"}, id="scheme"),
+        pytest.param({"ttl": -1}, id="ttl"),
+        pytest.param({"namespace": "a*"}, id="glob"),
+    ],
+)
 def test_bad_redis_cache_settings_raise_config_error(kwargs: dict[str, Any]) -> None:
     """A RedisCache with a bad URL, TTL or namespace is refused at construction, before any I/O."""
     with pytest.raises(ConfigError):
@@ -246,7 +260,13 @@ def _slow_write_server(mode: str) -> tuple[Any, dict[str, Any]]:
 
     from aiohttp import web
 
-    state: dict[str, Any] = {"name": "Old", "got_post": asyncio.Event(), "release": asyncio.Event(), "stop": asyncio.Event(), "applied": asyncio.Event()}
+    state: dict[str, Any] = {
+        "name": "Old",
+        "got_post": asyncio.Event(),
+        "release": asyncio.Event(),
+        "stop": asyncio.Event(),
+        "applied": asyncio.Event(),
+    }
 
     async def h_list(request: web.Request) -> web.Response:
         return web.json_response({"statusCode": 200, "data": [{"id": "1", "firstName": state["name"]}], "count": 1})

@@ -87,21 +87,30 @@ def _target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         yield _duckdb_target(tmp_path)
         return
     dsn = request.getfixturevalue("pg_dsn")
-    target = Target("postgres", dlt.destinations.postgres(credentials=dsn), f"t_{uuid.uuid4().hex[:10]}",
-                    {"DESTINATION__POSTGRES__CREDENTIALS": dsn}, dsn=dsn)  # fmt: skip
+    target = Target(
+        "postgres",
+        dlt.destinations.postgres(credentials=dsn),
+        f"t_{uuid.uuid4().hex[:10]}",
+        {"DESTINATION__POSTGRES__CREDENTIALS": dsn},
+        dsn=dsn,
+    )
     try:
         yield target
     finally:
-        target.query(f"DROP SCHEMA IF EXISTS \"{target.dataset}\" CASCADE; "
-                     f"DROP SCHEMA IF EXISTS \"{target.dataset}_staging\" CASCADE; SELECT 1")  # fmt: skip
+        target.query(
+            f'DROP SCHEMA IF EXISTS "{target.dataset}" CASCADE; '
+            f'DROP SCHEMA IF EXISTS "{target.dataset}_staging" CASCADE; SELECT 1'
+        )
 
 
-def _sync(sim: Simulator, target: Target, tmp_path: Path, names: tuple[str, ...] = RESOURCE_NAMES,
-          **kwargs: Any) -> tuple[_dlt_run.SyncResult, SyncMonitor]:  # fmt: skip
+def _sync(
+    sim: Simulator, target: Target, tmp_path: Path, names: tuple[str, ...] = RESOURCE_NAMES, **kwargs: Any
+) -> tuple[_dlt_run.SyncResult, SyncMonitor]:
     monitor = SyncMonitor()
     kwargs.setdefault("page_size", 25)
-    source = salescaling_source(sim.api_key, sim.url, names, limits=RateLimits().scaled(SCALE), monitor=monitor,
-                                **kwargs)  # fmt: skip
+    source = salescaling_source(
+        sim.api_key, sim.url, names, limits=RateLimits().scaled(SCALE), monitor=monitor, **kwargs
+    )
     pipeline = _dlt_run.make_pipeline(target.destination, target.dataset, str(tmp_path / "pipelines"))
     return _dlt_run.run(pipeline, source, names, monitor, full_refresh=False), monitor
 
@@ -166,8 +175,12 @@ def test_columns_are_typed_nested_lists_are_child_tables_unknown_fields_kept(tmp
     sim.store.data["calendar-events"][0]["recurrence"] = ["RRULE:FREQ=WEEKLY"]
     with simulator_in_thread(sim):
         _sync(sim, target, tmp_path, ("contacts", "calendar_events", "calls", "users"))
-    types = dict(target.query("SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-                              "WHERE table_schema = 'main'"))  # fmt: skip
+    types = dict(
+        target.query(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main'"
+        )
+    )
     assert types["contacts.created_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["calendar_events.start_date_time"] == "TIMESTAMP WITH TIME ZONE"
     assert types["calls.call_type__name"] == "VARCHAR" and types["calls.duration"] == "DOUBLE"
@@ -176,8 +189,10 @@ def test_columns_are_typed_nested_lists_are_child_tables_unknown_fields_kept(tmp
     assert target.query("SELECT favourite_colour FROM {ds}.contacts WHERE first_name = 'Ann'") == [("teal",)]
     assert target.query("SELECT count(*) FROM {ds}.calendar_events__participants")[0][0] == 5
     assert target.query("SELECT value FROM {ds}.calendar_events__recurrence") == [("RRULE:FREQ=WEEKLY",)]
-    assert target.query("SELECT is_nullable FROM information_schema.columns WHERE table_name = 'calls' "
-                        "AND column_name = 'call_id' AND table_schema = 'main'") == [("NO",)]  # fmt: skip
+    assert target.query(
+        "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'calls' "
+        "AND column_name = 'call_id' AND table_schema = 'main'"
+    ) == [("NO",)]
 
 
 def test_failed_scan_marks_nothing_deleted_and_the_rerun_does(target: Target, tmp_path: Path) -> None:
@@ -269,10 +284,14 @@ def test_two_machines_share_the_key_through_redis(redis_url: str, tmp_path: Path
         for resource in ("contacts", "opportunities"):
             workdir = tmp_path / resource
             workdir.mkdir()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", _WORKER, sim.url, redis_url, namespace, resource, str(workdir), scale],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            ))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _WORKER, sim.url, redis_url, namespace, resource, str(workdir), scale],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
         outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     assert all("rows 400 429s 0" in out for out in outputs), outputs

@@ -20,15 +20,32 @@ SCALE = 20
 
 def _args(sim: Simulator, target: Target, tmp_path: Path, *resources: str) -> list[str]:
     where = [] if target.name == "duckdb" else ["--destination", "postgres", "--dataset", target.dataset]
-    return ["sync", *resources, "--page-size", "10", "--time-scale", str(SCALE), "--api-key", sim.api_key,
-            "--base-url", sim.url, "--pipelines-dir", str(tmp_path / "pipelines"), *where]  # fmt: skip
+    return [
+        "sync",
+        *resources,
+        "--page-size",
+        "10",
+        "--time-scale",
+        str(SCALE),
+        "--api-key",
+        sim.api_key,
+        "--base-url",
+        sim.url,
+        "--pipelines-dir",
+        str(tmp_path / "pipelines"),
+        *where,
+    ]
 
 
 async def _start(args: list[str], target: Target, cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        SCRIPT, *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        SCRIPT,
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "COLUMNS": "200", **target.env},
-    )  # fmt: skip
+    )
 
 
 async def _run(args: list[str], target: Target, cwd: Path) -> tuple[int, str]:
@@ -124,8 +141,9 @@ async def test_full_refresh_drops_history(tmp_path: Path) -> None:
         pytest.param(["--dataset", "salescaling"], 2, "named like the file", id="dataset-named-like-file"),
     ],
 )
-async def test_sync_errors_are_one_line_and_an_exit_code(tmp_path: Path, extra: list[str], code: int,
-                                                         needle: str) -> None:  # fmt: skip
+async def test_sync_errors_are_one_line_and_an_exit_code(
+    tmp_path: Path, extra: list[str], code: int, needle: str
+) -> None:
     """Bad input and a rejected key end with one error line and the documented exit code."""
     target = Target("duckdb", None, "main", {}, duckdb_path=tmp_path / "salescaling.duckdb")
     async with Simulator(records=3, limits=None) as sim:

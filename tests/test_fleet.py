@@ -33,8 +33,12 @@ from salescaling_async.testing import FakeClock
 from .conftest import settle
 
 LIMITS = RateLimits((Window("short", 5, 1.0), Window("long", 20, 10.0)))
-HEADERS = {"X-RateLimit-Limit-short": "5", "X-RateLimit-Remaining-short": "4",
-           "X-RateLimit-Limit-long": "20", "X-RateLimit-Remaining-long": "19"}  # fmt: skip
+HEADERS = {
+    "X-RateLimit-Limit-short": "5",
+    "X-RateLimit-Remaining-short": "4",
+    "X-RateLimit-Limit-long": "20",
+    "X-RateLimit-Remaining-long": "19",
+}
 
 
 @pytest.fixture(name="budget")
@@ -167,8 +171,9 @@ async def test_failed_settle_is_retried(budget: RedisBudget, r: Any) -> None:
 
 async def test_local_grants_are_written_back_after_an_outage(redis_url: str, clock: FakeClock, r: Any) -> None:
     """Slots granted on the local fallback while Redis was unreachable appear in Redis afterwards."""
-    budget = RedisBudget(redis_url, namespace=uuid.uuid4().hex, on_failure="local", fallback_fraction=1.0,
-                         recheck_seconds=5.0)  # fmt: skip
+    budget = RedisBudget(
+        redis_url, namespace=uuid.uuid4().hex, on_failure="local", fallback_fraction=1.0, recheck_seconds=5.0
+    )
     sched = Scheduler(LIMITS, clock=clock, budget=budget)
     backend: Any = sched.store
     try:
@@ -208,9 +213,7 @@ async def test_fallback_share_rounds_down(budget: RedisBudget) -> None:
     assert tiny.delay(0.0, fraction=0.25) == INFINITY  # 0.75 rounds to 0: nothing until Redis returns
 
 
-async def test_headers_learned_through_redis_reach_every_process(
-    budget: RedisBudget, clock: FakeClock, r: Any
-) -> None:
+async def test_headers_learned_through_redis_reach_every_process(budget: RedisBudget, clock: FakeClock, r: Any) -> None:
     """Traffic from outside the fleet, seen in one process's headers, holds back the others and
     keeps room reserved for the outside client."""
     a, b = Scheduler(LIMITS, clock=clock, budget=budget), Scheduler(LIMITS, clock=clock, budget=budget)
@@ -249,7 +252,9 @@ async def test_data_loss_is_detected_and_reseeded(budget: RedisBudget, clock: Fa
         held[0].received(HEADERS)
         await _drain(sched)
         old = _log(sched).gen
-        await r.delete(budget.redis_key("k"), budget.redis_key("k", "meta"), budget.redis_key("k", "foreign"))  # FLUSHALL, eviction, failover
+        await r.delete(
+            budget.redis_key("k"), budget.redis_key("k", "meta"), budget.redis_key("k", "foreign")
+        )  # FLUSHALL, eviction, failover
         probe = await _granted(sched)
         members = await _members(r, budget)
         assert _log(sched).gen != old

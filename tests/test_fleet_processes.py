@@ -37,8 +37,10 @@ def test_successive_processes_some_sigkilled_earn_no_429s() -> None:
     ctx = multiprocessing.get_context("spawn")
     with simulator_in_thread(Simulator(time_scale=SCALE, records=5)) as sim:
         gos = [ctx.Event() for _ in range(3)]
-        procs = [_run(fleet_worker.saturate, None, "", sim.url, [sim.api_key], SCALE, 10, 60.0 if i < 2 else 5.0,
-                      go=gos[i]) for i in range(3)]  # fmt: skip  # imported now, started one after the other
+        procs = [
+            _run(fleet_worker.saturate, None, "", sim.url, [sim.api_key], SCALE, 10, 60.0 if i < 2 else 5.0, go=gos[i])
+            for i in range(3)
+        ]  # imported now, started one after the other
         for i, proc in enumerate(procs):
             gos[i].set()
             if i < 2:
@@ -56,8 +58,10 @@ def test_redis_flushed_mid_run_earns_no_429s(redis_server: RedisServer) -> None:
     namespace = uuid.uuid4().hex
     with simulator_in_thread(Simulator(time_scale=SCALE, records=5)) as sim:
         until = time.time() + 9.0
-        procs = [_run(fleet_worker.saturate, redis_server.url, namespace, sim.url, [sim.api_key], SCALE, 10, until)
-                 for _ in range(2)]  # fmt: skip
+        procs = [
+            _run(fleet_worker.saturate, redis_server.url, namespace, sim.url, [sim.api_key], SCALE, 10, until)
+            for _ in range(2)
+        ]
         client = sync_redis.Redis.from_url(redis_server.url)
         deadline = time.time() + 30
         while sim.stats().accepted < 600 and time.time() < deadline:  # the fleet is at full speed

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salescaling_async import AsyncSalescaling, ConfigError, Envelope, Salescaling
+from salescaling_async import AsyncSalescaling, ConfigError, Envelope, RedisBudget, RedisCache, Salescaling
 from salescaling_async._endpoints import CONTACTS_GET, USERS_UPDATE_METADATA, check_path_id
 from salescaling_async._options import MAX_API_KEY_LENGTH
 from salescaling_async.testing import (
@@ -106,7 +106,7 @@ def test_keys_longer_than_the_bound_are_refused() -> None:
 
 
 async def test_no_public_object_shows_a_secret_in_its_repr() -> None:
-    """Clients, views, their pipeline, statistics, requests, verifiers and simulators hide secrets."""
+    """Clients, views, pipelines, statistics, requests, verifiers, simulators and Redis stores hide secrets."""
     client = AsyncSalescaling(SECRET)
     blocking = Salescaling(SECRET)
     try:
@@ -124,6 +124,9 @@ async def test_no_public_object_shows_a_secret_in_its_repr() -> None:
             Envelope(status_code=200, count=None, error=None, data=None, headers={"x-api-key": SECRET}),
             WebhookVerifier(SECRET),
             Simulator(keys={SECRET: SimKey()}),
+            RedisBudget(f"redis://user:{SECRET}@127.0.0.1:6379/0"),
+            AsyncSalescaling(SECRET, budget=RedisBudget(f"redis://:{SECRET}@127.0.0.1:6379/0")).scheduler,
+            RedisCache(f"redis://:{SECRET}@127.0.0.1:6379/0"),
         ]
         for obj in objects:
             assert SECRET not in repr(obj), type(obj).__name__
@@ -147,10 +150,14 @@ def test_a_checked_id_is_always_exactly_one_harmless_segment(value: str) -> None
 
 @pytest.mark.parametrize(
     "path",
-    [pytest.param("http://[::1", id="unclosed-ipv6"), pytest.param("http://127.0.0.1:99999/x", id="bad-port"),
-     pytest.param("../../admin", id="dot-dot"), pytest.param("contacts/../../admin", id="inner-dot-dot"),
-     pytest.param("/api/%2e%2e/admin", id="encoded-dot-dot")],
-)  # fmt: skip
+    [
+        pytest.param("http://[::1", id="unclosed-ipv6"),
+        pytest.param("http://127.0.0.1:99999/x", id="bad-port"),
+        pytest.param("../../admin", id="dot-dot"),
+        pytest.param("contacts/../../admin", id="inner-dot-dot"),
+        pytest.param("/api/%2e%2e/admin", id="encoded-dot-dot"),
+    ],
+)
 async def test_request_refuses_malformed_urls_and_paths_outside_the_base(path: str) -> None:
     """``request()`` raises ConfigError for a malformed URL or one resolving outside the base
     path, and sends nothing."""

@@ -129,8 +129,10 @@ def test_several_processes_share_one_key(redis_url: str) -> None:
         until = time.time() + 17.0
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(4, mp_context=ctx) as pool:
-            futures = [pool.submit(redis_worker.run, redis_url, namespace, sim.url, sim.api_key, scale, 8, until)
-                       for _ in range(4)]  # fmt: skip
+            futures = [
+                pool.submit(redis_worker.run, redis_url, namespace, sim.url, sim.api_key, scale, 8, until)
+                for _ in range(4)
+            ]
             results = [f.result(timeout=120) for f in futures]
         stats = sim.stats()
     assert stats.rejected == 0 and sum(r["429"] for r in results) == 0
@@ -146,8 +148,13 @@ async def test_redis_killed_mid_run(mode: str) -> None:
     server = RedisServer()
     try:
         async with Simulator(time_scale=SCALE, records=5) as sim:
-            budget = RedisBudget(server.url, namespace=uuid.uuid4().hex, on_failure=mode,  # type: ignore[arg-type]
-                                 timeout=0.5, fallback_fraction=0.5)  # fmt: skip
+            budget = RedisBudget(
+                server.url,
+                namespace=uuid.uuid4().hex,
+                on_failure=mode,  # type: ignore[arg-type]
+                timeout=0.5,
+                fallback_fraction=0.5,
+            )
             limits = RateLimits().scaled(SCALE)
             async with AsyncSalescaling(sim.api_key, base_url=sim.url, limits=limits, budget=budget) as client:
                 await asyncio.gather(*(client.request("GET", "users") for _ in range(20)))

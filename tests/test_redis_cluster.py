@@ -61,16 +61,52 @@ def _cluster_url(tmp_path: Path) -> Iterator[str]:
         for port in ports:
             node = tmp_path / str(port)
             node.mkdir()
-            procs.append(subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node), "--save", "",
-                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [
+                        binary,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(node / "nodes.conf"),
+                        "--dir",
+                        str(node),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         for port in ports:
             _wait(lambda p=port: subprocess.run([cli, "-p", str(p), "ping"], capture_output=True).stdout == b"PONG\n")
-        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)  # fmt: skip
-        _wait(lambda: all(b"cluster_state:ok" in subprocess.run([cli, "-p", str(p), "cluster", "info"],
-                                                                capture_output=True).stdout for p in ports))  # fmt: skip
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        _wait(
+            lambda: all(
+                b"cluster_state:ok"
+                in subprocess.run([cli, "-p", str(p), "cluster", "info"], capture_output=True).stdout
+                for p in ports
+            )
+        )
         yield f"redis://127.0.0.1:{ports[0]}/0"
     finally:
         for proc in procs:
@@ -116,8 +152,9 @@ def test_fleet_on_a_three_node_cluster_zero_429s(cluster_url: str) -> None:
 
     client = redis.RedisCluster.from_url(cluster_url)
     try:
-        nodes = {client.nodes_manager.get_node_from_slot(key_slot(budget.redis_key(key_id(k)).encode())).port
-                 for k in keys}  # fmt: skip
+        nodes = {
+            client.nodes_manager.get_node_from_slot(key_slot(budget.redis_key(key_id(k)).encode())).port for k in keys
+        }
     finally:
         client.close()
     assert len(nodes) >= 2  # the keys really live on different shards
@@ -125,8 +162,12 @@ def test_fleet_on_a_three_node_cluster_zero_429s(cluster_url: str) -> None:
         until = time.time() + 8.0
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(3, mp_context=ctx) as pool:
-            futures = [pool.submit(fleet_worker.saturate, cluster_url, namespace, sim.url, list(keys), SCALE, 3, until,
-                                   cluster=True) for _ in range(3)]  # fmt: skip
+            futures = [
+                pool.submit(
+                    fleet_worker.saturate, cluster_url, namespace, sim.url, list(keys), SCALE, 3, until, cluster=True
+                )
+                for _ in range(3)
+            ]
             results = [f.result(timeout=120) for f in futures]
         hot = sim.stats("sk_hot")
         rejected = sum(sim.stats(k).rejected for k in keys)

@@ -208,9 +208,11 @@ THREE = RateLimits((Window("short", 5, 1.0), Window("long", 20, 10.0)))
 
 def _headers(short_remaining: int, long_remaining: int = 19) -> dict[str, str]:
     return {
-        "X-RateLimit-Limit-short": "5", "X-RateLimit-Remaining-short": str(short_remaining),
-        "X-RateLimit-Limit-long": "20", "X-RateLimit-Remaining-long": str(long_remaining),
-    }  # fmt: skip
+        "X-RateLimit-Limit-short": "5",
+        "X-RateLimit-Remaining-short": str(short_remaining),
+        "X-RateLimit-Limit-long": "20",
+        "X-RateLimit-Remaining-long": str(long_remaining),
+    }
 
 
 async def test_cold_start_is_single_flight_until_headers_arrive(clock: FakeClock) -> None:
@@ -445,8 +447,9 @@ async def test_bulk_never_takes_the_interactive_reserve_while_interactive_traffi
 
 async def test_bulk_gets_the_reserve_back_when_no_interactive_request_comes(clock: FakeClock) -> None:
     """After reserve_idle seconds without interactive requests the reserve is lent to bulk."""
-    sched = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1,
-                       reserve_idle=0.3)  # fmt: skip
+    sched = _scheduler(
+        clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1, reserve_idle=0.3
+    )
     (await sched.acquire("k")).received()
     bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(25)]
     await settle()

@@ -108,8 +108,9 @@ def test_retries(api: Api, sim: Simulator) -> None:
 def test_sixteen_threads_share_one_budget_and_one_pool(sim: Simulator) -> None:
     """16 threads hammering one blocking client: zero 429s, one connection pool."""
     sim.peers.clear()
-    with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE),
-                     pool=PoolLimits(max_connections=8)) as client:  # fmt: skip
+    with Salescaling(
+        sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE), pool=PoolLimits(max_connections=8)
+    ) as client:
 
         def worker() -> None:
             for _ in range(25):

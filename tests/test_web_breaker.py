@@ -136,9 +136,14 @@ async def test_client_fails_fast_once_the_upstream_is_down() -> None:
             raise ConnectError("refused", method="GET", url="http://127.0.0.1/")
         return json_response([], count=0)
 
-    async with AsyncSalescaling("k" * 20, base_url="http://127.0.0.1:9/api/", clock=clock,
-                                transport=FakeTransport(handler), retry=RetryConfig(attempts=1),
-                                breaker=BreakerConfig(failures=3, cool_off=10.0)) as client:  # fmt: skip
+    async with AsyncSalescaling(
+        "k" * 20,
+        base_url="http://127.0.0.1:9/api/",
+        clock=clock,
+        transport=FakeTransport(handler),
+        retry=RetryConfig(attempts=1),
+        breaker=BreakerConfig(failures=3, cool_off=10.0),
+    ) as client:
         for _ in range(3):
             with pytest.raises(ConnectError):
                 await client.request("GET", "contacts")

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from salescaling_async import AsyncSalescaling, ConfigError, DeadlineExceededError, RateLimits, Window
-from salescaling_async import LocalBudget, RedisBudget
+from salescaling_async import (
+    AsyncSalescaling,
+    ConfigError,
+    DeadlineExceededError,
+    LocalBudget,
+    RateLimits,
+    RedisBudget,
+    Window,
+)
 from salescaling_async.testing import FakeClock, FakeTransport, json_response
 
 KEY = "sk_test_" + "k" * 24
 
 
 def _client(**kwargs: object) -> AsyncSalescaling:
-    return AsyncSalescaling(KEY, base_url="http://127.0.0.1:9/api/", transport=FakeTransport(lambda r: json_response([])),
-                            **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    return AsyncSalescaling(
+        KEY, base_url="http://127.0.0.1:9/api/", transport=FakeTransport(lambda r: json_response([])), **kwargs
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
@@ -49,13 +57,16 @@ def test_allow_insecure_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert AsyncSalescaling(KEY, base_url="http://api.internal/api/v1/").base_url == "http://api.internal/api/v1/"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    pytest.param("SALESCALING_DEADLINE", "soon", id="deadline-word"),
-    pytest.param("SALESCALING_DEADLINE", "-1", id="deadline-negative"),
-    pytest.param("SALESCALING_DEADLINE", "inf", id="deadline-inf"),
-    pytest.param("SALESCALING_ALLOW_INSECURE", "maybe", id="flag"),
-    pytest.param("SALESCALING_REDIS_URL", "http://user:hunter2@x/", id="redis-scheme"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("SALESCALING_DEADLINE", "soon", id="deadline-word"),
+        pytest.param("SALESCALING_DEADLINE", "-1", id="deadline-negative"),
+        pytest.param("SALESCALING_DEADLINE", "inf", id="deadline-inf"),
+        pytest.param("SALESCALING_ALLOW_INSECURE", "maybe", id="flag"),
+        pytest.param("SALESCALING_REDIS_URL", "http://user:hunter2@x/", id="redis-scheme"),
+    ],
+)
 def test_malformed_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     """A malformed variable is a ConfigError naming it (never echoing a URL's password)."""
     monkeypatch.setenv(name, value)

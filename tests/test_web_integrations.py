@@ -98,8 +98,13 @@ def _upstream(request: Any) -> Any:
     return json_response({"id": path})
 
 
-CLIENT = {"api_key": KEY, "base_url": BASE, "transport": FakeTransport(_upstream), "retry": RetryConfig(attempts=1, timeout=5.0),
-          "limits": RateLimits([Window("w", 5, 60.0)])}  # fmt: skip
+CLIENT = {
+    "api_key": KEY,
+    "base_url": BASE,
+    "transport": FakeTransport(_upstream),
+    "retry": RetryConfig(attempts=1, timeout=5.0),
+    "limits": RateLimits([Window("w", 5, 60.0)]),
+}
 
 CASES = [
     pytest.param("ok", 200, None, id="ok"),
@@ -149,8 +154,9 @@ async def running_fastapi(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize(("path", "status", "retry_after"), CASES)
 @pytest.mark.parametrize("framework", ["fastapi", "aiohttp"])
-async def test_errors_become_answers(framework: str, path: str, status: int, retry_after: str | None,
-                                     caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+async def test_errors_become_answers(
+    framework: str, path: str, status: int, retry_after: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
     """Upstream outcomes become 200/404/502/429/504 JSON answers with one log line, no traceback."""
     caplog.set_level(logging.WARNING, "salescaling_async.web")
     if framework == "fastapi":
@@ -280,8 +286,14 @@ async def test_fastapi_disconnect_cancels_the_queued_call() -> None:
     """A client that disconnects while its handler's SDK call is queued: the handler is
     cancelled, the call leaves the queue, and nothing more is sent upstream."""
     transport = FakeTransport(_upstream)
-    app = _fastapi_app(**{**CLIENT, "transport": transport, "limits": RateLimits([Window("w", 1, 60.0)]),
-                          "retry": RetryConfig(attempts=1, timeout=300.0)})  # fmt: skip
+    app = _fastapi_app(
+        **{
+            **CLIENT,
+            "transport": transport,
+            "limits": RateLimits([Window("w", 1, 60.0)]),
+            "retry": RetryConfig(attempts=1, timeout=300.0),
+        }
+    )
     gone = asyncio.Event()
     sent: list[Any] = []
 
@@ -296,9 +308,21 @@ async def test_fastapi_disconnect_cancels_the_queued_call() -> None:
         sent.append(message)
 
     def scope() -> dict[str, Any]:
-        return {"type": "http", "method": "GET", "path": "/x/ok", "raw_path": b"/x/ok", "query_string": b"",
-                "headers": [], "http_version": "1.1", "scheme": "http", "server": ("x", 80), "client": ("y", 1),
-                "root_path": "", "asgi": {"version": "3.0"}, "state": dict(state or {})}  # fmt: skip
+        return {
+            "type": "http",
+            "method": "GET",
+            "path": "/x/ok",
+            "raw_path": b"/x/ok",
+            "query_string": b"",
+            "headers": [],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("x", 80),
+            "client": ("y", 1),
+            "root_path": "",
+            "asgi": {"version": "3.0"},
+            "state": dict(state or {}),
+        }
 
     async with app.router.lifespan_context(app) as state:
         client: AsyncSalescaling = app.state.salescaling
@@ -318,8 +342,14 @@ async def test_fastapi_disconnect_cancels_the_queued_call() -> None:
 async def test_aiohttp_disconnect_cancels_the_queued_call() -> None:
     """With handler_cancellation=True, a client that goes away takes its queued call with it."""
     transport = FakeTransport(_upstream)
-    app = _aiohttp_app(**{**CLIENT, "transport": transport, "limits": RateLimits([Window("w", 1, 60.0)]),
-                          "retry": RetryConfig(attempts=1, timeout=300.0)})  # fmt: skip
+    app = _aiohttp_app(
+        **{
+            **CLIENT,
+            "transport": transport,
+            "limits": RateLimits([Window("w", 1, 60.0)]),
+            "retry": RetryConfig(attempts=1, timeout=300.0),
+        }
+    )
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -397,9 +427,20 @@ async def test_disconnect_after_the_response_spares_background_tasks() -> None:
         if message["type"] == "http.response.body":
             responded.set()
 
-    scope = {"type": "http", "method": "GET", "path": "/bg", "raw_path": b"/bg", "query_string": b"", "headers": [],
-             "http_version": "1.1", "scheme": "http", "server": ("x", 80), "client": ("y", 1), "root_path": "",
-             "asgi": {"version": "3.0"}}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/bg",
+        "raw_path": b"/bg",
+        "query_string": b"",
+        "headers": [],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("x", 80),
+        "client": ("y", 1),
+        "root_path": "",
+        "asgi": {"version": "3.0"},
+    }
     call = asyncio.create_task(app(scope, receive, send))
     await settle(50)
     release.set()

@@ -36,8 +36,19 @@ def _free_port() -> int:
 
 
 def _uvicorn(target: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
-            *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
 
 
 COMMANDS = {
@@ -78,9 +89,12 @@ async def run_server(cmd: list[str], env: dict[str, str], ready: str = "/health"
     port = _free_port()
     with tempfile.TemporaryFile() as log:
         proc = await asyncio.create_subprocess_exec(
-            *[part.replace("{port}", str(port)) for part in cmd], cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=asyncio.subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
+            *[part.replace("{port}", str(port)) for part in cmd],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
         server = Server(proc, f"http://127.0.0.1:{port}", log)
         try:
             async with aiohttp.ClientSession() as http:
@@ -219,8 +233,17 @@ async def test_example_refuses_to_start_without_a_webhook_secret(app: str) -> No
     for secret in ("", "short"):
         env = {k: v for k, v in os.environ.items() if k != "WEBHOOK_SECRET"}
         cmd = [part.replace("{port}", str(_free_port())) for part in COMMANDS[app]]
-        proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT), "WEBHOOK_SECRET": secret,
-                                                    "SALESCALING_API_KEY": "sk_test_" + "x" * 24},
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            cwd=ROOT,
+            env={
+                **env,
+                "PYTHONPATH": str(ROOT),
+                "WEBHOOK_SECRET": secret,
+                "SALESCALING_API_KEY": "sk_test_" + "x" * 24,
+            },
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         _, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode != 0 and b"WEBHOOK_SECRET" in err, err

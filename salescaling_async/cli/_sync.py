@@ -25,32 +25,51 @@ from .._errors import (
     RateLimitedError,
     SalescalingError,
 )
+from ..integrations._dlt_schema import RESOURCES
 from . import api_key_option, base_url_option, main, scale_option
 from ._console import err
 from ._console import fail as _fail
 
-_CHOICES = ("calls", "contacts", "companies", "meetings", "opportunities", "calendars", "calendar-events",
-            "calendar_events", "users", "voice-agents", "voice_agents")  # fmt: skip
+# Each resource by its table name and by its CLI spelling (``calendar-events``).
+_CHOICES = tuple(dict.fromkeys(spelling for name in RESOURCES for spelling in (name, name.replace("_", "-"))))
 
 
 @main.command("sync")
 @click.argument("resources", nargs=-1, type=click.Choice(_CHOICES), metavar="[RESOURCE]...")
-@click.option("--destination", default="duckdb", show_default=True,
-              help="A dlt destination name; duckdb writes ./salescaling.duckdb. Credentials the dlt way "
-                   "(environment or .dlt/secrets.toml).")  # fmt: skip
-@click.option("--dataset", help="Dataset (schema) name [default: salescaling; in the default DuckDB file: main, "
-                                "as DuckDB cannot tell a schema from a file of the same name]")  # fmt: skip
+@click.option(
+    "--destination",
+    default="duckdb",
+    show_default=True,
+    help="A dlt destination name; duckdb writes ./salescaling.duckdb. Credentials the dlt way "
+    "(environment or .dlt/secrets.toml).",
+)
+@click.option(
+    "--dataset",
+    help="Dataset (schema) name [default: salescaling; in the default DuckDB file: main, "
+    "as DuckDB cannot tell a schema from a file of the same name]",
+)
 @click.option("--full-refresh", is_flag=True, help="Drop the resources' tables and history, then load anew.")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--pipelines-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where dlt keeps the sync's state, one pipeline per database and dataset "
-                   "(default: dlt's own, ~/.dlt/pipelines).")  # fmt: skip
+@click.option(
+    "--pipelines-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where dlt keeps the sync's state, one pipeline per database and dataset "
+    "(default: dlt's own, ~/.dlt/pipelines).",
+)
 @api_key_option
 @base_url_option
 @scale_option
-def sync_cmd(resources: tuple[str, ...], destination: str, dataset: str | None, full_refresh: bool, page_size: int,
-             pipelines_dir: Path | None, api_key: str | None, base_url: str | None,
-             time_scale: float) -> None:  # fmt: skip
+def sync_cmd(
+    resources: tuple[str, ...],
+    destination: str,
+    dataset: str | None,
+    full_refresh: bool,
+    page_size: int,
+    pipelines_dir: Path | None,
+    api_key: str | None,
+    base_url: str | None,
+    time_scale: float,
+) -> None:
     """Load RESOURCE tables (default: all) into a database: new rows added, changed ones
     versioned, deleted ones closed (SCD2).  Safe to stop and rerun.
 
@@ -62,17 +81,25 @@ def sync_cmd(resources: tuple[str, ...], destination: str, dataset: str | None, 
     except ImportError:
         _fail("salescaling sync needs dlt: pip install 'salescaling-async[cli,dlt]'", 2)
     try:
-        _sync(resources, destination, dataset, full_refresh, page_size, pipelines_dir, api_key, base_url,
-              time_scale)  # fmt: skip
+        _sync(resources, destination, dataset, full_refresh, page_size, pipelines_dir, api_key, base_url, time_scale)
     except KeyboardInterrupt:
         _fail("interrupted: nothing of this scan was loaded; run the same command again", 130)
     except Exception as exc:  # noqa: BLE001 - dlt wraps every failure; unwrap it to one line
         _fail_with(exc)
 
 
-def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, full_refresh: bool, page_size: int,
-          pipelines_dir: Path | None, api_key: str | None, base_url: str | None,
-          time_scale: float, folder: Path | None = None) -> str:  # fmt: skip
+def _sync(
+    resources: tuple[str, ...],
+    destination: str,
+    dataset: str | None,
+    full_refresh: bool,
+    page_size: int,
+    pipelines_dir: Path | None,
+    api_key: str | None,
+    base_url: str | None,
+    time_scale: float,
+    folder: Path | None = None,
+) -> str:
     """Run one sync and print its summary; returns where it loaded (the DuckDB file's path)."""
     import dlt
 
@@ -93,8 +120,9 @@ def _sync(resources: tuple[str, ...], destination: str, dataset: str | None, ful
         if dataset == path.stem:
             raise ConfigError(f"in DuckDB the dataset cannot be named like the file ({path.name}); pick another")
     dataset = dataset or _dlt_run.DATASET_NAME
-    pipeline = _dlt_run.make_pipeline(target, dataset, str(pipelines_dir) if pipelines_dir else None,
-                                      _dlt_run.pipeline_name(where, dataset))  # fmt: skip
+    pipeline = _dlt_run.make_pipeline(
+        target, dataset, str(pipelines_dir) if pipelines_dir else None, _dlt_run.pipeline_name(where, dataset)
+    )
     with _progress(names) as (progress, tasks):
         monitor.on_page = lambda resource, count: progress.update(
             tasks[resource], advance=count, total=monitor.totals.get(resource)
@@ -154,8 +182,11 @@ def _summary(result: Any, limits: RateLimits, title: str) -> None:
     scan = result.scan_seconds
     ceiling = limits.ceiling(scan) if scan > 0 else 0
     share = f" in a {scan:.1f}s scan, {result.requests / ceiling:.0%} of the key's ceiling" if ceiling else ""
-    err.print(f"requests {result.requests:,}{share}   429s {result.rate_limited}   retries {result.retries}   "
-              f"wall time {result.seconds:.1f}s", highlight=False)  # fmt: skip
+    err.print(
+        f"requests {result.requests:,}{share}   429s {result.rate_limited}   retries {result.retries}   "
+        f"wall time {result.seconds:.1f}s",
+        highlight=False,
+    )
     if result.finished_pending:
         err.print("(first finished loading the scan a previous, stopped run had completed)")
 

@@ -126,9 +126,11 @@ class _Recorder:
             "salescaling.throttle.wait", "s", "Seconds each attempt queued for rate budget"
         )
         meter.create_observable_gauge(
-            "salescaling.budget.remaining", [self.observe_budget], "{request}",
+            "salescaling.budget.remaining",
+            [self.observe_budget],
+            "{request}",
             "Requests the key may still send now, per rate window",
-        )  # fmt: skip
+        )
         # Keys in use, least recently used first, each with its snapshot at its last attempt.
         self.snapshots: OrderedDict[str, KeyStatistics] = OrderedDict()
 
@@ -138,12 +140,15 @@ class _Recorder:
         span = self.tracer.start_span(
             f"{event.method} {attributes.get('url.template', '')}".rstrip(),
             kind=SpanKind.CLIENT,
-            attributes={**attributes, "url.full": event.url,
-                        "salescaling.throttle_wait_s": event.throttle_wait,
-                        "salescaling.retry_count": event.attempt - 1,
-                        **({"http.request.resend_count": event.attempt - 1} if event.attempt > 1 else {})},
+            attributes={
+                **attributes,
+                "url.full": event.url,
+                "salescaling.throttle_wait_s": event.throttle_wait,
+                "salescaling.retry_count": event.attempt - 1,
+                **({"http.request.resend_count": event.attempt - 1} if event.attempt > 1 else {}),
+            },
             start_time=end - int(event.duration * 1e9),
-        )  # fmt: skip
+        )
         if "error.type" in attributes:
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=end)
@@ -165,8 +170,11 @@ class _Recorder:
 
     def attributes(self, event: RequestAttempt) -> dict[str, Any]:
         parts = urlsplit(event.url)
-        out: dict[str, Any] = {"http.request.method": event.method, "server.address": parts.hostname or "",
-                               "salescaling.key_id": event.key}  # fmt: skip
+        out: dict[str, Any] = {
+            "http.request.method": event.method,
+            "server.address": parts.hostname or "",
+            "salescaling.key_id": event.key,
+        }
         if parts.port is not None:
             out["server.port"] = parts.port
         if event.template:
@@ -216,9 +224,8 @@ class _Recorder:
 def _idle(stats: KeyStatistics) -> bool:
     """Nothing held, queued, in flight or paused: the key's state is as if never used."""
     return (
-        not any(stats.held.values()) and not stats.in_flight and not any(stats.queued.values())
-        and not stats.paused_for
-    )  # fmt: skip
+        not any(stats.held.values()) and not stats.in_flight and not any(stats.queued.values()) and not stats.paused_for
+    )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -39,12 +39,22 @@ def _contact(rng: random.Random, i: int) -> Record:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     at = iso(_when(rng))
     return {
-        "id": _uuid(rng), "firstName": first, "lastName": last, "salutation": "Mx.",
-        "email": f"{first}.{last}.{i}@example.com".lower(), "phone": f"+1-555-{i:07d}",
-        "city": rng.choice(_CITIES), "country": "United States", "currency": "USD",
-        "titlePosition": "Buyer", "companyId": None, "opportunityId": None,
-        "createdAt": at, "updatedAt": at, "personId": _uuid(rng),
-    }  # fmt: skip
+        "id": _uuid(rng),
+        "firstName": first,
+        "lastName": last,
+        "salutation": "Mx.",
+        "email": f"{first}.{last}.{i}@example.com".lower(),
+        "phone": f"+1-555-{i:07d}",
+        "city": rng.choice(_CITIES),
+        "country": "United States",
+        "currency": "USD",
+        "titlePosition": "Buyer",
+        "companyId": None,
+        "opportunityId": None,
+        "createdAt": at,
+        "updatedAt": at,
+        "personId": _uuid(rng),
+    }
 
 
 def _call(rng: random.Random, i: int) -> Record:
@@ -52,56 +62,94 @@ def _call(rng: random.Random, i: int) -> Record:
     duration = rng.randrange(60, 3600)
     call_id = _uuid(rng)
     return {
-        "callId": call_id, "status": "completed", "name": f"Call {i} with {rng.choice(_LAST)} Corp",
-        "startDateTime": iso(start), "endDateTime": iso(start + timedelta(seconds=duration)),
-        "duration": duration, "description": "Discussion", "language": "en",
-        "direction": rng.choice(["OUTBOUND", "INBOUND"]), "fromNumber": "+1234567890",
-        "toNumber": "+0987654321", "callType": {"id": "type123", "name": "Sales Call"},
-        "aiScore": round(rng.random(), 2), "url": f"https://app.salescaling.com/calls/{call_id}",
-    }  # fmt: skip
+        "callId": call_id,
+        "status": "completed",
+        "name": f"Call {i} with {rng.choice(_LAST)} Corp",
+        "startDateTime": iso(start),
+        "endDateTime": iso(start + timedelta(seconds=duration)),
+        "duration": duration,
+        "description": "Discussion",
+        "language": "en",
+        "direction": rng.choice(["OUTBOUND", "INBOUND"]),
+        "fromNumber": "+1234567890",
+        "toNumber": "+0987654321",
+        "callType": {"id": "type123", "name": "Sales Call"},
+        "aiScore": round(rng.random(), 2),
+        "url": f"https://app.salescaling.com/calls/{call_id}",
+    }
 
 
 def _opportunity(rng: random.Random, i: int) -> Record:
     at = iso(_when(rng))
     return {
-        "id": _uuid(rng), "name": f"Deal {i}", "amount": rng.randrange(1000, 100000),
-        "finalAmount": None, "risk": rng.choice(["Low", "Medium", "High"]),
-        "priority": rng.choice(["Low", "Medium", "High"]), "status": "open",
-        "closeProbability": rng.randrange(0, 101), "contactId": None,
-        "createdAt": at, "updatedAt": at,
-    }  # fmt: skip
+        "id": _uuid(rng),
+        "name": f"Deal {i}",
+        "amount": rng.randrange(1000, 100000),
+        "finalAmount": None,
+        "risk": rng.choice(["Low", "Medium", "High"]),
+        "priority": rng.choice(["Low", "Medium", "High"]),
+        "status": "open",
+        "closeProbability": rng.randrange(0, 101),
+        "contactId": None,
+        "createdAt": at,
+        "updatedAt": at,
+    }
 
 
 def _user(rng: random.Random, i: int) -> Record:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     return {
-        "id": _uuid(rng), "email": f"{first}.{i}@example.com".lower(), "firstName": first,
-        "lastName": last, "phone": f"+1234{i:06d}", "position": "Sales Manager",
-        "metadata": {"salesRegion": rng.choice(["North", "South"])}, "personId": _uuid(rng),
-    }  # fmt: skip
+        "id": _uuid(rng),
+        "email": f"{first}.{i}@example.com".lower(),
+        "firstName": first,
+        "lastName": last,
+        "phone": f"+1234{i:06d}",
+        "position": "Sales Manager",
+        "metadata": {"salesRegion": rng.choice(["North", "South"])},
+        "personId": _uuid(rng),
+    }
 
 
 def _calendar(rng: random.Random, i: int) -> Record:
     at = iso(_when(rng))
     return {
-        "id": _uuid(rng), "name": f"Calendar {i}", "description": "Work", "hexColor": "#4285f4",
-        "hexForegroundColor": "#ffffff", "isPrimary": i == 0, "location": "New York, NY",
-        "timezone": "America/New_York", "readOnly": False, "metadata": {},
-        "createdAt": at, "updatedAt": at,
-    }  # fmt: skip
+        "id": _uuid(rng),
+        "name": f"Calendar {i}",
+        "description": "Work",
+        "hexColor": "#4285f4",
+        "hexForegroundColor": "#ffffff",
+        "isPrimary": i == 0,
+        "location": "New York, NY",
+        "timezone": "America/New_York",
+        "readOnly": False,
+        "metadata": {},
+        "createdAt": at,
+        "updatedAt": at,
+    }
 
 
 def _event(rng: random.Random, i: int) -> Record:
     start = _when(rng)
     return {
-        "id": _uuid(rng), "calendarId": None, "title": f"Meeting {i}", "description": "Sync",
-        "startDateTime": iso(start), "endDateTime": iso(start + timedelta(hours=1)),
-        "location": "Room A", "status": rng.choice(["confirmed", "tentative"]),
-        "visibility": "default", "busy": True, "readOnly": False, "hideParticipants": False,
-        "duration": 3600, "recurrence": [], "participants": [
-            {"email": "john@example.com", "name": "John Doe", "status": "yes"}],
-        "metadata": {}, "createdAt": iso(start), "updatedAt": iso(start),
-    }  # fmt: skip
+        "id": _uuid(rng),
+        "calendarId": None,
+        "title": f"Meeting {i}",
+        "description": "Sync",
+        "startDateTime": iso(start),
+        "endDateTime": iso(start + timedelta(hours=1)),
+        "location": "Room A",
+        "status": rng.choice(["confirmed", "tentative"]),
+        "visibility": "default",
+        "busy": True,
+        "readOnly": False,
+        "hideParticipants": False,
+        "duration": 3600,
+        "recurrence": [],
+        "participants": [{"email": "john@example.com", "name": "John Doe", "status": "yes"}],
+        "metadata": {},
+        "createdAt": iso(start),
+        "updatedAt": iso(start),
+    }
 
 
 def _named(rng: random.Random, i: int) -> Record:
