@@ -34,6 +34,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every response: json.loads(text, parse_constant=...) would build one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _too_deep(value: Any) -> bool:
     """Whether ``value`` nests deeper than :data:`MAX_DEPTH` (iterative walk)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -54,7 +58,7 @@ def _too_deep(value: Any) -> bool:
 def _parse(text: str) -> JSON:
     """Strict JSON with the depth bound; raises ``ValueError`` with a short reason."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
     # Cheap pre-check: fewer brackets than the bound means the bound cannot be exceeded.
