@@ -26,6 +26,9 @@ nothing runs unowned:
 The classification rule (:func:`outcome_of`) is the one fact that matters for writes:
 ``error`` only when the server certainly did not apply the write, ``ambiguous`` whenever it
 may have.
+
+Size: one module (~370 lines) because lazy intake, the concurrency bound, ordering and the
+cancellation rules are one state machine whose invariants the tests state together.
 """
 
 from __future__ import annotations

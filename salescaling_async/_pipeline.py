@@ -4,6 +4,9 @@ One call: scope check -> (per attempt) scheduler grant -> transport send -> sett
 with the :class:`Outcome` -> follow redirects (``_urls`` rules) -> parse the response -> retry
 decision (:func:`retry_delay`, pure) -> sleep on the injected clock.  Every attempt, retries
 and redirects included, consumes one slot, so retries can never push a key over its limits.
+
+Size: one module (~390 lines) so that every step of a call, slots, cache, retries and events
+included, reads as one sequence.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ Failures: ``on_failure="closed"`` raises :class:`BudgetStoreError` to the key's 
 after ``recheck_seconds``.  Settles and pauses are retried a few times, then kept and written
 with the next successful call; a slot whose acquire reply was lost is removed by that slot id
 (idempotent), so it is not held for the horizon.
+
+Size: ~570 lines, most of it the Lua scripts, kept beside the Python that calls them.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ the same command).
 
 Everything that comes from a server (messages, header values) is printed as plain text:
 never interpreted as rich markup, with control characters (terminal escapes) shown escaped.
+
+Size: ~430 lines of click command definitions (options and help texts, one command each);
+the work behind them lives in ``_console``, ``_import``, ``_jobs`` and ``_sync``.
 """
 
 from __future__ import annotations
