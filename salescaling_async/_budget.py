@@ -250,6 +250,11 @@ class KeyBudget:
         limits = [log.limit_at(now) for log in self._logs]
         return [max(1, lim - math.floor(lim * keep)) for lim in limits] if keep else limits
 
+    def pace_interval(self, now: float, *, keep: float = 0.0) -> float:
+        """The spacing that spreads grants evenly over every window: the longest hold per
+        slot of any window (its limit minus a ``keep`` share), i.e. the binding window's rate."""
+        return max(log.hold / lim for log, lim in zip(self._logs, self.effective_limits(now, keep=keep), strict=True))
+
     def received(self, slot: Slot, now: float) -> None:
         """The response arrived at ``now``: anchor the slot there."""
         self._settle(slot, now)

@@ -61,6 +61,9 @@ class AsyncSalescaling(ResourceGroups):
         interactive_reserve: The share of each window that bulk requests may not take while
             interactive ones keep coming (lent to bulk after a second without any; ``0``
             switches it off).  ``.. versionadded:: 0.2.0``
+        bulk_pacing: Pace bulk requests to the binding window's rate while interactive ones
+            come, so the reserve is refilled steadily (``False``: bulk bursts to the ceiling).
+            ``.. versionadded:: 0.2.0``
         breaker: Fail fast with :class:`CircuitOpenError` after repeated upstream failures
             (a :class:`BreakerConfig`; ``None``, the default, disables it).
         transport: A custom transport (tests: :class:`salescaling_async.testing.FakeTransport`).
@@ -92,6 +95,7 @@ class AsyncSalescaling(ResourceGroups):
         budget: BudgetStore | None = None,
         max_queue: int | None = None,
         interactive_reserve: float = 0.05,
+        bulk_pacing: bool = True,
         breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
@@ -112,6 +116,7 @@ class AsyncSalescaling(ResourceGroups):
             seed=seed,
             max_queue=max_queue,
             interactive_reserve=interactive_reserve,
+            bulk_pacing=bulk_pacing,
         )
         transport = transport or AiohttpTransport(pool, response_limits=response_limits)
         core = Core(

@@ -92,6 +92,7 @@ class Salescaling(BlockingGroups):
         budget: Where each key's rate log lives (:class:`RedisBudget` for fleets).
         max_queue: At most this many requests queued per key (:class:`QueueFullError`).
         interactive_reserve: The share of each window bulk requests may not take.
+        bulk_pacing: Pace bulk requests while interactive ones come (``False``: bursts).
         breaker: Fail fast after repeated upstream failures (:class:`BreakerConfig`).
         transport: A custom transport.
         clock: A custom clock.
@@ -126,6 +127,7 @@ class Salescaling(BlockingGroups):
         budget: BudgetStore | None = None,
         max_queue: int | None = None,
         interactive_reserve: float = 0.05,
+        bulk_pacing: bool = True,
         breaker: BreakerConfig | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
@@ -150,6 +152,7 @@ class Salescaling(BlockingGroups):
             budget=budget,
             max_queue=max_queue,
             interactive_reserve=interactive_reserve,
+            bulk_pacing=bulk_pacing,
             breaker=breaker,
             transport=transport,
             clock=clock,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -225,3 +226,13 @@ def test_no_window_ever_exceeded_with_lanes(stream: list[tuple[float, float, flo
         pending.append((now + rtt, outcome, slot))
     for window in LIMITS:
         assert _max_in_span(counted, window.seconds) <= window.limit
+
+
+def test_pace_interval_is_the_binding_window_rate() -> None:
+    """Bulk pacing spreads grants at the slowest window's rate, the reserve left out."""
+    budget = KeyBudget(RateLimits((Window("short", 20, 1.0), Window("long", 1000, 60.0))))
+    long_hold = 60.0 + Window("long", 1000, 60.0).margin
+    assert budget.pace_interval(0.0) == pytest.approx(long_hold / 1000)
+    assert budget.pace_interval(0.0, keep=0.05) == pytest.approx(long_hold / 950)
+    budget.observe(0.0, "short", limit=5, remaining=None)  # a learned smaller limit binds
+    assert budget.pace_interval(0.0) == pytest.approx((1.0 + Window("short", 20, 1.0).margin) / 5)

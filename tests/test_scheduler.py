@@ -429,7 +429,9 @@ async def test_max_queue_refuses_overflow_at_once(clock: FakeClock) -> None:
 
 async def test_bulk_never_takes_the_interactive_reserve_while_interactive_traffic_comes(clock: FakeClock) -> None:
     """With a 10 % reserve, bulk fills 18 of 20 slots; the next interactive request is granted at once."""
-    sched = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1)
+    sched = _scheduler(
+        clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1, bulk_pacing=False
+    )
     (await sched.acquire("k")).received()  # interactive traffic exists
     bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(30)]
     await settle()
@@ -448,7 +450,12 @@ async def test_bulk_never_takes_the_interactive_reserve_while_interactive_traffi
 async def test_bulk_gets_the_reserve_back_when_no_interactive_request_comes(clock: FakeClock) -> None:
     """After reserve_idle seconds without interactive requests the reserve is lent to bulk."""
     sched = _scheduler(
-        clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1, reserve_idle=0.3
+        clock,
+        RateLimits((Window("w", 20, 1.0),)),
+        cold_start=False,
+        interactive_reserve=0.1,
+        reserve_idle=0.3,
+        bulk_pacing=False,
     )
     (await sched.acquire("k")).received()
     bulk = [asyncio.create_task(sched.acquire("k", priority=Priority.BULK)) for _ in range(25)]
@@ -457,8 +464,72 @@ async def test_bulk_gets_the_reserve_back_when_no_interactive_request_comes(cloc
     clock.advance(0.31)  # the key's one timer fires when the reserve is lent
     await settle()
     assert sum(t.done() for t in bulk) == 19  # the whole window, the reserve included
-    only_bulk = _scheduler(clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1)
+    only_bulk = _scheduler(
+        clock, RateLimits((Window("w", 20, 1.0),)), cold_start=False, interactive_reserve=0.1, bulk_pacing=False
+    )
     granted = [await asyncio.wait_for(only_bulk.acquire("b", priority=Priority.BULK), 0.1) for _ in range(20)]
     assert len(granted) == 20  # never an interactive request: bulk never loses anything
     for task in bulk:
         task.cancel()
+
+
+async def _saturate(clock: FakeClock, sched: Scheduler, seconds: float) -> tuple[list[float], int]:
+    """The benchmark's load on the fake clock: 30 bulk tasks saturate the key (2 ms responses)
+    and one interactive request is made every 0.2 s from the 2nd second on.  Returns the
+    interactive waits and the bulk grants."""
+    end = clock.now() + seconds
+
+    def sleep(seconds: float) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        clock.call_at(clock.now() + seconds, lambda: future.done() or future.set_result(None))
+        return future
+
+    waits: list[float] = []
+    bulk_done = 0
+
+    async def bulk() -> None:
+        nonlocal bulk_done
+        while clock.now() < end:
+            permit = await sched.acquire("k", priority=Priority.BULK)
+            await sleep(0.002)
+            permit.received()
+            bulk_done += 1
+
+    async def interactive() -> None:
+        await sleep(2.0)
+        while clock.now() < end:
+            asked = clock.now()
+            permit = await sched.acquire("k")
+            waits.append(clock.now() - asked)
+            await sleep(0.002)
+            permit.received()
+            await sleep(0.2)
+
+    tasks = [asyncio.create_task(bulk()) for _ in range(30)] + [asyncio.create_task(interactive())]
+    # virtual time: run every task until all wait for a timer, then jump to the next timer
+    await settle(20)
+    while clock.now() < end and (due := clock.next_due()) is not None:
+        clock.advance(max(0.0, due - clock.now()))
+        await settle(20)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return waits, bulk_done
+
+
+async def test_interactive_finds_a_slot_at_once_under_a_saturating_bulk_job(clock: FakeClock) -> None:
+    """Regression (issue 17): with the 5 % reserve and a bursting bulk job an interactive
+    request every 0.2 s waited for the next burst: ~0.6 s while the short window bound (its
+    reserve is 1 slot, refilled only when the window's burst freed), then seconds once the
+    long window filled 10 s before its first slot expired.  Paced bulk (the default) keeps
+    the key's traffic at the binding window's rate: slots free one by one, no window fills
+    ahead of its expiries, and every interactive request is granted at once."""
+    sched = _scheduler(clock, RateLimits(), cold_start=False)  # defaults: 5 % reserve, paced bulk
+    waits, bulk_done = await _saturate(clock, sched, 70.0)
+    assert len(waits) >= 300
+    assert max(waits) <= 0.025  # no wait for a burst
+    assert bulk_done + len(waits) >= 0.85 * RateLimits().ceiling(70.0)  # bulk gets the rest
+    assert sched.statistics("k").rate_limited == 0
+    bursting = _scheduler(FakeClock(), RateLimits(), cold_start=False, bulk_pacing=False)
+    waits, _ = await _saturate(bursting.clock, bursting, 70.0)  # type: ignore[arg-type]
+    assert max(waits) > 0.5  # what pacing fixes
