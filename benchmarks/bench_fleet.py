@@ -10,7 +10,12 @@ Against the simulator (NestJS sliding-log semantics, windows scaled x6: 20/0.167
 * **Redis restart, empty**: the same with ``on_failure="local"`` (fraction 0.25), Redis
   killed mid-run and restarted empty 3 s later;
 * **outside traffic**: 2 fleet processes on Redis plus a client outside the fleet (a plain
-  aiohttp loop at a quarter of the short limit) on the same key.
+  aiohttp loop at a quarter of the short limit, ignoring 429s: it trips the key by itself)
+  on the same key;
+* **well-behaved outside traffic**: the same with an outside client that stays within the
+  limits by itself (3 requests per unscaled second, obeying ``Retry-After``), with 2 fleet
+  processes on Redis and with 1 process on the local budget; ``client 429s`` are the
+  fleet's, ``outside 429s`` the outside client's.
 
 ``accepted / ceiling`` uses the span between the first and the last request the server
 accepted for the key, so process start-up is not counted.
@@ -97,6 +102,32 @@ def _outsider(base_url: str, key: str, until: float, rate: float) -> None:
     asyncio.run(main())
 
 
+def _polite(base_url: str, key: str, until: float, rate: float, out: Any) -> None:
+    """A client outside the fleet that stays within the limits by itself: ``rate`` requests/s,
+    steady, obeying a 429's ``Retry-After*`` (whole seconds, divided by ``SCALE``)."""
+    import asyncio
+
+    import aiohttp
+
+    async def main() -> None:
+        rejected = 0
+        async with aiohttp.ClientSession() as session:
+            while time.time() < until:
+                async with session.get(base_url + "users", params={"limit": 1}, headers={"x-api-key": key}) as resp:
+                    await resp.read()
+                    pause = 1.0 / rate
+                    if resp.status == 429:
+                        rejected += 1
+                        hints = [
+                            float(v) / SCALE for k, v in resp.headers.items() if k.lower().startswith("retry-after")
+                        ]
+                        pause = max([pause, *hints])
+                await asyncio.sleep(pause)
+        out.put(("outside", rejected))
+
+    asyncio.run(main())
+
+
 class _Redis:
     """A redis-server we may kill and restart (empty: no persistence) on the same port."""
 
@@ -141,8 +172,10 @@ def _fleet(
     seconds: float,
     on_failure: str = "closed",
     during: Callable[[float], None] | None = None,
+    polite: float = 0.0,
 ) -> dict[str, Any]:
-    """``processes`` concurrent workers for ``seconds``; ``during(elapsed)`` is polled meanwhile."""
+    """``processes`` concurrent workers for ``seconds``; ``during(elapsed)`` is polled meanwhile;
+    with ``polite`` a well-behaved client outside the fleet sends that many requests/s."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     namespace = uuid.uuid4().hex
@@ -152,6 +185,8 @@ def _fleet(
         ctx.Process(target=_worker, args=(redis_url, namespace, base_url, key, until, on_failure, out))
         for _ in range(processes)
     ]
+    if polite:
+        procs.append(ctx.Process(target=_polite, args=(base_url, key, until, polite, out)))
     for proc in procs:
         proc.start()
     while any(p.is_alive() for p in procs):
@@ -162,11 +197,13 @@ def _fleet(
 
 
 def _collect(out: Any) -> dict[str, Any]:
-    seen: dict[str, Any] = {"client 429s": 0, "errors": 0}
+    seen: dict[str, Any] = {"client 429s": 0, "outside 429s": 0, "errors": 0}
     while not out.empty():
         kind, value = out.get()
         if kind == "429":
             seen["client 429s"] += value
+        elif kind == "outside":
+            seen["outside 429s"] += value
         else:
             seen["errors"] += 1
     return seen
@@ -221,7 +258,7 @@ def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) ->
 
 def run(results: Path) -> str:
     rows = []
-    keys = {name: SimKey() for name in ("cold", "flush", "restart", "outside")}
+    keys = {name: SimKey() for name in ("cold", "flush", "restart", "outside", "polite", "polite-local")}
     with simulator_process(time_scale=SCALE, records=5, keys=keys) as base_url:
         rows.append(cold_start(base_url, "cold"))
 
@@ -276,6 +313,23 @@ def run(results: Path) -> str:
                 )
             )
             outsider.join()
+            polite = 3 * SCALE  # 3 requests per unscaled second: within every limit by itself
+            rows.append(
+                _row(
+                    "2 fleet processes + a well-behaved client outside (3/s, obeys Retry-After)",
+                    base_url,
+                    "polite",
+                    _fleet(base_url, "polite", redis.url, 2, 15.0, polite=polite),
+                )
+            )
+            rows.append(
+                _row(
+                    "1 process (local budget) + the same outside client",
+                    base_url,
+                    "polite-local",
+                    _fleet(base_url, "polite-local", None, 1, 15.0, polite=polite),
+                )
+            )
         finally:
             redis.kill()
     text = table(

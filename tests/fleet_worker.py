@@ -66,3 +66,33 @@ def saturate(
             return {"done": done, "429": rate_limited}
 
     return asyncio.run(main())
+
+
+def outside(base_url: str, key: str, rate: float, until: float, scale: float = 1.0) -> dict[str, int]:
+    """A well-behaved client outside the fleet: plain aiohttp, ``rate`` requests/s, steady.
+
+    It stays within the limits by itself and obeys a 429's hints (the simulator sends whole
+    seconds rounded up; they are divided by ``scale`` as its windows are), so any 429 the
+    fleet earns is the fleet's doing.  Runs until wall time ``until``; returns the requests
+    it sent and the 429s it got.
+    """
+    import aiohttp
+
+    async def main() -> dict[str, int]:
+        sent = rejected = 0
+        async with aiohttp.ClientSession() as session:
+            while time.time() < until:
+                async with session.get(
+                    base_url.rstrip("/") + "/users", params={"limit": "1"}, headers={"x-api-key": key}
+                ) as resp:
+                    await resp.read()
+                    sent += 1
+                    pause = 1.0 / rate
+                    if resp.status == 429:
+                        rejected += 1
+                        hints = [float(v) for k, v in resp.headers.items() if k.lower().startswith("retry-after")]
+                        pause = max([pause, *(h / scale for h in hints)])
+                await asyncio.sleep(pause)
+        return {"sent": sent, "429": rejected}
+
+    return asyncio.run(main())
