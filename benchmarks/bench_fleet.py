@@ -26,8 +26,6 @@ accepted for the key, so process start-up is not counted.
 from __future__ import annotations
 
 import multiprocessing
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -36,8 +34,9 @@ from typing import Any
 
 from salescaling_async import RateLimits
 from salescaling_async.testing import SimKey
+from tests.redis_server import RedisServer
 
-from ._common import Row, free_port, simulator_process, table
+from ._common import Row, simulator_process, table
 from .bench_redis import _server_stats
 
 SCALE = 6.0
@@ -126,42 +125,6 @@ def _polite(base_url: str, key: str, until: float, rate: float, out: Any) -> Non
         out.put(("outside", rejected))
 
     asyncio.run(main())
-
-
-class _Redis:
-    """A redis-server we may kill and restart (empty: no persistence) on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed")
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        client.close()
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
 
 def _fleet(
@@ -262,7 +225,7 @@ def run(results: Path) -> str:
     with simulator_process(time_scale=SCALE, records=5, keys=keys) as base_url:
         rows.append(cold_start(base_url, "cold"))
 
-        redis = _Redis()
+        redis = RedisServer()
         try:
             flushed = []
 

@@ -13,6 +13,8 @@ from hypothesis import settings
 
 from salescaling_async.testing import FakeClock
 
+from .redis_server import RedisServer
+
 # CI: more examples, no deadline (shared runners are slow), and the reproduction blob printed
 # on failure (`@reproduce_failure(...)`), so a red run can be replayed exactly.
 settings.register_profile("ci", deadline=None, print_blob=True)
@@ -61,50 +63,6 @@ def _drive(clock: FakeClock) -> Callable[..., Any]:
         return await drive(clock, awaitable, **kwargs)
 
     return run
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A real redis-server process on loopback, which tests may kill."""
-
-    def __init__(self) -> None:
-        import shutil
-        import subprocess
-        import time
-
-        import redis
-
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (.ci/run installs it)")
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError("redis-server did not start")
-        client.close()
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(name="redis_server")

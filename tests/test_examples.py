@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -13,13 +12,9 @@ import pytest
 
 from salescaling_async.testing import Simulator
 
+from .redis_server import free_port
+
 ROOT = Path(__file__).parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 COMMANDS = {
@@ -43,7 +38,7 @@ COMMANDS = {
 async def test_example_app_serves_concurrent_requests(app: str) -> None:
     """40 concurrent requests to the app share its one client: all succeed, zero 429s upstream."""
     async with Simulator(records={"contacts": 20}) as sim:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "SALESCALING_API_KEY": sim.api_key,

@@ -16,7 +16,7 @@ import redis as sync_redis
 from salescaling_async.testing import Simulator, simulator_in_thread
 
 from . import fleet_worker
-from .conftest import RedisServer
+from .redis_server import RedisServer
 
 SCALE = 15.0  # long window 1000 / 4 s
 

@@ -19,7 +19,7 @@ from salescaling_async._scheduler import key_id
 from salescaling_async.testing import Simulator, simulator_in_thread
 
 from . import redis_worker
-from .conftest import RedisServer
+from .redis_server import RedisServer
 
 SCALE = 5.0
 
