@@ -29,6 +29,7 @@ the property tests prove safe are one piece of reasoning.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import heapq
 import math
@@ -78,7 +79,7 @@ class _WindowLog:
     expiries: list[float] = attrs.field(factory=list)
     hold: float = attrs.field(init=False)
     learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
-    foreign: list[float] = attrs.field(factory=list)  # expiries of foreign hits seen while warm
+    uncounted: list[float] = attrs.field(factory=list)  # expiries of our 429s this window never counted
 
     def __attrs_post_init__(self) -> None:
         self.hold = self.window.seconds + self.window.margin
@@ -93,9 +94,9 @@ class _WindowLog:
         heap = self.expiries
         while heap and heap[0] <= now:
             heapq.heappop(heap)
-        foreign = self.foreign
-        while foreign and foreign[0] <= now:
-            heapq.heappop(foreign)
+        uncounted = self.uncounted
+        while uncounted and uncounted[0] <= now:
+            heapq.heappop(uncounted)
 
     def kth_expiry(self, k: int) -> float:
         """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
@@ -124,13 +125,27 @@ class KeyBudget:
             have reached the server) is held beyond ``now + W + m``.
     """
 
-    __slots__ = ("_flying", "_in_flight", "_logs", "_seq", "ambiguity_horizon", "longest_hold", "paused_until")
+    __slots__ = (
+        "_flying",
+        "_collided_at",
+        "_collisions",
+        "_in_flight",
+        "_logs",
+        "_notes",
+        "_seq",
+        "ambiguity_horizon",
+        "longest_hold",
+        "paused_until",
+    )
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
         self._logs = [_WindowLog(w, w.limit) for w in limits]
         self._in_flight = 0
         self._seq = 0
         self._flying: dict[int, float] = {}  # grant number -> grant time, in flight, in grant order
+        self._notes: list[float] = []  # when foreign hits were noted (ascending), see note_foreign
+        self._collisions = 0  # 429s on a warm key within the longest hold, see collided
+        self._collided_at = -INFINITY
         self.longest_hold = max(log.hold for log in self._logs)
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
@@ -161,13 +176,16 @@ class KeyBudget:
 
     def _wait(self, now: float, ahead: int, *, exact: bool, fraction: float = 1.0, keep: float = 0.0) -> float:
         wait = max(0.0, self.paused_until - now)
+        notes = self._notes
+        if notes and notes[0] <= now - self.longest_hold:
+            del notes[: bisect.bisect_right(notes, now - self.longest_hold)]
+            if now - self._collided_at > self.longest_hold:
+                self._collisions = 0
         for log in self._logs:
             log.purge(now)
-            # Foreign traffic seen while warm keeps coming: leave it as much room again as it
-            # took in the last window (never the whole window), so it does not trip the key.
             limit = log.limit if log.limit == log.window.limit else log.limit_at(now)
-            if log.foreign:
-                limit = max(1, limit - len(log.foreign))
+            if notes:
+                limit = max(1, limit - self._foreign_room(log, now))
             if keep:
                 limit = max(1, limit - math.floor(limit * keep))
             if fraction < 1.0:
@@ -188,6 +206,20 @@ class KeyBudget:
             else:
                 wait = max(wait, log.hold)
         return wait
+
+    def _foreign_room(self, log: _WindowLog, now: float) -> int:
+        """Slots ``log`` keeps free for foreign traffic that keeps coming (see :meth:`note_foreign`).
+
+        As many as were noted within the window's hold; at least the noted *rate* (over the
+        span of the notes) times the hold, because a short window rarely sees the traffic in
+        its own count (while it is full of our hits we get no answers, and our hits it no
+        longer counts are still held); and at least the room that collisions taught
+        (:meth:`collided`).
+        """
+        notes = self._notes
+        recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
+        span = max(log.hold, now - notes[0])
+        return max(recent, math.ceil(len(notes) * log.hold / span), self._collisions)
 
     def is_idle(self, now: float) -> bool:
         """True when the key holds nothing, so forgetting it loses no information.
@@ -291,7 +323,6 @@ class KeyBudget:
         remaining: int | None,
         learn_for: float = INFINITY,
         in_flight: int | None = None,
-        reserve: bool = False,
         older: tuple[float, int] | None = None,
     ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
@@ -304,9 +335,8 @@ class KeyBudget:
         have counted before answering (default: all of them; the scheduler passes the ones
         granted before the answered request, see :meth:`in_flight_before`): counting a
         request the server has not seen yet would hide a foreign hit.  Returns the phantoms
-        added.  With ``reserve`` (the key was warm: these hits are new traffic, not an
-        earlier process's history) the same number of slots is kept free for that traffic
-        while the phantoms last.  ``older`` is ``(seconds, count)`` of a shorter window on
+        added (the caller notes those of the longest window as live foreign traffic, see
+        :meth:`note_foreign`).  ``older`` is ``(seconds, count)`` of a shorter window on
         the same response: at most ``count`` hits are that recent, so the other foreign hits
         are anchored ``seconds`` earlier (the latest they can have happened), and an earlier
         process's history ages out as early as it safely can.
@@ -321,16 +351,34 @@ class KeyBudget:
             return 0
         log.purge(now)
         flying = self._in_flight if in_flight is None else in_flight
-        foreign = (limit - remaining) - (flying + len(log.expiries))
+        # our 429s stay held (safe against servers that count them) but this window did not
+        # count them: left in, they would hide as many foreign hits
+        foreign = (limit - remaining) - (flying + len(log.expiries) - len(log.uncounted))
         added = 0
         if older is not None and foreign > older[1]:
             added = self._add_phantoms(log, now - older[0], foreign - older[1])
             foreign = older[1]
         added += self._add_phantoms(log, now, min(foreign, log.limit - added))
-        if reserve:
-            for _ in range(added):
-                heapq.heappush(log.foreign, now + log.hold)
         return added
+
+    def note_foreign(self, now: float, count: int) -> None:
+        """``count`` hits from outside this budget were just learned, and they are live traffic
+        (the key was warm, or a second cold-start answer saw them arrive after the first):
+        such traffic keeps coming, so every window keeps room for it while the notes last
+        (the longest hold), see :meth:`_foreign_room`.
+        """
+        if count > 0:
+            self._notes.extend([now] * count)
+
+    def collided(self, now: float) -> None:
+        """A 429 on a warm key: outside traffic came in bursts the noted rate did not cover.
+        Every window keeps twice as many slots free as after the last collision (1 after the
+        first), until no collision happened for the longest hold."""
+        if self._notes and now - self._collided_at > self.longest_hold:
+            self._collisions = 0
+        self._collisions = 2 * self._collisions or 1
+        self._collided_at = now
+        self.note_foreign(now, 1)
 
     def rate_limited(self, now: float, hints: dict[str | None, float], fallback: float) -> float:
         """A 429 arrived at ``now``: pause the key and fill the named windows.
@@ -346,6 +394,11 @@ class KeyBudget:
             if log is not None:
                 log.purge(now)
                 self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log.expiries))
+        # A NestJS server stops at the first window that rejects: that one and the ones
+        # checked after it never counted the rejected request (the slot, anchored now, stays).
+        named = [i for i, log in enumerate(self._logs) if any(n is not None and n.lower() == log.window.name.lower() for n in hints)]
+        for log in self._logs[min(named) :] if named else ():
+            heapq.heappush(log.uncounted, now + log.hold)
         return self.paused_until
 
     def assume_held(self, now: float, anchor: float, held: list[int]) -> int:

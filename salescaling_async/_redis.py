@@ -105,7 +105,7 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
 if mygen ~= '' and mygen ~= gen then return {2, 0, gen} end
 if redis.call('ZSCORE', KEYS[1], 'f:' .. id) then return {1, now, gen} end
-local meta = redis.call('HMGET', KEYS[2], 'pause', 'open', 'probe')
+local meta = redis.call('HMGET', KEYS[2], 'pause', 'open', 'probe', 'coll', 'coll_at')
 local pause = tonumber(meta[1]) or 0
 if pause > now then return {0, pause - now, gen} end
 local open = meta[2]
@@ -117,11 +117,21 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '(0', now - maxhold)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - maxhold)
 local wait = 0
 local helds = {}
+local notes = redis.call('ZCARD', KEYS[3])
+local first = 0
+if notes > 0 then first = tonumber(redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]) end
+local coll = 0
+if now - (tonumber(meta[5]) or 0) <= maxhold then coll = tonumber(meta[4]) or 0 end
 for i = 1, n do
   local hold = tonumber(ARGV[1 + 2 * i])
   local floor = '(' .. (now - hold)
-  -- foreign traffic seen while open keeps coming: leave it as much room as it took
-  local limit = math.max(1, tonumber(ARGV[2 * i]) - redis.call('ZCOUNT', KEYS[3], floor, '+inf'))
+  -- live foreign traffic keeps coming: leave it as much room as it took within the hold,
+  -- and at least its rate over the span of the notes times the hold (_budget._foreign_room)
+  local room = coll
+  if notes > 0 then
+    room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), math.ceil(notes * hold / math.max(hold, now - first)))
+  end
+  local limit = math.max(1, tonumber(ARGV[2 * i]) - room)
   local held = redis.call('ZCOUNT', KEYS[1], floor, '+inf')
   helds[i] = held
   if held >= limit then
@@ -156,7 +166,9 @@ local anchor = now
 if mode == 'ambiguous' then anchor = now + tonumber(ARGV[3]) end
 redis.call('ZADD', KEYS[1], anchor, 'd:' .. id)
 if mode == 'received' then
-  local warm = redis.call('HGET', KEYS[2], 'open') == '1'
+  -- live traffic, not an earlier process's history: seen while open, or by a second answer
+  local meta = redis.call('HMGET', KEYS[2], 'open', 'seen')
+  local live = meta[1] == '1' or (tonumber(meta[2]) or 0) >= 1
   local m = tonumber(ARGV[5])
   local fresh = 0
   for i = 1, m do
@@ -177,8 +189,8 @@ if mode == 'received' then
     end
     if count - held > fresh then fresh = count - held end
   end
-  -- the same foreign hits show in every window's count: note them once, for the reserve
-  if warm then
+  -- the same foreign hits show in every window's count: note them once, for the room kept
+  if live then
     for j = 1, fresh do redis.call('ZADD', KEYS[3], now, 'x:' .. id .. ':' .. j) end
     redis.call('PEXPIRE', KEYS[3], ttl)
   end
@@ -199,10 +211,19 @@ PAUSE = (
     + """
 local untl = now + tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-if untl > (tonumber(redis.call('HGET', KEYS[2], 'pause')) or 0) then
+local n = tonumber(ARGV[3])
+local meta = redis.call('HMGET', KEYS[2], 'pause', 'open', 'coll', 'coll_at')
+local paused = tonumber(meta[1]) or 0
+if meta[2] == '1' and paused <= now then
+  -- a 429 on an open key proves outside traffic the room kept for it did not cover:
+  -- keep twice as many slots free (1 after the first), until none for the longest hold
+  local coll = tonumber(meta[3]) or 0
+  if now - (tonumber(meta[4]) or 0) > tonumber(ARGV[5 + 2 * n]) then coll = 0 end
+  redis.call('HSET', KEYS[2], 'coll', math.max(1, 2 * coll), 'coll_at', now)
+end
+if untl > paused then
   redis.call('HSET', KEYS[2], 'pause', untl)
 end
-local n = tonumber(ARGV[3])
 for i = 1, n do
   local limit = tonumber(ARGV[3 + 2 * i - 1])
   local hold = tonumber(ARGV[3 + 2 * i])
@@ -492,7 +513,14 @@ class RedisKeyLog:
             found = self.backend.holds.get(name.lower())
             if found is not None:
                 fills += [found[0], found[1]]
-        args = [math.ceil(seconds * 1000), self.backend.ttl_ms, len(fills) // 2, *fills, uuid.uuid4().hex]
+        args = [
+            math.ceil(seconds * 1000),
+            self.backend.ttl_ms,
+            len(fills) // 2,
+            *fills,
+            uuid.uuid4().hex,
+            self.backend.max_hold_ms,
+        ]
         self._write("pause", args)
 
     # -- internals ------------------------------------------------------------------------

@@ -143,6 +143,7 @@ class _KeyState:
         self.warm_until = -INFINITY  # the key knows the server's view until then (cold start)
         self.headerless = 0
         self.probes = 0  # answers with rate-limit headers while cold
+        self.probe_until = -INFINITY  # a cold key seeing recent foreign hits stays closed until then
         self.strikes = 0  # hintless 429s in a row
         self.last_interactive = -INFINITY  # when an interactive request last asked
         self.bulk_next = -INFINITY  # bulk pacing: no bulk grant before then
@@ -311,6 +312,7 @@ class Scheduler:
         self._rng = random.Random(seed)
         self._closed = False
         self._shortest = min(w.seconds for w in self.limits)
+        self._seconds = {w.name.lower(): w.seconds for w in self.limits}  # window lengths by header name
 
     # -- public operations ----------------------------------------------------------------
 
@@ -666,30 +668,47 @@ class Scheduler:
                 log.warning("ignoring unparsable rate-limit headers", exc_info=True)
         learn_for = state.view.longest_hold
         before = state.view.in_flight_before(slot) if windows else 0
-        warm = now < state.warm_until
+        # Hits that are live traffic, not an earlier process's history: seen while warm, or
+        # by a cold key's second answer (they arrived after the first answer).
+        live = now < state.warm_until or state.probes >= 1
         older = self._shorter_counts(windows)
+        fresh, shortest, recent = 0, INFINITY, 0
         for window in windows:
             # With a shared store the other processes' hits look foreign to this view: only
             # the store, which knows the whole fleet's log, turns counts into phantoms.
             remaining = window.remaining if state.remote is None else None
-            state.phantoms += state.view.observe(
+            added = state.view.observe(
                 now,
                 window.name,
                 limit=window.limit,
                 remaining=remaining,
                 learn_for=learn_for,
                 in_flight=before,
-                reserve=warm,
                 older=older.get(window.name.lower()),
             )
+            state.phantoms += added
+            # the same foreign hits show in every window's count: note the most any one saw
+            length = self._seconds.get(window.name.lower(), 0.0)
+            fresh = max(fresh, added)
+            if 0 < length < shortest:
+                shortest, recent = length, added
+        if live:
+            state.view.note_foreign(now, fresh)
         if any(w.remaining is not None for w in windows):
             # The first answer may predate requests still on the wire from a process that just
             # died; a second one, sent after the first came back, has seen them too.
             state.headerless = 0
-            if now < state.warm_until or state.probes >= PROBES - 1:
-                state.warm_until, state.probes = now + learn_for, 0
+            if now < state.warm_until:
+                state.warm_until = now + learn_for
             else:
+                if state.probes == 0:
+                    # Foreign hits within the shortest window: someone may be using the key
+                    # right now.  Stay single-flight for one shortest window, so that traffic
+                    # shows in the counts (noted as live) before the key opens into it.
+                    state.probe_until = now + self._shortest if recent else now
                 state.probes += 1
+                if state.probes >= PROBES and now >= state.probe_until:
+                    state.warm_until, state.probes = now + learn_for, 0
         else:
             state.headerless += 1
             if state.headerless >= COLD_RAMP or now < state.warm_until:
@@ -701,7 +720,7 @@ class Scheduler:
     def _shorter_counts(self, windows: list[WindowHeaders]) -> dict[str, tuple[float, int]]:
         """For each window on a response, ``(seconds, count)`` of the next shorter one with a
         server count: the hits that recent are at most that count (see ``KeyBudget.observe``)."""
-        seconds = {w.name.lower(): w.seconds for w in self.limits}
+        seconds = self._seconds
         known = sorted(
             (seconds[w.name.lower()], w.name.lower(), w.limit - w.remaining)
             for w in windows
@@ -733,6 +752,10 @@ class Scheduler:
         else:
             state.strikes += 1
             backoff = fallback if fallback is not None else self._hintless_pause(state.strikes, retry)
+        if now < state.warm_until and state.view.paused_until <= now:
+            # Our own grants alone never overflow a window: a 429 on a warm key proves
+            # outside traffic (or a limit we had not learned yet); keep room for it.
+            state.view.collided(now)
         until = state.view.rate_limited(now, hints, backoff)
         state.rate_limited += 1
         pause = until - now

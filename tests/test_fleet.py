@@ -243,6 +243,30 @@ async def test_a_429_pauses_every_process(budget: RedisBudget, clock: FakeClock)
         await a.aclose(), await b.aclose()
 
 
+async def test_a_429_on_an_open_key_keeps_room_fleet_wide(budget: RedisBudget, clock: FakeClock) -> None:
+    """Our grants alone never overflow a window: a 429 on an open key is outside traffic, so every
+    process keeps a slot free for it (two after a second collision)."""
+    a, b = Scheduler(LIMITS, clock=clock, budget=budget), Scheduler(LIMITS, clock=clock, budget=budget)
+    try:
+        await _opened(a)  # 2 slots held
+
+        async def grants_after_pause(tag: str) -> int:
+            granted = 0
+            for i in range(10):
+                while (wait := await _log(b).acquire(f"{tag}{i}", [5, 20])) > 0 and wait < 0.1:
+                    await asyncio.sleep(wait)  # the fleet-wide pause (Redis's clock) runs out
+                if wait > 0:
+                    return granted
+                granted += 1
+            return granted
+
+        (await _granted(a)).rate_limited({}, {None: 0.02})
+        await _drain(a)
+        assert await grants_after_pause("x") == 5 - 3 - 1  # 3 held (the 429 too), 1 kept free
+    finally:
+        await a.aclose(), await b.aclose()
+
+
 async def test_data_loss_is_detected_and_reseeded(budget: RedisBudget, clock: FakeClock, r: Any) -> None:
     """After the log vanished, a new generation starts closed and each process re-seeds its slots."""
     sched = Scheduler(LIMITS, clock=clock, budget=budget)
