@@ -126,9 +126,9 @@ class KeyBudget:
     """
 
     __slots__ = (
-        "_flying",
         "_collided_at",
         "_collisions",
+        "_flying",
         "_in_flight",
         "_logs",
         "_notes",
@@ -396,7 +396,8 @@ class KeyBudget:
                 self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log.expiries))
         # A NestJS server stops at the first window that rejects: that one and the ones
         # checked after it never counted the rejected request (the slot, anchored now, stays).
-        named = [i for i, log in enumerate(self._logs) if any(n is not None and n.lower() == log.window.name.lower() for n in hints)]
+        names = {name.lower() for name in hints if name is not None}
+        named = [i for i, log in enumerate(self._logs) if log.window.name.lower() in names]
         for log in self._logs[min(named) :] if named else ():
             heapq.heappush(log.uncounted, now + log.hold)
         return self.paused_until

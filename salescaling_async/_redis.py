@@ -129,7 +129,8 @@ for i = 1, n do
   -- and at least its rate over the span of the notes times the hold (_budget._foreign_room)
   local room = coll
   if notes > 0 then
-    room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), math.ceil(notes * hold / math.max(hold, now - first)))
+    local rate = math.ceil(notes * hold / math.max(hold, now - first))
+    room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), rate)
   end
   local limit = math.max(1, tonumber(ARGV[2 * i]) - room)
   local held = redis.call('ZCOUNT', KEYS[1], floor, '+inf')
@@ -263,7 +264,6 @@ RAMP = 4  # header-less responses, one at a time, before a closed key opens (see
 REORDER_MS = 50  # another process's request granted this much after ours may reach the server first
 
 
-
 def redact_url(url: str) -> str:
     """``url`` with its password (and user name) replaced by ``***``, for reprs and logs."""
     parts = urlsplit(url)
@@ -274,6 +274,7 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
 
 @attrs.frozen
 class RedisBudget:

@@ -253,8 +253,8 @@ async def test_a_429_on_an_open_key_keeps_room_fleet_wide(budget: RedisBudget, c
         async def grants_after_pause(tag: str) -> int:
             granted = 0
             for i in range(10):
-                while (wait := await _log(b).acquire(f"{tag}{i}", [5, 20])) > 0 and wait < 0.1:
-                    await asyncio.sleep(wait)  # the fleet-wide pause (Redis's clock) runs out
+                while (wait := await _log(b).acquire(f"{tag}{i}", [5, 20])) > 0 and wait < 0.1:  # noqa: ASYNC110
+                    await asyncio.sleep(wait)  # the fleet-wide pause runs on Redis's clock: no event to wait for
                 if wait > 0:
                     return granted
                 granted += 1
