@@ -67,6 +67,7 @@ def status_error(
     return error
 
 
+
 REDACTED = "[REDACTED]"
 
 

@@ -89,4 +89,6 @@ class GenericWebhookEvent:
     payload: Any
 
 
-WebhookEvent = Union[MeetingStatusChanged, MeetingNoteStatusChanged, CommercialSignalDetected, GenericWebhookEvent]
+WebhookEvent = Union[
+    MeetingStatusChanged, MeetingNoteStatusChanged, CommercialSignalDetected, GenericWebhookEvent
+]
