@@ -219,7 +219,7 @@ class KeyBudget:
         notes = self._notes
         recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
         span = max(log.hold, now - notes[0])
-        return max(recent, math.ceil(len(notes) * log.hold / span), self._collisions)
+        return max(recent, math.ceil(len(notes) * log.hold / span) + 1, self._collisions)
 
     def is_idle(self, now: float) -> bool:
         """True when the key holds nothing, so forgetting it loses no information.
