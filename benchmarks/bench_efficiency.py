@@ -3,19 +3,21 @@
 This SDK and a baseline a user might write (aiohttp + one aiolimiter AsyncLimiter per
 window, sleeping ``Retry-After`` on a 429) run in the same simulator process, at the same
 time, on two different keys.  Windows are scaled by 6 (20/0.167 s, 200/1.67 s, 1000/10 s)
-and every response gets 0-50 ms of extra latency.  The run lasts three long windows.
+and every response gets 0-50 ms of extra latency.  The run lasts three long windows.  Then the
+blocking ``Salescaling`` client saturates a third key from 16 threads for as long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
 import aiohttp
 from aiolimiter import AsyncLimiter
 
-from salescaling_async import AsyncSalescaling, RateLimits
+from salescaling_async import AsyncSalescaling, RateLimits, Salescaling
 from salescaling_async.testing import Fault, SimKey
 
 from ._common import Row, simulator_process, table
@@ -23,7 +25,8 @@ from ._common import Row, simulator_process, table
 SCALE = 6.0
 DURATION = 30.0
 TASKS = 100
-KEYS = {"sdk-key": SimKey(), "baseline-key": SimKey()}
+THREADS = 16
+KEYS = {"sdk-key": SimKey(), "baseline-key": SimKey(), "threads-key": SimKey()}
 FAULTS = [Fault("latency", probability=1.0, jitter=0.05)]
 
 
@@ -91,6 +94,36 @@ async def _main(url: str) -> tuple[list[Row], dict[str, list[float]]]:
     return rows, series
 
 
+def _threads(url: str) -> Row:
+    """The blocking client from ``THREADS`` threads, one budget, saturating its own key."""
+    times: list[float] = []
+    lock = threading.Lock()
+    with Salescaling("threads-key", base_url=url, limits=RateLimits().scaled(SCALE)) as client:
+        until = time.monotonic() + DURATION
+
+        def worker() -> None:
+            while time.monotonic() < until:
+                client.request("GET", "users", params={"limit": 1})
+                with lock:
+                    times.append(time.monotonic())
+
+        threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rejected = client.statistics().rate_limited
+    ceiling = RateLimits().scaled(SCALE).ceiling(DURATION)
+    accepted = sum(1 for t in times if t <= until + 0.1)
+    return {
+        "client": f"blocking Salescaling, {THREADS} threads",
+        "accepted": accepted,
+        "ceiling": ceiling,
+        "accepted / ceiling": accepted / ceiling,
+        "429s": rejected,
+    }
+
+
 def plot(series: dict[str, list[float]], path: Path) -> None:
     import matplotlib
 
@@ -123,6 +156,7 @@ def plot(series: dict[str, list[float]], path: Path) -> None:
 def run(results: Path) -> str:
     with simulator_process(keys=KEYS, time_scale=SCALE, records=5, faults=FAULTS) as url:
         rows, series = asyncio.run(_main(url))
+        rows.append(_threads(url))
     plot(series, results / "throughput.png")
     return table(f"(a) Efficiency over {DURATION:.0f} s, windows scaled x{SCALE:.0f}, 0-50 ms jitter", rows)
 

@@ -144,6 +144,7 @@ class _KeyState:
         self.headerless = 0
         self.probes = 0  # answers with rate-limit headers while cold
         self.probe_until = -INFINITY  # a cold key seeing recent foreign hits stays closed until then
+        self.watch_next = -INFINITY  # meanwhile its grants are paced: not before then
         self.strikes = 0  # hintless 429s in a row
         self.last_interactive = -INFINITY  # when an interactive request last asked
         self.bulk_next = -INFINITY  # bulk pacing: no bulk grant before then
@@ -488,6 +489,10 @@ class Scheduler:
             and now >= state.warm_until
         ):
             return INFINITY  # cold: single flight until the first response teaches the server's view
+        if delay == 0 and now < state.probe_until and now < state.watch_next:
+            # watching live traffic on a cold key: paced, so its hits show in our answers
+            # (and keep room) before our own grants fill the short window
+            return state.watch_next - now
         return delay
 
     def _pace(self, state: _KeyState, now: float, priority: Priority) -> None:
@@ -495,6 +500,8 @@ class Scheduler:
         on by one slot of the binding window: bulk takes what interactive work leaves of the
         key's sustained rate, so no window fills ahead of its expiries and slots free one by
         one, never in a burst.  A bulk request waits at most one shortest window for it."""
+        if now < state.probe_until:  # a cold key watching live traffic (see _local_delay)
+            state.watch_next = now + state.view.pace_interval(now)
         if priority is Priority.BULK:
             state.last_bulk = now
         if self.bulk_pacing:

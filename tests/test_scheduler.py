@@ -238,8 +238,8 @@ async def test_cold_start_is_single_flight_until_headers_arrive(clock: FakeClock
 
 async def test_cold_key_beside_live_traffic_watches_one_short_window(clock: FakeClock) -> None:
     """A cold key whose first answer shows someone else's hits in the short window stays single
-    flight for one short window; hits that arrive meanwhile are live traffic and keep room."""
-    sched = _scheduler(clock, RateLimits((Window("short", 20, 1.0), Window("long", 50, 10.0))))
+    flight, paced, for one short window; hits that arrive meanwhile are live traffic and keep room."""
+    sched = _scheduler(clock, RateLimits((Window("short", 20, 3.0), Window("long", 50, 10.0))))
 
     def counted(short: int, long: int) -> dict[str, str]:
         return {
@@ -251,17 +251,20 @@ async def test_cold_key_beside_live_traffic_watches_one_short_window(clock: Fake
 
     (await sched.acquire("k")).received(counted(2, 2))  # ours and 1 foreign hit, just now
     for ours in (2, 3, 4):  # one more foreign hit between answers
-        clock.advance(0.2)
+        clock.advance(0.25)
         permit = await asyncio.wait_for(sched.acquire("k"), 1)
         blocked = asyncio.create_task(sched.acquire("k"))
         await settle()
         assert not blocked.done()  # still one at a time, although the windows have room
         permit.received(counted(2 * ours, 2 * ours))
         await settle()
+        assert not blocked.done()  # paced: one grant per slot of the binding window (10 s / 50)
+        clock.advance(0.25)
+        await settle()
         assert blocked.done()
         blocked.result().failed(sent=False)
     assert sched._state("k").view._notes  # the hits seen while watching are live traffic
-    clock.advance(0.5)  # a short window after the first answer: the next answer opens the key
+    clock.advance(2.0)  # a short window after the first answer: the next answer opens the key
     (await asyncio.wait_for(sched.acquire("k"), 1)).received(counted(9, 9))
     permits = [await asyncio.wait_for(sched.acquire("k"), 0.1) for _ in range(2)]
     assert sched.statistics("k").in_flight == 2
