@@ -136,6 +136,7 @@ class KeyBudget:
         "ambiguity_horizon",
         "longest_hold",
         "paused_until",
+        "shortest_hold",
     )
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
@@ -147,6 +148,7 @@ class KeyBudget:
         self._collisions = 0  # 429s on a warm key within the longest hold, see collided
         self._collided_at = -INFINITY
         self.longest_hold = max(log.hold for log in self._logs)
+        self.shortest_hold = min(log.hold for log in self._logs)
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -211,7 +213,9 @@ class KeyBudget:
         """Slots ``log`` keeps free for foreign traffic that keeps coming (see :meth:`note_foreign`).
 
         As many as were noted within the window's hold; at least the noted *rate* (over the
-        span of the notes) times the hold, because a short window rarely sees the traffic in
+        span of the notes) times the hold, plus one slot for bursts once the rate is steady
+        (a sporadic note, such as one of our own requests that overtook another by more than
+        the reorder tolerance, costs no more than its own slot), because a short window rarely sees the traffic in
         its own count (while it is full of our hits we get no answers, and our hits it no
         longer counts are still held); and at least the room that collisions taught
         (:meth:`collided`).
@@ -219,7 +223,10 @@ class KeyBudget:
         notes = self._notes
         recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
         span = max(log.hold, now - notes[0])
-        return max(recent, math.ceil(len(notes) * log.hold / span) + 1, self._collisions)
+        expected = math.ceil(len(notes) * log.hold / span)
+        if len(notes) * self.shortest_hold >= 0.5 * max(self.shortest_hold, now - notes[0]):
+            expected += 1  # steady traffic (a hit every other short window or more) comes in bursts
+        return max(recent, expected, self._collisions)
 
     def is_idle(self, now: float) -> bool:
         """True when the key holds nothing, so forgetting it loses no information.

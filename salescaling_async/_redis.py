@@ -122,6 +122,11 @@ local first = 0
 if notes > 0 then first = tonumber(redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]) end
 local coll = 0
 if now - (tonumber(meta[5]) or 0) <= maxhold then coll = tonumber(meta[4]) or 0 end
+local minhold = maxhold
+for i = 1, n do minhold = math.min(minhold, tonumber(ARGV[1 + 2 * i])) end
+-- steady traffic (a hit every other short window or more) comes in bursts: one slot more
+local burst = 0
+if notes > 0 and notes * minhold >= 0.5 * math.max(minhold, now - first) then burst = 1 end
 for i = 1, n do
   local hold = tonumber(ARGV[1 + 2 * i])
   local floor = '(' .. (now - hold)
@@ -129,7 +134,7 @@ for i = 1, n do
   -- and at least its rate over the span of the notes times the hold (_budget._foreign_room)
   local room = coll
   if notes > 0 then
-    local rate = math.ceil(notes * hold / math.max(hold, now - first))
+    local rate = math.ceil(notes * hold / math.max(hold, now - first)) + burst
     room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), rate)
   end
   local limit = math.max(1, tonumber(ARGV[2 * i]) - room)

@@ -708,11 +708,12 @@ class Scheduler:
             if now < state.warm_until:
                 state.warm_until = now + learn_for
             else:
-                if state.probes == 0:
-                    # Foreign hits within the shortest window: someone may be using the key
-                    # right now.  Stay single-flight for one shortest window, so that traffic
-                    # shows in the counts (noted as live) before the key opens into it.
-                    state.probe_until = now + self._shortest if recent else now
+                if recent and state.probes < PROBES and state.probe_until < now:
+                    # Foreign hits within the shortest window on a probe's answer: someone may
+                    # be using the key right now.  Stay single-flight and paced for one shortest
+                    # window, so that traffic shows in the counts (noted as live) before the
+                    # key opens into it.
+                    state.probe_until = now + self._shortest
                 state.probes += 1
                 if state.probes >= PROBES and now >= state.probe_until:
                     state.warm_until, state.probes = now + learn_for, 0
