@@ -222,9 +222,12 @@ class KeyBudget:
         """
         notes = self._notes
         recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
-        span = max(log.hold, now - notes[0])
-        expected = math.ceil(len(notes) * log.hold / span)
-        if len(notes) * self.shortest_hold >= 0.5 * max(self.shortest_hold, now - notes[0]):
+        # The rate counts the hits noted *after* the first note: the first answer's hits may be
+        # a one-off (a burst, a store that lost its log), only later ones show traffic going on.
+        later = len(notes) - bisect.bisect_right(notes, notes[0])
+        since = now - notes[0]
+        expected = math.ceil(later * log.hold / max(log.hold, since))
+        if later * self.shortest_hold >= 0.5 * max(self.shortest_hold, since):
             expected += 1  # steady traffic (a hit every other short window or more) comes in bursts
         return max(recent, expected, self._collisions)
 

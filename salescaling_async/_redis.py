@@ -125,8 +125,11 @@ if now - (tonumber(meta[5]) or 0) <= maxhold then coll = tonumber(meta[4]) or 0 
 local minhold = maxhold
 for i = 1, n do minhold = math.min(minhold, tonumber(ARGV[1 + 2 * i])) end
 -- steady traffic (a hit every other short window or more) comes in bursts: one slot more
+-- the rate counts the hits noted after the first note (the first may be a one-off)
+local later = 0
+if notes > 0 then later = notes - redis.call('ZCOUNT', KEYS[3], first, first) end
 local burst = 0
-if notes > 0 and notes * minhold >= 0.5 * math.max(minhold, now - first) then burst = 1 end
+if later > 0 and later * minhold >= 0.5 * math.max(minhold, now - first) then burst = 1 end
 for i = 1, n do
   local hold = tonumber(ARGV[1 + 2 * i])
   local floor = '(' .. (now - hold)
@@ -134,7 +137,7 @@ for i = 1, n do
   -- and at least its rate over the span of the notes times the hold (_budget._foreign_room)
   local room = coll
   if notes > 0 then
-    local rate = math.ceil(notes * hold / math.max(hold, now - first)) + burst
+    local rate = math.ceil(later * hold / math.max(hold, now - first)) + burst
     room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), rate)
   end
   local limit = math.max(1, tonumber(ARGV[2 * i]) - room)
