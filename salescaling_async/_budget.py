@@ -23,7 +23,13 @@ requests in one W-long span, which a sliding-log server answers with 429 and a f
 block.  Why anchor on responses and not on sends: the server's count happens at an unknown
 moment before the response; only the response time bounds it from above.
 
-Size: one module (~360 lines) because the log, its safety argument and the learning rules that
+Someone else on the key.  The safety argument covers our own requests only.  Hits the server
+counted beyond ours become phantom hits (they are in the window now); when they are live
+traffic, not an earlier process's history, they are also noted, and every window keeps room
+for more of that traffic to come (``_foreign_room``).  Our own grants never overflow a window,
+so a 429 on a warm key is proof of outside traffic the room did not cover: the room doubles.
+
+Size: one module (~430 lines) because the log, its safety argument and the learning rules that
 the property tests prove safe are one piece of reasoning.
 """
 
@@ -212,13 +218,12 @@ class KeyBudget:
     def _foreign_room(self, log: _WindowLog, now: float) -> int:
         """Slots ``log`` keeps free for foreign traffic that keeps coming (see :meth:`note_foreign`).
 
-        As many as were noted within the window's hold; at least the noted *rate* (over the
-        span of the notes) times the hold, plus one slot for bursts once the rate is steady
-        (a sporadic note, such as one of our own requests that overtook another by more than
-        the reorder tolerance, costs no more than its own slot), because a short window rarely sees the traffic in
-        its own count (while it is full of our hits we get no answers, and our hits it no
-        longer counts are still held); and at least the room that collisions taught
-        (:meth:`collided`).
+        The most of: the hits noted within the window's hold; the noted *rate* times the hold
+        (a short window rarely sees the traffic in its own count: while our grants fill it no
+        answer comes back, and our hits it no longer counts are still held), plus one slot for
+        bursts once the traffic is steady (a hit every other short window or more; a sporadic
+        note, such as one of our requests that overtook another by more than the reorder
+        tolerance, costs only its own slot); and the room collisions taught (:meth:`collided`).
         """
         notes = self._notes
         recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
@@ -345,7 +350,7 @@ class KeyBudget:
         have counted before answering (default: all of them; the scheduler passes the ones
         granted before the answered request, see :meth:`in_flight_before`): counting a
         request the server has not seen yet would hide a foreign hit.  Returns the phantoms
-        added (the caller notes those of the longest window as live foreign traffic, see
+        added (the caller notes the most any window saw as live foreign traffic, see
         :meth:`note_foreign`).  ``older`` is ``(seconds, count)`` of a shorter window on
         the same response: at most ``count`` hits are that recent, so the other foreign hits
         are anchored ``seconds`` earlier (the latest they can have happened), and an earlier
@@ -384,7 +389,7 @@ class KeyBudget:
         """A 429 on a warm key: outside traffic came in bursts the noted rate did not cover.
         Every window keeps twice as many slots free as after the last collision (1 after the
         first), until no collision happened for the longest hold."""
-        if self._notes and now - self._collided_at > self.longest_hold:
+        if now - self._collided_at > self.longest_hold:
             self._collisions = 0
         self._collisions = 2 * self._collisions or 1
         self._collided_at = now

@@ -42,7 +42,7 @@ after ``recheck_seconds``.  Settles and pauses are retried a few times, then kep
 with the next successful call; a slot whose acquire reply was lost is removed by that slot id
 (idempotent), so it is not held for the horizon.
 
-Size: ~570 lines, most of it the Lua scripts, kept beside the Python that calls them.
+Size: ~600 lines, most of it the Lua scripts, kept beside the Python that calls them.
 """
 
 from __future__ import annotations
@@ -124,17 +124,17 @@ local coll = 0
 if now - (tonumber(meta[5]) or 0) <= maxhold then coll = tonumber(meta[4]) or 0 end
 local minhold = maxhold
 for i = 1, n do minhold = math.min(minhold, tonumber(ARGV[1 + 2 * i])) end
--- steady traffic (a hit every other short window or more) comes in bursts: one slot more
 -- the rate counts the hits noted after the first note (the first may be a one-off)
 local later = 0
 if notes > 0 then later = notes - redis.call('ZCOUNT', KEYS[3], first, first) end
+-- steady traffic (a hit every other short window or more) comes in bursts: one slot more
 local burst = 0
 if later > 0 and later * minhold >= 0.5 * math.max(minhold, now - first) then burst = 1 end
 for i = 1, n do
   local hold = tonumber(ARGV[1 + 2 * i])
   local floor = '(' .. (now - hold)
   -- live foreign traffic keeps coming: leave it as much room as it took within the hold,
-  -- and at least its rate over the span of the notes times the hold (_budget._foreign_room)
+  -- its rate times the hold, or what collisions taught (see _budget.KeyBudget._foreign_room)
   local room = coll
   if notes > 0 then
     local rate = math.ceil(later * hold / math.max(hold, now - first)) + burst

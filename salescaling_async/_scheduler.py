@@ -40,7 +40,7 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
 * **Eviction.**  A key whose budget holds nothing and has no waiters is forgotten; a sweep
   amortised over key creations removes keys that went idle without being touched again.
 
-Size: ~740 lines; style.md allows the scheduler to be the exception: dense concurrency code
+Size: ~810 lines; style.md allows the scheduler to be the exception: dense concurrency code
 is easier to check when every rule it combines is in one place.
 """
 
@@ -694,9 +694,8 @@ class Scheduler:
                 older=older.get(window.name.lower()),
             )
             state.phantoms += added
-            # the same foreign hits show in every window's count: note the most any one saw
+            fresh = max(fresh, added)  # the same foreign hits show in every window's count
             length = self._seconds.get(window.name.lower(), 0.0)
-            fresh = max(fresh, added)
             if 0 < length < shortest:
                 shortest, recent = length, added
         if live:
