@@ -15,23 +15,27 @@ the hash tag, so every script also runs on a Redis Cluster):
   log (a restart without persistence, a failover to a lagging replica, eviction) loses the
   marker with it.
 * ``<ns>:{<digest>}:meta``, a hash: the fleet-wide ``pause`` end, ``open`` (0 while the key
-  has not learned the server's view), the cold-start ``probe`` lease and the header-less
-  ``ramp`` count.
-* ``<ns>:{<digest>}:foreign``, a sorted set of foreign hits learned while the key was open
-  (traffic from outside the fleet): each window keeps that many slots free for it while they
-  are in the window, so the outside client does not trip the key's block for everyone.
+  has not learned the server's view), the cold-start ``probe`` lease, ``seen`` answers and
+  the header-less ``ramp`` count, the cold-start ``watch`` end and ``pace_at`` (a closed key
+  that saw someone else's recent hits), and ``coll``/``coll_at`` (room taught by 429s).
+* ``<ns>:{<digest>}:foreign``, a sorted set of live foreign hits (traffic from outside the
+  fleet, learned while the key was open or by a second cold-start answer): every window keeps
+  room for that traffic, as ``_budget.KeyBudget._foreign_room`` does for one process, so the
+  outside client does not trip the key's block for everyone.
 
 Scripts (atomic, Lua):
 
 * ``ACQUIRE``: create the marker if missing (a new or lost log: a new generation, closed);
   answer "re-seed first" to a process that knew another generation; grant idempotently per
-  slot id; honour the fleet pause; while closed allow one probe at a time; else the sliding-log
-  check of every window (limits passed per call: learned smaller limits apply fleet-wide).
+  slot id; honour the fleet pause; while closed allow one probe at a time (paced while
+  watching); else the sliding-log check of every window, less the room kept for foreign
+  traffic (limits passed per call: learned smaller limits apply fleet-wide).
 * ``SETTLE``: replace ``f:<id>`` by ``d:<id>`` at Redis's receive time (or ``now + ambiguity``
   for a failure after sending; removed when nothing was sent); with the response's headers,
   add phantoms for hits the server counted beyond the log and open the key.  Idempotent, and
   it re-adds the slot to a log that was lost meanwhile.
-* ``PAUSE``: after a 429, pause every process and fill the named windows.
+* ``PAUSE``: after a 429, pause every process and fill the named windows; on an open key the
+  room kept for foreign traffic doubles.
 * ``RESEED``: write this process's own recent slots into a new generation (after data loss)
   or after an outage (slots granted locally are written back).
 
@@ -105,7 +109,7 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
 if mygen ~= '' and mygen ~= gen then return {2, 0, gen} end
 if redis.call('ZSCORE', KEYS[1], 'f:' .. id) then return {1, now, gen} end
-local meta = redis.call('HMGET', KEYS[2], 'pause', 'open', 'probe', 'coll', 'coll_at')
+local meta = redis.call('HMGET', KEYS[2], 'pause', 'open', 'probe', 'coll', 'coll_at', 'watch', 'pace_at')
 local pause = tonumber(meta[1]) or 0
 if pause > now then return {0, pause - now, gen} end
 local open = meta[2]
@@ -153,7 +157,12 @@ end
 if wait > 0 then return {0, wait, gen, unpack(helds)} end
 if open == '0' then
   if (tonumber(meta[3]) or 0) > now then return {0, poll, gen} end
-  redis.call('HSET', KEYS[2], 'probe', now + lease, 'probe_id', id)
+  -- watching live traffic (see SETTLE): probes are also paced, one per slot of the binding window
+  local pace_at = tonumber(meta[7]) or 0
+  if (tonumber(meta[6]) or 0) > now and pace_at > now then return {0, pace_at - now, gen} end
+  local pace = 0
+  for i = 1, n do pace = math.max(pace, tonumber(ARGV[1 + 2 * i]) / tonumber(ARGV[2 * i])) end
+  redis.call('HSET', KEYS[2], 'probe', now + lease, 'probe_id', id, 'pace_at', now + math.ceil(pace))
 end
 redis.call('ZADD', KEYS[1], now + horizon, 'f:' .. id)
 return {1, now, gen, unpack(helds)}
@@ -177,9 +186,11 @@ redis.call('ZADD', KEYS[1], anchor, 'd:' .. id)
 if mode == 'received' then
   -- live traffic, not an earlier process's history: seen while open, or by a second answer
   local meta = redis.call('HMGET', KEYS[2], 'open', 'seen')
-  local live = meta[1] == '1' or (tonumber(meta[2]) or 0) >= 1
+  local live_open = meta[1] == '1'
+  local live = live_open or (tonumber(meta[2]) or 0) >= 1
   local m = tonumber(ARGV[5])
   local fresh = 0
+  local short_new = 0  -- hits beyond the log in the shortest window on the answer
   for i = 1, m do
     local hold = tonumber(ARGV[2 + 4 * i])
     local count = tonumber(ARGV[3 + 4 * i])
@@ -197,6 +208,7 @@ if mode == 'received' then
       redis.call('ZADD', KEYS[1], anchor, 'p:' .. id .. ':' .. i .. ':' .. j)
     end
     if count - held > fresh then fresh = count - held end
+    if i == 1 then short_new = count - held end
   end
   -- the same foreign hits show in every window's count: note them once, for the room kept
   if live then
@@ -204,7 +216,15 @@ if mode == 'received' then
     redis.call('PEXPIRE', KEYS[3], ttl)
   end
   if m > 0 then  -- two answers with headers, one after the other (see _scheduler.PROBES)
-    if redis.call('HINCRBY', KEYS[2], 'seen', 1) >= 2 then redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0) end
+    local seen = redis.call('HINCRBY', KEYS[2], 'seen', 1)
+    local watch = tonumber(redis.call('HGET', KEYS[2], 'watch')) or 0
+    if short_new > 0 and seen <= 2 and watch < now and not live_open then
+      -- someone uses the key right now: stay closed (single flight, paced) for one short
+      -- window, so that traffic shows in the answers before the fleet opens into it
+      watch = now + tonumber(ARGV[6])
+      redis.call('HSET', KEYS[2], 'watch', watch)
+    end
+    if seen >= 2 and now >= watch then redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0) end
   elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6 + 4 * m]) then
     redis.call('HSET', KEYS[2], 'open', 1)
   end

@@ -106,6 +106,29 @@ async def test_fleet_cold_start_sends_one_probe(budget: RedisBudget, clock: Fake
         await a.aclose(), await b.aclose()
 
 
+async def test_fleet_cold_start_watches_live_traffic(budget: RedisBudget, clock: FakeClock, r: Any) -> None:
+    """A probe's answer showing someone else's hit in the short window keeps the fleet closed
+    (single flight, paced) for one short window, then the key opens."""
+    limits = RateLimits((Window("short", 5, 0.3), Window("long", 20, 10.0)))
+    a, b = Scheduler(limits, clock=clock, budget=budget), Scheduler(limits, clock=clock, budget=budget)
+    try:
+        (await _granted(a)).received(dict(HEADERS, **{"X-RateLimit-Remaining-short": "3"}))  # 1 foreign
+        await _drain(a)
+        second = asyncio.create_task(b.acquire("k"))  # paced: one probe per 0.5 s (the long window)
+        await _until(lambda: second.done() or bool(clock.advance(0.05)))
+        second.result().received(dict(HEADERS, **{"X-RateLimit-Remaining-short": "2"}))
+        await _drain(b)
+        meta = {k.decode(): v.decode() for k, v in (await r.hgetall(budget.redis_key("k", "meta"))).items()}
+        assert meta["open"] == "0" and meta["seen"] == "2" and int(meta["watch"]) > 0  # watching
+        log = _log(a)
+        while (wait := await log.acquire("w1", [5, 20])) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)  # the watch and the pace run on Redis's clock
+        probe_in_flight = await log.acquire("w2", [5, 20])
+        assert probe_in_flight > 0  # still one at a time while watching
+    finally:
+        await a.aclose(), await b.aclose()
+
+
 async def test_lost_acquire_reply_does_not_leak_the_slot(budget: RedisBudget, clock: FakeClock, r: Any) -> None:
     """A reply lost after the script ran (client timeout) is removed by slot id on the next call."""
     sched = Scheduler(LIMITS, clock=clock, budget=budget)
