@@ -46,6 +46,7 @@ from ._config import RateLimits, Window
 
 INFINITY = math.inf
 REORDER = 0.05  # seconds by which a request granted later may overtake an earlier one
+RECENT = 5.0  # seconds a window remembers the expiries it purged (for counts taken that long ago)
 
 
 class SlotState(enum.Enum):
@@ -86,6 +87,7 @@ class _WindowLog:
     hold: float = attrs.field(init=False)
     learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
     uncounted: list[float] = attrs.field(factory=list)  # expiries of our 429s this window never counted
+    expired: list[float] = attrs.field(factory=list)  # expiries purged within the last RECENT seconds
 
     def __attrs_post_init__(self) -> None:
         self.hold = self.window.seconds + self.window.margin
@@ -98,11 +100,20 @@ class _WindowLog:
 
     def purge(self, now: float) -> None:
         heap = self.expiries
-        while heap and heap[0] <= now:
-            heapq.heappop(heap)
+        if heap and heap[0] <= now:
+            expired = self.expired
+            while heap and heap[0] <= now:
+                expired.append(heapq.heappop(heap))  # ascending: ``now`` only grows
+            if expired[0] <= now - RECENT:
+                del expired[: bisect.bisect_right(expired, now - RECENT)]
         uncounted = self.uncounted
         while uncounted and uncounted[0] <= now:
             heapq.heappop(uncounted)
+
+    def held_since(self, when: float) -> int:
+        """Slots held at ``when`` (up to :data:`RECENT` seconds ago) that are still held or
+        expired since: the most of ours a server count taken at ``when`` or later can hold."""
+        return len(self.expiries) + len(self.expired) - bisect.bisect_right(self.expired, when)
 
     def kth_expiry(self, k: int) -> float:
         """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
@@ -223,7 +234,8 @@ class KeyBudget:
         answer comes back, and our hits it no longer counts are still held), plus one slot for
         bursts once the traffic is steady (a hit every other short window or more; a sporadic
         note, such as one of our requests that overtook another by more than the reorder
-        tolerance, costs only its own slot); and the room collisions taught (:meth:`collided`).
+        tolerance, costs only its own slot); the room collisions taught (:meth:`collided`);
+        and one slot at least while any note lasts.
         """
         notes = self._notes
         recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
@@ -234,7 +246,7 @@ class KeyBudget:
         expected = math.ceil(later * log.hold / max(log.hold, since))
         if later * self.shortest_hold >= 0.5 * max(self.shortest_hold, since):
             expected += 1  # steady traffic (a hit every other short window or more) comes in bursts
-        return max(recent, expected, self._collisions)
+        return max(recent, expected, self._collisions, 1)
 
     def is_idle(self, now: float) -> bool:
         """True when the key holds nothing, so forgetting it loses no information.
@@ -339,6 +351,7 @@ class KeyBudget:
         learn_for: float = INFINITY,
         in_flight: int | None = None,
         older: tuple[float, int] | None = None,
+        since: float | None = None,
     ) -> int:
         """Apply one window's ``Limit``/``Remaining`` headers seen on a response at ``now``.
 
@@ -354,7 +367,9 @@ class KeyBudget:
         :meth:`note_foreign`).  ``older`` is ``(seconds, count)`` of a shorter window on
         the same response: at most ``count`` hits are that recent, so the other foreign hits
         are anchored ``seconds`` earlier (the latest they can have happened), and an earlier
-        process's history ages out as early as it safely can.
+        process's history ages out as early as it safely can.  ``since`` is when the answered
+        request was granted: the server counted it at some moment after that, when slots that
+        have expired by ``now`` may still have been in its window, so they count as ours too.
         """
         log = self._log(name)
         if log is None:
@@ -368,7 +383,8 @@ class KeyBudget:
         flying = self._in_flight if in_flight is None else in_flight
         # our 429s stay held (safe against servers that count them) but this window did not
         # count them: left in, they would hide as many foreign hits
-        foreign = (limit - remaining) - (flying + len(log.expiries) - len(log.uncounted))
+        held = len(log.expiries) if since is None else log.held_since(since)
+        foreign = (limit - remaining) - (flying + held - len(log.uncounted))
         added = 0
         if older is not None and foreign > older[1]:
             added = self._add_phantoms(log, now - older[0], foreign - older[1])

@@ -142,7 +142,7 @@ for i = 1, n do
   local room = coll
   if notes > 0 then
     local rate = math.ceil(later * hold / math.max(hold, now - first)) + burst
-    room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), rate)
+    room = math.max(room, redis.call('ZCOUNT', KEYS[3], floor, '+inf'), rate, 1)
   end
   local limit = math.max(1, tonumber(ARGV[2 * i]) - room)
   local held = redis.call('ZCOUNT', KEYS[1], floor, '+inf')
@@ -223,6 +223,10 @@ if mode == 'received' then
       -- window, so that traffic shows in the answers before the fleet opens into it
       watch = now + tonumber(ARGV[6])
       redis.call('HSET', KEYS[2], 'watch', watch)
+      if not live then  -- the first answer: its recent hits are the evidence
+        for j = 1, short_new do redis.call('ZADD', KEYS[3], now, 'x:' .. id .. ':' .. j) end
+        redis.call('PEXPIRE', KEYS[3], ttl)
+      end
     end
     if seen >= 2 and now >= watch then redis.call('HSET', KEYS[2], 'open', 1, 'ramp', 0) end
   elseif redis.call('HINCRBY', KEYS[2], 'ramp', 1) >= tonumber(ARGV[6 + 4 * m]) then

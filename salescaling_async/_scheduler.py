@@ -675,6 +675,7 @@ class Scheduler:
                 log.warning("ignoring unparsable rate-limit headers", exc_info=True)
         learn_for = state.view.longest_hold
         before = state.view.in_flight_before(slot) if windows else 0
+        flying = state.view.in_flight
         # Hits that are live traffic, not an earlier process's history: seen while warm, or
         # by a cold key's second answer (they arrived after the first answer).
         live = now < state.warm_until or state.probes >= 1
@@ -692,9 +693,16 @@ class Scheduler:
                 learn_for=learn_for,
                 in_flight=before,
                 older=older.get(window.name.lower()),
+                since=slot.granted_at,
             )
             state.phantoms += added
-            fresh = max(fresh, added)  # the same foreign hits show in every window's count
+            # Noted as live traffic: only the hits beyond *all* our requests in flight.  Those
+            # granted after this one are left out of ``before`` so no foreign hit hides behind
+            # them (a phantom costs one window), but a request can wait for a connection after
+            # its grant and be overtaken by far more than the reorder tolerance: noting those
+            # would keep room for traffic that does not exist.  (The same hits show in every
+            # window's count: the most any window saw.)
+            fresh = max(fresh, added - (flying - before))
             length = self._seconds.get(window.name.lower(), 0.0)
             if 0 < length < shortest:
                 shortest, recent = length, added
@@ -713,6 +721,8 @@ class Scheduler:
                     # window, so that traffic shows in the counts (noted as live) before the
                     # key opens into it.
                     state.probe_until = now + self._shortest
+                    if not live:  # the first answer: its recent hits are the evidence
+                        state.view.note_foreign(now, recent)
                 state.probes += 1
                 if state.probes >= PROBES and now >= state.probe_until:
                     state.warm_until, state.probes = now + learn_for, 0

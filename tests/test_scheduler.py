@@ -216,24 +216,29 @@ def _headers(short_remaining: int, long_remaining: int = 19) -> dict[str, str]:
 
 
 async def test_cold_start_is_single_flight_until_headers_arrive(clock: FakeClock) -> None:
-    """A new key sends one request; its headers' foreign hits become phantoms, then it opens."""
+    """A new key sends one request at a time; its headers' foreign hits become phantoms, and after
+    two answers it opens.  (Hits in the short window are the next test's case: someone may be
+    using the key right now.)"""
     sched = _scheduler(clock, THREE)
     first = await sched.acquire("k")
     second = asyncio.create_task(sched.acquire("k"))
     await settle()
     assert not second.done()  # single flight: the window may still hold an earlier process's hits
-    first.received(_headers(short_remaining=1))  # the server counted 4 in the short window: 3 foreign
+    first.received(_headers(short_remaining=4, long_remaining=15))  # 4 foreign, older than the short window
     await settle()
     assert second.done()
     stats = sched.statistics("k")
-    assert stats.phantom_hits == 3 and stats.held["short"] == 5  # 3 phantoms + 1 settled + 1 in flight
+    assert stats.phantom_hits == 4 and stats.held["long"] == 6  # 4 phantoms + 1 settled + 1 in flight
     third = asyncio.create_task(sched.acquire("k"))
     await settle()
-    assert not third.done()  # the short window is full: no burst into the server's count
-    second.result().received(_headers(short_remaining=0))
-    clock.advance(1.01)
+    assert not third.done()  # still one at a time: the second answer has not come
+    second.result().received(_headers(short_remaining=3, long_remaining=14))
     await settle()
-    assert third.done()  # the phantoms aged out; the key is open (more than one in flight now possible)
+    assert third.done()
+    fourth = await asyncio.wait_for(sched.acquire("k"), 0.1)  # open: more than one in flight
+    assert sched.statistics("k").in_flight == 2
+    for permit in (third.result(), fourth):
+        permit.failed(sent=False)
 
 
 async def test_cold_key_beside_live_traffic_watches_one_short_window(clock: FakeClock) -> None:
