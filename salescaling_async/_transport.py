@@ -157,8 +157,12 @@ class AiohttpTransport:
         # Content-Length counts the encoded bytes; only without an encoding is it the body's size.
         encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
         declared = resp.content_length
+        if not encoded and declared is not None and declared <= limit:
+            # The common case in one read: aiohttp's parser ends the payload after
+            # Content-Length bytes, so the body can be no longer than the declared size.
+            return await resp.content.read()
         body = bytearray()
-        if encoded or declared is None or declared <= limit:
+        if encoded or declared is None:
             async for chunk in resp.content.iter_chunked(self._CHUNK):
                 if len(body) + len(chunk) > limit:
                     break
