@@ -388,7 +388,8 @@ class Pipeline:
     ) -> None:
         """Emit a :class:`RequestAttempt` (called only when someone listened as the attempt began)."""
         waited, took = granted - queued, self.core.clock.now() - granted
-        self._emit(RequestAttempt(raw.method, raw.url, endpoint.path, self.key_id, attempt, waited, took, status, error))
+        event = RequestAttempt(raw.method, raw.url, endpoint.path, self.key_id, attempt, waited, took, status, error)
+        self._emit(event)
 
     def _emit(self, event: Event) -> None:
         on_event = self.core.on_event
