@@ -15,6 +15,9 @@ once every key has been asked before (the steady state of a multi-tenant service
 ``Salescaling.request`` from 8 threads.  Modes are interleaved over the rounds and the median
 round is reported, with its ratio to the raw figure of the same run.
 
+**The SDK alone.**  The same calls with a transport that answers at once (no sockets, one
+task), beside ``json.loads`` of the same body: what the pipeline itself costs per call.
+
 **Parsing.**  Records per second turning a decoded page of 100 contacts into models
 (``structure_list``), and from bytes (``json.loads`` then models; ``orjson`` too when installed).
 
@@ -214,6 +217,50 @@ def cpu_per_request(n: int, rounds: int) -> list[dict[str, Any]]:
     ]
 
 
+# -- the SDK's own CPU, without the network ---------------------------------------------------
+
+
+class _AtOnce:
+    """A transport answering every request at once with the server's envelope of 10 contacts."""
+
+    def __init__(self) -> None:
+        self.body = json.dumps(_page(10)).encode()
+        self.headers = (("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(self.body))))
+
+    async def send(self, request: Any) -> Any:
+        from salescaling_async.testing import RawResponse
+
+        return RawResponse(200, self.headers, self.body, request.url)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _sdk_only(n: int) -> list[dict[str, Any]]:
+    """CPU per call of the SDK alone (one task, no sockets): what the pipeline itself costs."""
+    from salescaling_async import AsyncSalescaling
+
+    transport = _AtOnce()
+    async with AsyncSalescaling("bench-key-0", base_url="http://127.0.0.1:9/api/v1/", transport=transport,
+                                **_client_kwargs()) as client:  # fmt: skip
+        modes: dict[str, Callable[[], Awaitable[Any]]] = {
+            "json.loads of the body (raw aiohttp does it too)": lambda: asyncio.sleep(0, json.loads(transport.body)),
+            'client.request("GET", "contacts")': lambda: client.request("GET", "contacts"),
+            "contacts.list(page_size=10).first_page()": lambda: client.contacts.list(page_size=10).first_page(),
+        }
+        rows = []
+        for name, call in modes.items():
+            for _ in range(min(n, 1000)):
+                await call()
+            gc.collect()
+            started = time.process_time()
+            for _ in range(n):
+                await call()
+            rows.append({"call (transport answers at once)": name,
+                         "SDK CPU per call (µs)": round((time.process_time() - started) / n * 1e6, 1)})  # fmt: skip
+    return rows
+
+
 # -- parsing ----------------------------------------------------------------------------------
 
 
@@ -360,6 +407,7 @@ def memory(keys: int = 10_000, waiters: int = 100_000, served: int = 2_000) -> t
 def run(results_dir: Path, *, n: int = N, rounds: int = ROUNDS) -> str:
     """Every figure of this benchmark as one Markdown section (also written to ``overhead.md``)."""
     cpu = cpu_per_request(n, rounds)
+    sdk_only = asyncio.run(_sdk_only(n))
     parse = parsing()
     keys, waiters = memory()
     section = "\n".join(
@@ -369,6 +417,7 @@ def run(results_dir: Path, *, n: int = N, rounds: int = ROUNDS) -> str:
             f"median of {rounds} interleaved rounds; client CPU from `time.process_time()`; "
             "the server runs in another process.\n",
             table("Client CPU per request", cpu),
+            table("The SDK's own CPU per call (no network, one task)", sdk_only),
             table("Typed parsing (pages of 100 contacts)", parse),
             table("Idle budget memory per key (Scheduler, tracemalloc)", keys),
             table("100,000 waiters on one key (20/s window, FakeClock)", waiters),
