@@ -24,7 +24,7 @@ Decisions, made once here:
   milliseconds and ``Z`` (the API's own form).
 * Structuring failures become :class:`ResponseValidationError` with one line per problem.
 
-Size: ~520 lines because every conversion decision of the package is listed and implemented
+Size: ~550 lines because every conversion decision of the package is listed and implemented
 here, in one place (style rule 7), fast paths included.
 """
 
