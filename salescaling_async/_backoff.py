@@ -160,13 +160,17 @@ class WindowHeaders:
     remaining: int | None
 
 
+_WINDOW_PREFIXES = (("limit", "x-ratelimit-limit-"), ("remaining", "x-ratelimit-remaining-"))
+
+
 def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
     """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored)."""
     found: dict[str, dict[str, int]] = {}
     for name, value in headers.items():
         lower = name.lower()
-        for field in ("limit", "remaining"):
-            prefix = f"x-ratelimit-{field}-"
+        if not lower.startswith("x-ratelimit-"):  # most headers of every response: one check
+            continue
+        for field, prefix in _WINDOW_PREFIXES:
             if lower.startswith(prefix):
                 number = parse_delay_seconds(value)
                 if number is None:

@@ -24,7 +24,7 @@ Decisions, made once here:
   milliseconds and ``Z`` (the API's own form).
 * Structuring failures become :class:`ResponseValidationError` with one line per problem.
 
-Size: ~520 lines because every conversion decision of the package is listed and implemented
+Size: ~550 lines because every conversion decision of the package is listed and implemented
 here, in one place (style rule 7), fast paths included.
 """
 
@@ -239,16 +239,39 @@ def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
     return _generated_structure_fn(cls, fallback=checked)
 
 
+def _builder(cls: type) -> type | None:
+    """A mutable twin of the frozen slotted ``cls`` to fill an instance in, or ``None``.
+
+    A subclass that adds no slots has ``cls``'s memory layout, so an instance can be built as
+    the twin, whose plain ``__setattr__`` lets ``obj.attr = value`` store straight into the
+    slot (about 15 ns; a descriptor's ``__set__`` call, the frozen class's only way in, costs
+    about 120 ns, and a model has 10 to 40 attributes), and then become a ``cls`` by
+    ``__class__`` assignment, from which point it is frozen like any other.  The twin never
+    escapes: it only exists between ``object.__new__`` and that assignment.  ``None`` when
+    the interpreter refuses the assignment (then the descriptors are called).
+    """
+    namespace = {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__}
+    twin = type(f"_{cls.__name__}Builder", (cls,), namespace)
+    try:
+        probe: Any = object.__new__(twin)
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - a layout the interpreter will not switch
+        return None
+    return twin
+
+
 def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """Generate the fast hook of ``cls``: one line per attribute, no per-call lookups.
 
     The instance is built the way attrs' own ``__init__`` of a frozen slotted class builds it
     (``object.__new__``, then every slot set once), minus the frozen ``__setattr__`` detour:
-    the slots' descriptors are called directly.  Only used for models whose attributes have
-    no validator, converter or post-init hook (``extra`` is built fresh here).
+    it is filled as its mutable twin (:func:`_builder`) and then made a ``cls``.  Only used
+    for models whose attributes have no validator, converter or post-init hook (``extra`` is
+    built fresh here).
     """
     plan = _plan(cls)
-    names: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_fallback": fallback}
+    twin = _builder(cls)
+    names: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_twin": twin or cls, "_fallback": fallback}
     names["_known"] = frozenset(j for j, _, _ in plan)
     names["_set_extra"] = cls.__dict__["extra"].__set__
     lines = []
@@ -260,20 +283,23 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
         else:
             names[f"_h{i}"], names[f"_t{i}"] = _converter.get_structure_hook(tp), tp
             value = f"None if (_v := _get({json_key!r})) is None else _h{i}(_v, _t{i})"
-        lines.append(f"        _s{i}(obj, {value})")
+        lines.append(f"        obj.{attr} = {value}" if twin is not None else f"        _s{i}(obj, {value})")
+    extra = "{} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}"
+    finish = [f"    obj.extra = {extra}", "    obj.__class__ = _cls"] if twin is not None else [
+        f"    _set_extra(obj, {extra})"
+    ]  # fmt: skip
     source = "\n".join(
         [
             "def structure(data, _t):",
             "    if data.__class__ is not dict:",
             "        return _fallback(data, _t)",
             "    _get = data.get",
-            "    obj = _new(_cls)",
+            "    obj = _new(_twin)",
             "    try:",
             *(lines or ["        pass"]),
             "    except Exception:",
             "        return _fallback(data, _t)",
-            "    extra = {} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}",
-            "    _set_extra(obj, extra)",
+            *finish,
             "    return obj",
         ]
     )

@@ -32,9 +32,13 @@ class CallTracker:
         try:
             return await call
         finally:
-            self.active -= 1
-            if self.active == 0 and self._idle is not None and not self._idle.done():
-                self._idle.set_result(None)
+            self.leave()
+
+    def leave(self) -> None:
+        """A call counted by ``active += 1`` (or :meth:`track`) ended."""
+        self.active -= 1
+        if self.active == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
 
     async def wait_idle(self, clock: Clock, timeout: float | None) -> bool:
         """Wait until no call is in progress, at most ``timeout`` seconds; return whether idle."""

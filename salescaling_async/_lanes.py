@@ -17,6 +17,8 @@ from ._types import Priority
 
 S = TypeVar("S")
 BULK_EVERY = 4
+_NO_WAITERS: dict[Priority, int] = dict.fromkeys(Priority, 0)
+"""The counts of lanes that never had a waiter: shared, read only (``push`` replaces it)."""
 
 
 class Waiter(Generic[S]):
@@ -32,18 +34,25 @@ class Waiter(Generic[S]):
 
 
 class Lanes(Generic[S]):
-    """Strictly private. The interactive and bulk FIFOs of one key, with a live-waiter count."""
+    """Strictly private. The interactive and bulk FIFOs of one key, with a live-waiter count.
+
+    The deques are made by the first waiter: most keys of a multi-tenant process never queue,
+    and two empty deques would be most of an idle key's memory.
+    """
 
     __slots__ = ("_lanes", "bulk_every", "counts", "queued", "streak")
 
     def __init__(self, bulk_every: int = BULK_EVERY) -> None:
-        self._lanes: dict[Priority, deque[Waiter[S]]] = {p: deque() for p in Priority}
+        self._lanes: dict[Priority, deque[Waiter[S]]] | None = None  # made by the first push
         self.bulk_every = bulk_every
         self.queued = 0  # live waiters only
-        self.counts = dict.fromkeys(Priority, 0)  # live waiters per lane
+        self.counts = _NO_WAITERS  # live waiters per lane (own dict from the first push)
         self.streak = 0  # interactive grants in a row
 
     def push(self, waiter: Waiter[S]) -> None:
+        if self._lanes is None:
+            self._lanes = {p: deque() for p in Priority}
+            self.counts = dict.fromkeys(Priority, 0)
         self._lanes[waiter.priority].append(waiter)
         self.queued += 1
         self.counts[waiter.priority] += 1
@@ -59,6 +68,8 @@ class Lanes(Generic[S]):
 
     def peek(self) -> Waiter[S] | None:
         """The waiter to serve next, dropping departed ones from the heads."""
+        if self._lanes is None:
+            return None
         interactive, bulk = self._lanes[Priority.INTERACTIVE], self._lanes[Priority.BULK]
         for lane in (interactive, bulk):
             while lane and lane[0].future.done():
@@ -69,6 +80,7 @@ class Lanes(Generic[S]):
 
     def grant(self, waiter: Waiter[S], slot: S) -> None:
         """Serve the waiter ``peek()`` returned: remove it and resolve its future."""
+        assert self._lanes is not None  # peek() returned it
         self._lanes[waiter.priority].popleft()
         self.queued -= 1
         self.counts[waiter.priority] -= 1
@@ -90,19 +102,21 @@ class Lanes(Generic[S]):
     def fail_all(self, error: BaseException) -> int:
         """Every live waiter leaves with ``error`` at once; returns how many."""
         failed = 0
-        for lane in self._lanes.values():
+        for lane in (self._lanes or {}).values():
             while lane:
                 waiter = lane.popleft()
                 if not waiter.future.done():
                     waiter.future.set_exception(error)
                     failed += 1
         self.queued = 0
-        self.counts = dict.fromkeys(Priority, 0)
+        self.counts = _NO_WAITERS if self._lanes is None else dict.fromkeys(Priority, 0)
         return failed
 
     def live(self) -> Iterator[Waiter[S]]:
-        for lane in self._lanes.values():
+        for lane in (self._lanes or {}).values():
             yield from (w for w in lane if not w.future.done())
 
     def by_lane(self) -> dict[str, int]:
+        if self._lanes is None:
+            return {p.value: 0 for p in Priority}
         return {p.value: sum(not w.future.done() for w in lane) for p, lane in self._lanes.items()}

@@ -192,8 +192,10 @@ class Pipeline:
         call took on the client's clock (the raw-response views use it).  A cache hit gets a
         body-less 200 with the entry's stored headers (``Envelope.from_cache`` tells it).
         """
-        return await self.core.calls.track(
-            self._send(
+        calls = self.core.calls  # counted for drain() (CallTracker.track, one coroutine less)
+        calls.active += 1
+        try:
+            return await self._send(
                 endpoint,
                 url,
                 params=params,
@@ -203,7 +205,8 @@ class Pipeline:
                 priority=priority,
                 on_response=on_response,
             )
-        )
+        finally:
+            calls.leave()
 
     async def _send(
         self,
@@ -323,33 +326,43 @@ class Pipeline:
     ) -> tuple[RawResponse, Limited | None]:
         """Send one hop with the key, in a slot of its budget settled with the hop's outcome."""
         core = self.core
-        breaker = core.breaker
-        queued = core.clock.now()
-        breaker.check(queued)  # CircuitOpenError: fail fast, nothing spent
+        breaker, clock = core.breaker, core.clock
+        # The clock is read only for whom needs it (the breaker, event listeners): the
+        # scheduler reads its own, and a quiet client reads it once per call, not per step.
+        watched = breaker.config is not None
+        timed = core.on_event is not None
+        queued = clock.now() if watched or timed else 0.0
+        if watched:
+            breaker.check(queued)  # CircuitOpenError: fail fast, nothing spent
         try:
             permit = await core.scheduler.acquire(self.key_id, priority=priority, deadline=deadline)
         except BaseException:
             breaker.abandon()
             raise
-        granted = core.clock.now()
+        granted = clock.now() if timed else 0.0
         try:
             response = await core.transport.send(raw)
         except TransportError as exc:
             settle(permit, Outcome.of_failure(sent=exc.sent))
-            breaker.record(core.clock.now(), None)
-            self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
+            if watched:
+                breaker.record(clock.now(), None)
+            if timed:
+                self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
             raise
         except BaseException:  # cancelled or unexpected while sending: it may count
             settle(permit, Outcome.AMBIGUOUS)
             breaker.abandon()
             raise
         limited = None
-        if response.status == 429:
+        status = response.status
+        if status == 429:
             limited = self._rate_limited(permit, response)
         else:
             settle(permit, Outcome.RECEIVED, response.header_map)
-        breaker.record(core.clock.now(), response.status)
-        self._report(raw, endpoint, attempt, queued, granted, response.status, None)
+        if watched:
+            breaker.record(clock.now(), status)
+        if timed:
+            self._report(raw, endpoint, attempt, queued, granted, status, None)
         log.debug("%s %s -> %d", raw.method, raw.url, response.status)
         return response, limited
 
@@ -376,12 +389,10 @@ class Pipeline:
         status: int | None,
         error: str | None,
     ) -> None:
-        """Emit a :class:`RequestAttempt` (only built when someone listens)."""
-        if self.core.on_event is not None:
-            waited, took = granted - queued, self.core.clock.now() - granted
-            self._emit(
-                RequestAttempt(raw.method, raw.url, endpoint.path, self.key_id, attempt, waited, took, status, error)
-            )
+        """Emit a :class:`RequestAttempt` (called only when someone listened as the attempt began)."""
+        waited, took = granted - queued, self.core.clock.now() - granted
+        event = RequestAttempt(raw.method, raw.url, endpoint.path, self.key_id, attempt, waited, took, status, error)
+        self._emit(event)
 
     def _emit(self, event: Event) -> None:
         on_event = self.core.on_event

@@ -49,8 +49,10 @@ def _parse(
     payload: JSON = decode_json(response.body, status=response.status)
     if response.status >= 400:
         raise status_error(response, endpoint, payload, wall_now=wall_now, limited=limited)
-    text = response.body[:65536].decode("utf-8", errors="replace")
     headers = response.header_map
     if response.status == 204 or payload is None:
         return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
+    # The body as text only goes on an error: decoded only when the envelope does not fit.
+    fits = isinstance(payload, dict) and "data" in payload
+    text = "" if fits else response.body[:65536].decode("utf-8", errors="replace")
     return unwrap_envelope(payload, raw=text, status=response.status, headers=headers)

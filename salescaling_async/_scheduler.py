@@ -37,8 +37,10 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
   synchronous step before anything else is dispatched; a shared store pauses every process.
   A 429 without a hint backs off exponentially with jitter (``RetryConfig``), never below the
   shortest window.
-* **Eviction.**  A key whose budget holds nothing and has no waiters is forgotten; a sweep
-  amortised over key creations removes keys that went idle without being touched again.
+* **Eviction.**  A key whose budget holds nothing and has no waiters is forgotten: keys are
+  kept in the order they were last asked for, and every request looks at the oldest few
+  (``_evict``), so a key is gone about one longest window after it went idle, at O(1) cost
+  per request whatever the number of keys.
 
 Size: ~810 lines; style.md allows the scheduler to be the exception: dense concurrency code
 is easier to check when every rule it combines is in one place.
@@ -55,6 +57,7 @@ import logging
 import math
 import random
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -74,6 +77,18 @@ log = logging.getLogger("salescaling_async")
 
 PROBES = 2
 """Answers with rate-limit headers, one at a time, a cold key waits for before it opens."""
+
+NEVER = -INFINITY
+"""One shared float for "never" (every idle key would hold a few copies of it otherwise)."""
+
+
+def lane(priority: Priority) -> int:
+    """The index of ``priority`` in a key's per-lane counters."""
+    return 1 if priority is Priority.BULK else 0
+
+
+EVICT_BATCH = 32
+"""Most idle keys one request evicts (the eviction is spread over requests, never a pause)."""
 
 COLD_RAMP = 4
 """Header-less responses a key needs, one at a time, before it opens up (servers without
@@ -129,6 +144,37 @@ class KeyStatistics:
 class _KeyState:
     """Strictly private. Queue, budget view, store log, timer and counters of one key."""
 
+    __slots__ = (
+        "bulk_next",
+        "call",
+        "deadlines",
+        "granted",
+        "headerless",
+        "lane_granted",
+        "lane_waited",
+        "lanes",
+        "last_bulk",
+        "last_interactive",
+        "name",
+        "phantoms",
+        "probe_until",
+        "probes",
+        "rate_limited",
+        "redo",
+        "remote",
+        "store_calls",
+        "store_wait_until",
+        "strikes",
+        "timer",
+        "timer_at",
+        "touched",
+        "view",
+        "waited",
+        "wakeups",
+        "warm_until",
+        "watch_next",
+    )
+
     def __init__(self, name: str, limits: RateLimits, bulk_every: int, remote: KeyLog | None) -> None:
         self.name = name
         self.view = KeyBudget(limits)
@@ -139,24 +185,25 @@ class _KeyState:
         self.timer_at = INFINITY
         self.call: asyncio.Task[None] | None = None  # the one store round trip in progress
         self.redo = False  # something changed during that round trip: ask again at once
-        self.store_wait_until = -INFINITY  # the store said: not before then
-        self.warm_until = -INFINITY  # the key knows the server's view until then (cold start)
+        self.store_wait_until = NEVER  # the store said: not before then
+        self.warm_until = NEVER  # the key knows the server's view until then (cold start)
         self.headerless = 0
         self.probes = 0  # answers with rate-limit headers while cold
-        self.probe_until = -INFINITY  # a cold key seeing recent foreign hits stays closed until then
-        self.watch_next = -INFINITY  # meanwhile its grants are paced: not before then
+        self.probe_until = NEVER  # a cold key seeing recent foreign hits stays closed until then
+        self.watch_next = NEVER  # meanwhile its grants are paced: not before then
         self.strikes = 0  # hintless 429s in a row
-        self.last_interactive = -INFINITY  # when an interactive request last asked
-        self.bulk_next = -INFINITY  # bulk pacing: no bulk grant before then
-        self.last_bulk = -INFINITY  # when bulk was last granted
-        self.lane_granted = dict.fromkeys(Priority, 0)
-        self.lane_waited = dict.fromkeys(Priority, 0.0)
+        self.last_interactive = NEVER  # when an interactive request last asked
+        self.bulk_next = NEVER  # bulk pacing: no bulk grant before then
+        self.last_bulk = NEVER  # when bulk was last granted
+        self.lane_granted = [0, 0]  # per lane, indexed by lane(): two lists are a third of two dicts
+        self.lane_waited = [0.0, 0.0]
         self.granted = 0
         self.waited = 0.0
         self.rate_limited = 0
         self.phantoms = 0
         self.wakeups = 0
         self.store_calls = 0
+        self.touched = NEVER  # when a request last asked for the key (idle eviction)
 
 
 class Permit:
@@ -305,8 +352,7 @@ class Scheduler:
         self.bulk_pacing = bulk_pacing
         self.budget: BudgetStore = budget or LocalBudget()
         self.store = self.budget.connect(self.limits, self.clock)
-        self._keys: dict[str, _KeyState] = {}
-        self._sweep_at = 64
+        self._keys: OrderedDict[str, _KeyState] = OrderedDict()  # least recently asked for first
         self._seq = itertools.count()
         self._slot_ids = itertools.count()
         self._token = uuid.uuid4().hex[:12]  # this scheduler's slot ids are unique fleet-wide
@@ -338,8 +384,8 @@ class Scheduler:
         """
         if self._closed:
             raise ClientClosedError("the scheduler is closed")
-        state = self._state(key)
         now = self.clock.now()
+        state = self._state(key, now)
         if priority is Priority.INTERACTIVE:
             state.last_interactive = now
         if state.remote is None and not state.lanes.queued and self._local_delay(state, now, priority) == 0:
@@ -387,8 +433,8 @@ class Scheduler:
             next_grant_in=snap.next_grant_in,
             paused_for=max(0.0, snap.paused_until - now),
             store_calls=state.store_calls,
-            granted_by_lane={p.value: n for p, n in state.lane_granted.items()},
-            waited_by_lane={p.value: w for p, w in state.lane_waited.items()},
+            granted_by_lane={p.value: state.lane_granted[lane(p)] for p in Priority},
+            waited_by_lane={p.value: state.lane_waited[lane(p)] for p in Priority},
         )
 
     def round_trips(self, key: str) -> int:
@@ -437,21 +483,45 @@ class Scheduler:
 
     # -- internals: keys ------------------------------------------------------------------
 
-    def _state(self, key: str) -> _KeyState:
-        state = self._keys.get(key)
+    def _state(self, key: str, now: float | None = None) -> _KeyState:
+        """The key's state, made if needed, moved to the recent end; idle keys are evicted."""
+        if now is None:
+            now = self.clock.now()
+        keys = self._keys
+        state = keys.get(key)
         if state is None:
-            if len(self._keys) >= self._sweep_at:
-                self._sweep()
             state = _KeyState(key, self.limits, self.bulk_every, self.store.key_log(key))
-            self._keys[key] = state
+            keys[key] = state
+        else:
+            keys.move_to_end(key)
+        state.touched = now
+        self._evict(now)
         return state
 
+    def _evict(self, now: float) -> None:
+        """Forget keys that hold nothing, oldest request first, a few per request.
+
+        Keys are in the order they were last asked for, so only the oldest needs a look: one
+        asked for less than its longest hold ago may still hold a slot.  A key that is not
+        idle yet (in flight, queued, paused) goes to the back and is looked at again later.
+        """
+        keys = self._keys
+        for _ in range(EVICT_BATCH):
+            name, state = next(iter(keys.items()))
+            if state.touched + state.view.longest_hold > now:
+                return
+            if self._is_idle(state, now):
+                del keys[name]
+            else:
+                state.touched = now
+                keys.move_to_end(name)
+
     def _sweep(self) -> None:
+        """Forget every idle key at once (the amortised :meth:`_evict` does it in steps)."""
         now = self.clock.now()
         for name, state in list(self._keys.items()):
             if self._is_idle(state, now):
                 del self._keys[name]
-        self._sweep_at = max(64, 2 * len(self._keys))
 
     def _is_idle(self, state: _KeyState, now: float) -> bool:
         return not state.lanes.queued and state.timer is None and state.call is None and state.view.is_idle(now)
@@ -511,7 +581,7 @@ class Scheduler:
     def _grant_now(self, state: _KeyState, now: float, priority: Priority) -> Permit:
         self._pace(state, now, priority)
         state.granted += 1
-        state.lane_granted[priority] += 1
+        state.lane_granted[lane(priority)] += 1
         return Permit(self, state, state.view.record(now=now))  # the caller's delay() was just 0
 
     def _check_admission(self, state: _KeyState, now: float, priority: Priority, deadline: float | None) -> None:
@@ -545,7 +615,7 @@ class Scheduler:
             if state.remote is not None and slot.id:
                 state.remote.settle(slot, "returned", ())
             state.granted -= 1
-            state.lane_granted[waiter.priority] -= 1
+            state.lane_granted[lane(waiter.priority)] -= 1
         self._dispatch(state)
 
     def _expire_deadlines(self, state: _KeyState, now: float) -> None:
@@ -563,7 +633,7 @@ class Scheduler:
         """Grant as many waiters as the budget allows now, then arm the key's one timer.
 
         Idle keys are not checked here (that would purge every window on every response):
-        the sweep in ``_state`` evicts them, amortised over key creations.
+        ``_evict`` forgets them, a few per request.
         """
         if not state.lanes.queued and not state.deadlines:  # the common case of a free budget
             if state.timer is not None:
@@ -602,8 +672,9 @@ class Scheduler:
         state.lanes.grant(waiter, slot)
         self._pace(state, now, waiter.priority)
         state.granted += 1
-        state.lane_granted[waiter.priority] += 1
-        state.lane_waited[waiter.priority] += now - waiter.enqueued_at
+        index = lane(waiter.priority)
+        state.lane_granted[index] += 1
+        state.lane_waited[index] += now - waiter.enqueued_at
         waited = now - waiter.enqueued_at
         state.waited += waited
         if waited > 0:
@@ -679,7 +750,7 @@ class Scheduler:
         # Hits that are live traffic, not an earlier process's history: seen while warm, or
         # by a cold key's second answer (they arrived after the first answer).
         live = now < state.warm_until or state.probes >= 1
-        older = self._shorter_counts(windows)
+        older = self._shorter_counts(windows) if windows else {}
         fresh, shortest, recent = 0, INFINITY, 0
         for window in windows:
             # With a shared store the other processes' hits look foreign to this view: only

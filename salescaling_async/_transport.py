@@ -81,6 +81,7 @@ class AiohttpTransport:
         self._trust_env = trust_env  # read HTTPS_PROXY/NO_PROXY once, when the session opens
         self._proxies = ProxyRules()
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -157,8 +158,12 @@ class AiohttpTransport:
         # Content-Length counts the encoded bytes; only without an encoding is it the body's size.
         encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
         declared = resp.content_length
+        if not encoded and declared is not None and declared <= limit:
+            # The common case in one read: aiohttp's parser ends the payload after
+            # Content-Length bytes, so the body can be no longer than the declared size.
+            return await resp.content.read()
         body = bytearray()
-        if encoded or declared is None or declared <= limit:
+        if encoded or declared is None:
             async for chunk in resp.content.iter_chunked(self._CHUNK):
                 if len(body) + len(chunk) > limit:
                     break
@@ -177,12 +182,15 @@ class AiohttpTransport:
 
     def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """The aiohttp form of ``timeouts``, built once per distinct value."""
+        if timeouts is self._last_timeouts[0]:  # the same options object as the last request
+            return self._last_timeouts[1]
         timeout = self._timeouts.get(timeouts)
         if timeout is None:
             t = timeouts
             timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
             if len(self._timeouts) < 64:
                 self._timeouts[timeouts] = timeout
+        self._last_timeouts = (timeouts, timeout)
         return timeout
 
     @staticmethod

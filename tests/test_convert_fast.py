@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,6 +68,20 @@ def test_fast_and_checked_agree_on_any_values(cls: type, values: dict[str, Any])
     assert _outcome(_converter.get_structure_hook(cls), values, cls) == _outcome(
         _checked_structure_hook(cls), values, cls
     )
+
+
+@pytest.mark.parametrize("cls", FAST, ids=lambda c: c.__name__)
+def test_the_generated_path_gives_frozen_instances_of_the_model_itself(cls: type) -> None:
+    """The instance is filled as a mutable twin, then is exactly ``cls``: frozen, picklable, equal."""
+    built = structure_list([{"id": "a", "someNewField": 1}], cls)[0]
+    assert type(built) is cls
+    assert built == _checked_structure_hook(cls)({"id": "a", "someNewField": 1}, cls)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.id = "b"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del built.id
+    assert pickle.loads(pickle.dumps(built)) == built
+    assert copy.deepcopy(built) == built
 
 
 def test_a_bad_record_in_a_page_names_its_field() -> None:

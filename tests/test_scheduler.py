@@ -189,6 +189,24 @@ async def test_idle_keys_are_evicted(clock: FakeClock) -> None:
     assert sched.tracked_keys < 200
 
 
+async def test_idle_keys_are_evicted_by_requests_of_any_key(clock: FakeClock) -> None:
+    """No new key is needed: requests of one busy key evict idle ones, never a key that holds a slot."""
+    sched = _scheduler(clock, RateLimits((Window("w", 5, 1.0),)), cold_start=False)
+    for i in range(1000):
+        (await sched.acquire(f"key{i}")).received()
+    in_flight = await sched.acquire("in-flight")  # holds its slot: never evicted
+    clock.advance(5.0)
+    for _ in range(40):  # 1,000 idle keys, at most 32 per request
+        (await sched.acquire("busy")).received()
+        clock.advance(0.5)
+    assert sched.tracked_keys == 2
+    assert sched.statistics("in-flight").in_flight == 1
+    in_flight.received()
+    clock.advance(5.0)
+    (await sched.acquire("busy")).received()
+    assert sched.tracked_keys == 1
+
+
 async def test_statistics_and_repr_show_live_state(clock: FakeClock) -> None:
     """The snapshot is frozen and the repr names keys, held slots and queue length."""
     sched = _scheduler(clock)
