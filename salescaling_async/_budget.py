@@ -86,8 +86,9 @@ class _WindowLog:
     expiries: list[float] = attrs.field(factory=list)
     hold: float = attrs.field(init=False)
     learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
-    uncounted: list[float] = attrs.field(factory=list)  # expiries of our 429s this window never counted
-    expired: list[float] = attrs.field(factory=list)  # expiries purged within the last RECENT seconds
+    # Made on first use (an idle key of a multi-tenant process carries neither):
+    uncounted: list[float] | None = None  # expiries of our 429s this window never counted
+    expired: list[float] | None = None  # expiries purged within the last RECENT seconds, ascending
 
     def __attrs_post_init__(self) -> None:
         self.hold = self.window.seconds + self.window.margin
@@ -102,18 +103,29 @@ class _WindowLog:
         heap = self.expiries
         if heap and heap[0] <= now:
             expired = self.expired
+            if expired is None:
+                expired = self.expired = []
             while heap and heap[0] <= now:
                 expired.append(heapq.heappop(heap))  # ascending: ``now`` only grows
-            if expired[0] <= now - RECENT:
-                del expired[: bisect.bisect_right(expired, now - RECENT)]
+        expired = self.expired
+        if expired and expired[0] <= now - RECENT:
+            del expired[: bisect.bisect_right(expired, now - RECENT)]
+            if not expired:
+                self.expired = None
         uncounted = self.uncounted
-        while uncounted and uncounted[0] <= now:
-            heapq.heappop(uncounted)
+        if uncounted:
+            while uncounted and uncounted[0] <= now:
+                heapq.heappop(uncounted)
+            if not uncounted:
+                self.uncounted = None
 
     def held_since(self, when: float) -> int:
         """Slots held at ``when`` (up to :data:`RECENT` seconds ago) that are still held or
         expired since: the most of ours a server count taken at ``when`` or later can hold."""
-        return len(self.expiries) + len(self.expired) - bisect.bisect_right(self.expired, when)
+        expired = self.expired
+        if not expired:
+            return len(self.expiries)
+        return len(self.expiries) + len(expired) - bisect.bisect_right(expired, when)
 
     def kth_expiry(self, k: int) -> float:
         """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
@@ -161,7 +173,7 @@ class KeyBudget:
         self._in_flight = 0
         self._seq = 0
         self._flying: dict[int, float] = {}  # grant number -> grant time, in flight, in grant order
-        self._notes: list[float] = []  # when foreign hits were noted (ascending), see note_foreign
+        self._notes: list[float] | None = None  # when foreign hits were noted (ascending), see note_foreign
         self._collisions = 0  # 429s on a warm key within the longest hold, see collided
         self._collided_at = -INFINITY
         self.longest_hold = max(log.hold for log in self._logs)
@@ -200,6 +212,8 @@ class KeyBudget:
             del notes[: bisect.bisect_right(notes, now - self.longest_hold)]
             if now - self._collided_at > self.longest_hold:
                 self._collisions = 0
+            if not notes:
+                notes = self._notes = None
         for log in self._logs:
             log.purge(now)
             limit = log.limit if log.limit == log.window.limit else log.limit_at(now)
@@ -238,6 +252,8 @@ class KeyBudget:
         and one slot at least while any note lasts.
         """
         notes = self._notes
+        if not notes:
+            return 0
         recent = len(notes) - bisect.bisect_right(notes, now - log.hold)
         # The rate counts the hits noted *after* the first note: the first answer's hits may be
         # a one-off (a burst, a store that lost its log), only later ones show traffic going on.
@@ -384,7 +400,7 @@ class KeyBudget:
         # our 429s stay held (safe against servers that count them) but this window did not
         # count them: left in, they would hide as many foreign hits
         held = len(log.expiries) if since is None else log.held_since(since)
-        foreign = (limit - remaining) - (flying + held - len(log.uncounted))
+        foreign = (limit - remaining) - (flying + held - len(log.uncounted or ()))
         added = 0
         if older is not None and foreign > older[1]:
             added = self._add_phantoms(log, now - older[0], foreign - older[1])
@@ -399,6 +415,8 @@ class KeyBudget:
         (the longest hold), see :meth:`_foreign_room`.
         """
         if count > 0:
+            if self._notes is None:
+                self._notes = []
             self._notes.extend([now] * count)
 
     def collided(self, now: float) -> None:
@@ -430,6 +448,8 @@ class KeyBudget:
         names = {name.lower() for name in hints if name is not None}
         named = [i for i, log in enumerate(self._logs) if log.window.name.lower() in names]
         for log in self._logs[min(named) :] if named else ():
+            if log.uncounted is None:
+                log.uncounted = []
             heapq.heappush(log.uncounted, now + log.hold)
         return self.paused_until
 
