@@ -253,8 +253,9 @@ async def _sdk_only(n: int) -> list[dict[str, Any]]:
     from salescaling_async import AsyncSalescaling
 
     transport = _AtOnce()
-    async with AsyncSalescaling("bench-key-0", base_url="http://127.0.0.1:9/api/v1/", transport=transport,
-                                **_client_kwargs()) as client:  # fmt: skip
+    async with AsyncSalescaling(
+        "bench-key-0", base_url="http://127.0.0.1:9/api/v1/", transport=transport, **_client_kwargs()
+    ) as client:
         modes: dict[str, Callable[[], Awaitable[Any]]] = {
             "json.loads of the body (raw aiohttp does it too)": lambda: asyncio.sleep(0, json.loads(transport.body)),
             'client.request("GET", "contacts")': lambda: client.request("GET", "contacts"),
@@ -268,8 +269,12 @@ async def _sdk_only(n: int) -> list[dict[str, Any]]:
             started = time.process_time()
             for _ in range(n):
                 await call()
-            rows.append({"call (transport answers at once)": name,
-                         "SDK CPU per call (µs)": f"{(time.process_time() - started) / n * 1e6:.1f}"})  # fmt: skip
+            rows.append(
+                {
+                    "call (transport answers at once)": name,
+                    "SDK CPU per call (µs)": f"{(time.process_time() - started) / n * 1e6:.1f}",
+                }
+            )
     return rows
 
 
@@ -340,9 +345,12 @@ async def _memory_keys(keys: int) -> list[dict[str, Any]]:
     gc.collect()
     rows = [
         {"state": f"{keys:,} keys, one settled request each", "tracked keys": tracked, "bytes": held},
-        {"state": "61 s later, one request of another key", "tracked keys": scheduler.tracked_keys,
-         "bytes": _used(before)},
-    ]  # fmt: skip
+        {
+            "state": "61 s later, one request of another key",
+            "tracked keys": scheduler.tracked_keys,
+            "bytes": _used(before),
+        },
+    ]
     # Eviction is spread over requests (of any key, new or not): count the requests it takes.
     requests = 1
     while scheduler.tracked_keys > 1 and requests < 4 * keys:

@@ -285,9 +285,11 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
             value = f"None if (_v := _get({json_key!r})) is None else _h{i}(_v, _t{i})"
         lines.append(f"        obj.{attr} = {value}" if twin is not None else f"        _s{i}(obj, {value})")
     extra = "{} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}"
-    finish = [f"    obj.extra = {extra}", "    obj.__class__ = _cls"] if twin is not None else [
-        f"    _set_extra(obj, {extra})"
-    ]  # fmt: skip
+    finish = (
+        [f"    obj.extra = {extra}", "    obj.__class__ = _cls"]
+        if twin is not None
+        else [f"    _set_extra(obj, {extra})"]
+    )
     source = "\n".join(
         [
             "def structure(data, _t):",

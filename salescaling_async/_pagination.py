@@ -201,9 +201,14 @@ class AsyncPaginator(Generic[T]):
         room = max(self.total - (page.number - 1) * page.limit, 0)
         if page.raw_length <= room:
             return page
-        log.warning("pagination: page %d crosses the total count %d (%d records through it); "
-                    "stopping at the count, %d records of the page dropped", page.number, self.total,
-                    (page.number - 1) * page.limit + page.raw_length, page.raw_length - room)  # fmt: skip
+        log.warning(
+            "pagination: page %d crosses the total count %d (%d records through it); "
+            "stopping at the count, %d records of the page dropped",
+            page.number,
+            self.total,
+            (page.number - 1) * page.limit + page.raw_length,
+            page.raw_length - room,
+        )
         return attrs.evolve(page, items=page.items[:room])
 
     def _reason(self, page: Page[T], without_id: int) -> EndReason | None:
@@ -221,9 +226,16 @@ class AsyncPaginator(Generic[T]):
     def _end(self, reason: EndReason, page: Page[T], level: int) -> EndReason:
         self.end_reason = reason
         seen = (page.number - 1) * page.limit + page.raw_length
-        log.log(level, "pagination ended at page %d (%s): %d records of %d per page, %d through this page, "
-                "count %s", page.number, _EXPLAIN[reason], page.raw_length, page.limit, seen,
-                self.total if self.total is not None else page.count)  # fmt: skip
+        log.log(
+            level,
+            "pagination ended at page %d (%s): %d records of %d per page, %d through this page, count %s",
+            page.number,
+            _EXPLAIN[reason],
+            page.raw_length,
+            page.limit,
+            seen,
+            self.total if self.total is not None else page.count,
+        )
         return reason
 
     async def first_page(self) -> Page[T]:
