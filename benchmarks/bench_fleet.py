@@ -5,6 +5,7 @@ Against the simulator (NestJS sliding-log semantics, windows scaled x6: 20/0.167
 
 * **cold start**: 4 successive processes on one key, budget in the process, no pause between
   them, each running 12 s (longer than the long window), every other one SIGKILLed mid-run;
+  and the same with the key's log on Redis (one ``RedisBudget``, which outlives the processes);
 * **Redis FLUSHALL**: 4 processes x 25 tasks saturating one key through Redis, the whole
   Redis flushed mid-run;
 * **Redis restart, empty**: the same with ``on_failure="local"`` (fraction 0.25), Redis
@@ -186,7 +187,7 @@ def _row(case: str, base_url: str, key: str, extra: dict[str, Any]) -> Row:
     }
 
 
-def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) -> Row:
+def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0, redis_url: str | None = None) -> Row:
     """Successive processes on one key, no pause between them; every other one SIGKILLed.
 
     Each runs longer than the long window (10 s scaled) and the next one is spawned early
@@ -195,11 +196,12 @@ def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) ->
     """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
+    namespace = uuid.uuid4().hex  # one log for every process of the run
 
     def spawn(killed: bool) -> tuple[Any, Any]:
         go = ctx.Event()
         run_for = seconds + (30 if killed else 0)  # a killed one would go on: SIGKILL stops it
-        proc = ctx.Process(target=_worker, args=(None, "", base_url, key, run_for, "closed", out, go))
+        proc = ctx.Process(target=_worker, args=(redis_url, namespace, base_url, key, run_for, "closed", out, go))
         proc.start()
         return proc, go
 
@@ -216,17 +218,19 @@ def cold_start(base_url: str, key: str, runs: int = 4, seconds: float = 12.0) ->
         if i + 1 < runs:
             current[1].set()  # the next process starts at once, like a supervisor's restart
     # the survivors' runs end by themselves (``until``); the killed ones report nothing
-    return _row(f"cold start: {runs} successive processes, every other SIGKILLed", base_url, key, _collect(out))
+    store = ", log on Redis" if redis_url else ""
+    return _row(f"cold start: {runs} successive processes, every other SIGKILLed{store}", base_url, key, _collect(out))
 
 
 def run(results: Path) -> str:
     rows = []
-    keys = {name: SimKey() for name in ("cold", "flush", "restart", "outside", "polite", "polite-local")}
+    keys = {name: SimKey() for name in ("cold", "cold-redis", "flush", "restart", "outside", "polite", "polite-local")}
     with simulator_process(time_scale=SCALE, records=5, keys=keys) as base_url:
         rows.append(cold_start(base_url, "cold"))
 
         redis = RedisServer()
         try:
+            rows.append(cold_start(base_url, "cold-redis", redis_url=redis.url))
             flushed = []
 
             def flush(elapsed: float) -> None:
