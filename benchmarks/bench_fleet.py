@@ -231,7 +231,7 @@ def run(results: Path) -> str:
         redis = RedisServer()
         try:
             rows.append(cold_start(base_url, "cold-redis", redis_url=redis.url))
-            flushed = []
+            flushed: list[float] = []
 
             def flush(elapsed: float) -> None:
                 if elapsed > 8.0 and not flushed:
