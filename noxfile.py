@@ -98,6 +98,7 @@ def wheel_tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", "salescaling_async", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -26,7 +26,9 @@ TASKS = 16
 async def _workload(url: str, cache: Any) -> Row:
     limits = RateLimits().scaled(SCALE)
     async with AsyncSalescaling("sk_test_simulator", base_url=url, limits=limits, cache=cache) as client:
-        ids = [c.id for c in (await client.with_options(cache=False).contacts.list(page_size=DISTINCT).first_page()).items]
+        ids = [
+            c.id for c in (await client.with_options(cache=False).contacts.list(page_size=DISTINCT).first_page()).items
+        ]
         rng = random.Random(0)
         plan = [rng.choice(ids) for _ in range(CALLS)]
         before = client.statistics().granted
@@ -66,9 +68,7 @@ def run(results: Path) -> str:
     else:
         with redis_server() as redis_url:
             rows = _rows(redis_url)
-    section = table(
-        f"Caching: {CALLS:,} gets over {DISTINCT} ids, {TASKS} tasks, limits scaled {SCALE:g}x", rows
-    )
+    section = table(f"Caching: {CALLS:,} gets over {DISTINCT} ids, {TASKS} tasks, limits scaled {SCALE:g}x", rows)
     (results / "cache.md").write_text(section + "\n")
     return section
 

@@ -1,6 +1,6 @@
 """Run every benchmark against the simulator; write benchmarks/results/RESULTS.md and the plot.
 
-    nox -s bench        (or: python -m benchmarks.run_all)
+nox -s bench        (or: python -m benchmarks.run_all)
 """
 
 from __future__ import annotations

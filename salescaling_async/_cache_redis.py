@@ -93,9 +93,7 @@ class RedisCache:
 
     async def set(self, key: str, root: str, value: bytes, generation: int) -> None:
         ns = self.namespace
-        await self._store(
-            keys=[f"{ns}g:{root}"], args=[str(generation), f"{ns}e:", key, value, int(self.ttl * 1000)]
-        )
+        await self._store(keys=[f"{ns}g:{root}"], args=[str(generation), f"{ns}e:", key, value, int(self.ttl * 1000)])
 
     async def invalidate(self, root: str) -> int:
         """Bump the generation of ``root``: its entries are never read again (they expire).

@@ -67,7 +67,6 @@ def status_error(
     return error
 
 
-
 REDACTED = "[REDACTED]"
 
 

@@ -278,6 +278,8 @@ def describe_error_body(body: Any) -> ErrorBody:
             joined = joined[: _MAX_JOINED_CHARS - 1] + "\u2026"
         return ErrorBody(joined, error, messages)
     return ErrorBody(error, None, (error,) if error else ())
+
+
 class CircuitOpenError(SalescalingError):
     """The upstream failed repeatedly: calls fail at once until a probe may be sent.
 
@@ -290,6 +292,8 @@ class CircuitOpenError(SalescalingError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
 class QueueFullError(DeadlineExceededError):
     """The key's queue already holds the scheduler's ``max_queue`` waiters: refused at once.
 

@@ -41,8 +41,7 @@ def check_api_key(api_key: str | None) -> str:
         raise ConfigError("the API key must be a non-empty string")
     if api_key != api_key.strip():
         raise ConfigError(
-            "the API key has leading or trailing whitespace (a trailing newline from a secret file or"
-            " `echo`? strip it)"
+            "the API key has leading or trailing whitespace (a trailing newline from a secret file or `echo`? strip it)"
         )
     if len(api_key) > MAX_API_KEY_LENGTH:
         raise ConfigError(f"the API key is longer than {MAX_API_KEY_LENGTH} characters")

@@ -27,8 +27,21 @@ def _imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "name",
-    ["_budget.py", "_backoff.py", "_convert.py", "_config.py", "_errors.py", "_urls.py", "_options.py",
-     "_error_building.py", "_responses.py", "_request.py", "_endpoints.py", "_decode.py", "_proxies.py"],
+    [
+        "_budget.py",
+        "_backoff.py",
+        "_convert.py",
+        "_config.py",
+        "_errors.py",
+        "_urls.py",
+        "_options.py",
+        "_error_building.py",
+        "_responses.py",
+        "_request.py",
+        "_endpoints.py",
+        "_decode.py",
+        "_proxies.py",
+    ],
 )
 def test_pure_modules_import_no_io(name: str) -> None:
     """The math, policy and conversion modules never import asyncio, time or network code."""
@@ -40,9 +53,7 @@ def test_only_transport_and_testing_touch_aiohttp() -> None:
 
     Compared as a set, so an entry that no longer imports aiohttp fails too (no stale allowlist).
     """
-    importers = {
-        path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py") if "aiohttp" in _imports(path)
-    }
+    importers = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py") if "aiohttp" in _imports(path)}
     assert importers == {"_transport.py", "testing/_simulator.py", "integrations/aiohttp.py"}
 
 

@@ -106,8 +106,12 @@ def test_any_bytes_decode_or_raise_typed(body: bytes, status: int) -> None:
             ("missing key",),
             id="envelope",
         ),
-        pytest.param({"statusCode": 404, "message": [], "error": "Not Found"}, "Not Found", None, ("Not Found",), id="empty-list"),
-        pytest.param({"message": [{"field": "a"}, 3]}, '{"field": "a"}; 3', None, ('{"field": "a"}', "3"), id="non-strings"),
+        pytest.param(
+            {"statusCode": 404, "message": [], "error": "Not Found"}, "Not Found", None, ("Not Found",), id="empty-list"
+        ),
+        pytest.param(
+            {"message": [{"field": "a"}, 3]}, '{"field": "a"}; 3', None, ('{"field": "a"}', "3"), id="non-strings"
+        ),
         pytest.param("  gateway timeout  ", "gateway timeout", None, (), id="text"),
         pytest.param(None, None, None, (), id="none"),
         pytest.param([1, 2], None, None, (), id="list"),

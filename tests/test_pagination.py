@@ -115,7 +115,9 @@ async def test_streams_through_the_scheduler_concurrently() -> None:
     assert len(users) == 2000 and sim.stats().rejected == 0
 
 
-def _fixed_pages(pages: dict[int, list[dict[str, Any]]], *, count: int | None = None) -> tuple[FakeTransport, list[int]]:
+def _fixed_pages(
+    pages: dict[int, list[dict[str, Any]]], *, count: int | None = None
+) -> tuple[FakeTransport, list[int]]:
     """A server answering page N with ``pages[N]`` (the last entry for any later page)."""
     asked: list[int] = []
 

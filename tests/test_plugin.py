@@ -26,8 +26,15 @@ def test_fixtures_and_marker_work_in_a_user_suite(pytester: pytest.Pytester) -> 
             assert salescaling_simulator.stats().faults["status"] == 1
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--salescaling-time-scale=5", "-o",
-                                           "markers=salescaling", "-W", "ignore::DeprecationWarning")
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--salescaling-time-scale=5",
+        "-o",
+        "markers=salescaling",
+        "-W",
+        "ignore::DeprecationWarning",
+    )
     result.assert_outcomes(passed=1, failed=1)  # the default 50 records != 7: proves the data is real
     result.stdout.fnmatch_lines(["*assert 50 == 7*"])
 

@@ -96,9 +96,7 @@ async def test_envelope_is_unwrapped(clock: FakeClock, drive: Any) -> None:
         pytest.param('{"no": "envelope"}', id="not-envelope"),
     ],
 )
-async def test_malformed_bodies_raise_validation_error_with_raw_text(
-    clock: FakeClock, drive: Any, text: str
-) -> None:
+async def test_malformed_bodies_raise_validation_error_with_raw_text(clock: FakeClock, drive: Any, text: str) -> None:
     """A 200 that is not JSON or not the envelope is a ResponseValidationError keeping the text."""
     client = _client(clock, lambda r: text_response(text))
     with pytest.raises(ResponseValidationError) as info:
@@ -232,12 +230,8 @@ async def test_hint_beyond_deadline_raises_at_once(clock: FakeClock, drive: Any)
         pytest.param("GET", ReadError("reset", method="GET", url=BASE, sent=True), 4, id="get-read"),
         pytest.param("POST", ReadError("reset", method="POST", url=BASE, sent=True), 1, id="post-read"),
         pytest.param("POST", ConnectError("refused", method="POST", url=BASE), 4, id="post-connect"),
-        pytest.param(
-            "POST", RequestTimeoutError("t", method="POST", url=BASE, sent=True), 1, id="post-timeout"
-        ),
-        pytest.param(
-            "PUT", RequestTimeoutError("t", method="PUT", url=BASE, sent=True), 4, id="put-timeout"
-        ),
+        pytest.param("POST", RequestTimeoutError("t", method="POST", url=BASE, sent=True), 1, id="post-timeout"),
+        pytest.param("PUT", RequestTimeoutError("t", method="PUT", url=BASE, sent=True), 4, id="put-timeout"),
     ],
 )
 async def test_transport_errors_retried_by_method(
@@ -351,6 +345,7 @@ def test_base_url_rules(url: str, ok: bool) -> None:
 
 async def test_cross_origin_redirect_drops_the_key(clock: FakeClock, drive: Any) -> None:
     """A redirect to another origin is followed without the key; same-origin keeps it."""
+
     def handler(request: RawRequest) -> RawResponse:
         if request.url.startswith("https://evil.example.com"):
             return json_response({"stolen": request.headers.get("x-api-key")})

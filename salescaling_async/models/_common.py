@@ -23,4 +23,3 @@ def extra_field() -> Any:
 def json_name(name: str) -> Any:
     """An optional attribute whose JSON name is given explicitly (e.g. ``iCalUID``)."""
     return attrs.field(default=None, kw_only=True, metadata={JSON_NAME: name})
-

@@ -89,6 +89,4 @@ class GenericWebhookEvent:
     payload: Any
 
 
-WebhookEvent = Union[
-    MeetingStatusChanged, MeetingNoteStatusChanged, CommercialSignalDetected, GenericWebhookEvent
-]
+WebhookEvent = Union[MeetingStatusChanged, MeetingNoteStatusChanged, CommercialSignalDetected, GenericWebhookEvent]

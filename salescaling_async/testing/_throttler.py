@@ -77,9 +77,7 @@ class Throttler:
         for window in self.windows:
             state = self._state.setdefault((key, window.name), _WindowState())
             block = self.block_duration if self.block_duration is not None else window.seconds
-            count, rejected = (self._fixed if self.storage == "fixed" else self._sliding)(
-                state, window, now, block
-            )
+            count, rejected = (self._fixed if self.storage == "fixed" else self._sliding)(state, window, now, block)
             if rejected:
                 retry = format_seconds(state.blocked_until - now)
                 headers.append((f"Retry-After-{window.name}", retry))

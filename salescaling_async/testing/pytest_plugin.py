@@ -55,9 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "salescaling(**kwargs): Simulator arguments for the salescaling fixtures"
-    )
+    config.addinivalue_line("markers", "salescaling(**kwargs): Simulator arguments for the salescaling fixtures")
     config.addinivalue_line(
         "markers",
         "salescaling_client(**kwargs): AsyncSalescaling arguments (retry, limits, timeout, ...) "

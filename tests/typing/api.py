@@ -125,6 +125,8 @@ def custom_seams(clock: Clock) -> None:
     transport: Transport = RecordingTransport()
     assert_type(clock.now(), float)
     AsyncSalescaling("k", transport=transport, clock=clock)
+
+
 async def serialisation_caching_monitoring_api(client: AsyncSalescaling) -> None:
     # Imports kept local so that parallel additions to this file merge cleanly.
     from salescaling_async import (
