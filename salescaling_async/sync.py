@@ -30,7 +30,6 @@ explicitly (typed, checked by a test), and the portal's fork and exit safety is 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import os
 import sys
@@ -283,22 +282,14 @@ class Salescaling(BlockingGroups):
     # -- running ----------------------------------------------------------------------------
 
     def run(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a coroutine function on this client's loop and return its result."""
+        """Run a coroutine function on this client's loop and return its result.
+
+        ``call_timeout`` (``TimeoutError``), Ctrl-C or any other exception that ends the wait
+        cancels the task on the loop before it propagates (see ``_portal``).
+        """
         portal = self._get_portal()
         self._check_caller(portal)
-
-        async def call() -> R:
-            return await fn(*args, **kwargs)
-
-        future = portal.portal.start_task_soon(call)
-        try:
-            return future.result(timeout=self.call_timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"blocking call exceeded call_timeout={self.call_timeout}s") from None
-        except BaseException:  # KeyboardInterrupt and friends: cancel the task, then re-raise
-            future.cancel()
-            raise
+        return portal.run(fn, args, kwargs, self._root._call_timeout)
 
     @property
     def call_timeout(self) -> float | None:
