@@ -270,7 +270,10 @@ class Salescaling(BlockingGroups):
     def async_client(self) -> AsyncSalescaling:
         """The async client (or view) living on the portal's loop (use it only in code run by
         :meth:`run`)."""
-        base = self._get_portal().client
+        return self._derive(self._get_portal().client)
+
+    def _derive(self, base: AsyncSalescaling) -> AsyncSalescaling:
+        """This view's async client over ``base`` (the portal's client), derived once per base."""
         derived = self._derived
         if derived is None or derived[0] is not base:
             client = base
@@ -315,9 +318,7 @@ class Salescaling(BlockingGroups):
                 "a blocking Salescaling call was made from its own event-loop thread "
                 "(it would deadlock); use the async client there"
             )
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if asyncio._get_running_loop() is None:  # the usual case, without raising RuntimeError
             return
         message = (
             "blocking Salescaling call from a thread running an event loop: that loop is "
@@ -344,7 +345,11 @@ class Salescaling(BlockingGroups):
 
         .. versionchanged:: 0.2.0 Typed parameters and result.
         """
-        return self.run(_request, self, method, path, params, json, scope, priority)
+        portal = self._get_portal()
+        self._check_caller(portal)
+        # One crossing: the loop runs the async client's ``request`` itself (no wrapper coroutine).
+        kwargs = {"params": params, "json": json, "scope": scope, "priority": priority}
+        return portal.run(self._derive(portal.client).request, (method, path), kwargs, self._root._call_timeout)
 
     def statistics(self) -> KeyStatistics:
         """This key's :class:`KeyStatistics` (read on the loop thread).
@@ -371,18 +376,6 @@ class _PortalRequester:
 
     async def call(self, endpoint: Endpoint[Any], **kwargs: Any) -> Envelope:
         return await self._client.async_client._requester.call(endpoint, **kwargs)
-
-
-async def _request(
-    client: Salescaling,
-    method: str,
-    path: str,
-    params: Params | None,
-    json: Any,
-    scope: str | None,
-    priority: Priority | None,
-) -> Envelope:
-    return await client.async_client.request(method, path, params=params, json=json, scope=scope, priority=priority)
 
 
 async def _stats(client: Salescaling) -> KeyStatistics:
