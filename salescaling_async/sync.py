@@ -30,7 +30,6 @@ explicitly (typed, checked by a test), and the portal's fork and exit safety is 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import os
 import sys
@@ -271,7 +270,10 @@ class Salescaling(BlockingGroups):
     def async_client(self) -> AsyncSalescaling:
         """The async client (or view) living on the portal's loop (use it only in code run by
         :meth:`run`)."""
-        base = self._get_portal().client
+        return self._derive(self._get_portal().client)
+
+    def _derive(self, base: AsyncSalescaling) -> AsyncSalescaling:
+        """This view's async client over ``base`` (the portal's client), derived once per base."""
         derived = self._derived
         if derived is None or derived[0] is not base:
             client = base
@@ -283,22 +285,14 @@ class Salescaling(BlockingGroups):
     # -- running ----------------------------------------------------------------------------
 
     def run(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a coroutine function on this client's loop and return its result."""
+        """Run a coroutine function on this client's loop and return its result.
+
+        ``call_timeout`` (``TimeoutError``), Ctrl-C or any other exception that ends the wait
+        cancels the task on the loop before it propagates (see ``_portal``).
+        """
         portal = self._get_portal()
         self._check_caller(portal)
-
-        async def call() -> R:
-            return await fn(*args, **kwargs)
-
-        future = portal.portal.start_task_soon(call)
-        try:
-            return future.result(timeout=self.call_timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"blocking call exceeded call_timeout={self.call_timeout}s") from None
-        except BaseException:  # KeyboardInterrupt and friends: cancel the task, then re-raise
-            future.cancel()
-            raise
+        return portal.run(fn, args, kwargs, self._root._call_timeout)
 
     @property
     def call_timeout(self) -> float | None:
@@ -324,9 +318,7 @@ class Salescaling(BlockingGroups):
                 "a blocking Salescaling call was made from its own event-loop thread "
                 "(it would deadlock); use the async client there"
             )
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if asyncio._get_running_loop() is None:  # the usual case, without raising RuntimeError
             return
         message = (
             "blocking Salescaling call from a thread running an event loop: that loop is "
@@ -353,7 +345,11 @@ class Salescaling(BlockingGroups):
 
         .. versionchanged:: 0.2.0 Typed parameters and result.
         """
-        return self.run(_request, self, method, path, params, json, scope, priority)
+        portal = self._get_portal()
+        self._check_caller(portal)
+        # One crossing: the loop runs the async client's ``request`` itself (no wrapper coroutine).
+        kwargs = {"params": params, "json": json, "scope": scope, "priority": priority}
+        return portal.run(self._derive(portal.client).request, (method, path), kwargs, self._root._call_timeout)
 
     def statistics(self) -> KeyStatistics:
         """This key's :class:`KeyStatistics` (read on the loop thread).
@@ -380,18 +376,6 @@ class _PortalRequester:
 
     async def call(self, endpoint: Endpoint[Any], **kwargs: Any) -> Envelope:
         return await self._client.async_client._requester.call(endpoint, **kwargs)
-
-
-async def _request(
-    client: Salescaling,
-    method: str,
-    path: str,
-    params: Params | None,
-    json: Any,
-    scope: str | None,
-    priority: Priority | None,
-) -> Envelope:
-    return await client.async_client.request(method, path, params=params, json=json, scope=scope, priority=priority)
 
 
 async def _stats(client: Salescaling) -> KeyStatistics:

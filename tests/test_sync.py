@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import os
 import signal
 import socket
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,7 +20,9 @@ import pytest
 from salescaling_async import (
     AsyncSalescaling,
     AuthenticationError,
+    ClientClosedError,
     ConfigError,
+    DeadlineExceededError,
     NotFoundError,
     PoolLimits,
     RateLimits,
@@ -221,6 +225,7 @@ class _SilentServer:
             with self.changed:
                 self.open += 1
                 self._conns.append(conn)
+                self.changed.notify_all()
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:
@@ -241,12 +246,18 @@ class _SilentServer:
         with self.changed:
             return self.changed.wait_for(predicate, timeout=60)  # a bound for a broken build only
 
-    def close(self) -> None:
-        self._listener.close()
-        for conn in self._conns:
+    def drop(self) -> None:
+        """Close every connection from the server's side (the client sees a disconnect)."""
+        with self.changed:
+            conns, self._conns = self._conns, []
+        for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        self.drop()
 
 
 def _portal_tasks(client: Salescaling) -> int:
@@ -258,6 +269,27 @@ def _portal_tasks(client: Salescaling) -> int:
     return client.run(probe)
 
 
+async def _current_tasks() -> set[asyncio.Task[Any]]:
+    return asyncio.all_tasks() - {asyncio.current_task()}
+
+
+def _settled(runner: Callable[..., Any]) -> Callable[[set[asyncio.Task[Any]]], int]:
+    """``settle(baseline)``: wait until every task but ``baseline`` on ``runner``'s loop has ended.
+
+    Returns how many have not.  It runs after any cancellation queued before it (a loop runs
+    its callbacks in order) and waits for a state; the bound is there for a broken build only.
+    """
+
+    async def probe(baseline: set[asyncio.Task[Any]]) -> int:
+        others = asyncio.all_tasks() - baseline - {asyncio.current_task()}
+        if not others:
+            return 0
+        _, pending = await asyncio.wait(others, timeout=60)
+        return len(pending)
+
+    return lambda baseline: runner(probe, baseline)
+
+
 def test_timeout_and_interrupt_cancel_the_task() -> None:
     """A sync-side timeout and a Ctrl-C both cancel the in-flight task and close its connection.
 
@@ -267,19 +299,20 @@ def test_timeout_and_interrupt_cancel_the_task() -> None:
     server = _SilentServer()
     try:
         with Salescaling("key", base_url=server.url, call_timeout=0.3, retry=RetryConfig(attempts=1)) as client:
-            baseline = _portal_tasks(client)
-            with pytest.raises(TimeoutError):
+            baseline = client.run(_current_tasks)
+            settle = _settled(client.run)
+            with pytest.raises(TimeoutError, match="call_timeout"):
                 client.request("GET", "contacts")
-            assert server.requests == 1
+            assert settle(baseline) == 0
             assert server.wait_for(lambda: server.open == 0)  # the cancelled task dropped its connection
-            assert _portal_tasks(client) == baseline
 
             client.call_timeout = None
             main = threading.main_thread().ident
             assert main is not None
+            before = server.requests
 
             def interrupt_when_held() -> None:
-                if server.wait_for(lambda: server.requests == 2):
+                if server.wait_for(lambda: server.requests > before):
                     signal.pthread_kill(main, signal.SIGINT)
 
             interrupter = threading.Thread(target=interrupt_when_held)
@@ -287,8 +320,145 @@ def test_timeout_and_interrupt_cancel_the_task() -> None:
             with pytest.raises(KeyboardInterrupt):
                 client.request("GET", "contacts")
             interrupter.join()
+            assert settle(baseline) == 0
             assert server.wait_for(lambda: server.open == 0)
-            assert _portal_tasks(client) == baseline
+            assert _portal_tasks(client) == len(baseline)
+    finally:
+        server.close()
+
+
+_SIGNAL_POINTS = frozenset({"call", "return", "c_return"})
+
+
+class _InterruptAt:
+    """A profile function raising ``KeyboardInterrupt`` at the ``n``-th point a signal can land.
+
+    CPython raises a signal's exception only where it checks for pending signals: entering a
+    function and right after a call returns (and on backward jumps).  It interrupts at most
+    once, and only while ``armed`` (disarming is a plain store: no point where it could fire).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.seen = 0
+        self.armed = True
+        self.fired = False
+
+    def __call__(self, frame: Any, event: str, arg: Any) -> None:
+        if self.armed and event in _SIGNAL_POINTS:
+            self.seen += 1
+            if self.seen == self.n:
+                self.armed, self.fired = False, True
+                raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("blocking_call", ["request", "run_sync"])
+def test_an_interrupt_anywhere_in_a_blocking_call_cancels_it(blocking_call: str) -> None:
+    """Ctrl-C landing at any point of a blocking call propagates and leaves no task or connection.
+
+    The interrupt is raised at the 1st, 2nd, ... point of the call where a real signal could
+    land (a deterministic sweep, see ``_InterruptAt``), until the call runs to its end without
+    being interrupted.  Points include those after the task is queued on the loop and before
+    the caller holds anything to cancel it with, and those inside the lock waits.  The server
+    holds each request until it is dropped from its side, so a task that missed its
+    cancellation would keep its connection open.
+    """
+    server = _SilentServer()
+    options: dict[str, Any] = {"base_url": server.url, "retry": RetryConfig(attempts=1)}
+    try:
+        with Salescaling("key", **options) as client:
+            if blocking_call == "request":
+                runner: Callable[..., Any] = client.run
+
+                def call() -> Any:
+                    return client.request("GET", "contacts")
+
+            else:
+                runner = run_sync
+
+                async def open_client() -> AsyncSalescaling:
+                    return await AsyncSalescaling("key", **options).__aenter__()
+
+                shared = run_sync(open_client)  # lives on run_sync's loop, reused by every call
+
+                def call() -> Any:
+                    return run_sync(shared.request, "GET", "contacts")
+
+            baseline = runner(_current_tasks)
+            settle = _settled(runner)
+            interrupted = 0
+            for n in itertools.count(1):
+                before = server.requests
+                finished = threading.Event()
+
+                def drop_when_held(before: int = before, finished: threading.Event = finished) -> None:
+                    with server.changed:
+                        server.changed.wait_for(lambda: server.requests > before or finished.is_set())
+                    server.drop()  # ends an uninterrupted call (a disconnect), never by time
+
+                dropper = threading.Thread(target=drop_when_held)
+                dropper.start()
+                interrupt = _InterruptAt(n)
+                outcome: BaseException | None = None
+                sys.setprofile(interrupt)
+                try:
+                    call()
+                except BaseException as exc:  # the outcome is checked below
+                    outcome = exc
+                interrupt.armed = False
+                sys.setprofile(None)
+                with server.changed:
+                    finished.set()
+                    server.changed.notify_all()
+                dropper.join()
+                assert isinstance(outcome, KeyboardInterrupt) == interrupt.fired, (n, outcome)  # never lost
+                assert settle(baseline) == 0, n  # the interrupted call's task ended
+                assert server.wait_for(lambda: server.open == 0), n  # and freed its connection
+                if not interrupt.fired:
+                    break
+                interrupted += 1
+            assert interrupted > 20  # the sweep really went through the call
+            assert runner(_current_tasks) == baseline  # the loop still answers
+            if blocking_call == "run_sync":
+                run_sync(shared.aclose)
+    finally:
+        server.close()
+
+
+def test_a_timeout_error_of_the_call_is_not_taken_for_call_timeout() -> None:
+    """An error raised by the call itself (here a ``TimeoutError`` subclass) reaches the caller as is."""
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=600) as client:
+
+        async def out_of_budget() -> None:
+            raise DeadlineExceededError("the budget cannot grant it in time", retry_after=1.0)
+
+        with pytest.raises(DeadlineExceededError, match="budget"):
+            client.run(out_of_budget)
+
+
+def test_close_ends_calls_in_flight_in_other_threads() -> None:
+    """``close()`` while another thread waits on a held request: that thread gets an error, nothing hangs."""
+    server = _SilentServer()
+    outcome: list[BaseException | None] = []
+    try:
+        client = Salescaling("key", base_url=server.url, retry=RetryConfig(attempts=1))
+
+        def waiter() -> None:
+            try:
+                client.request("GET", "contacts")
+                outcome.append(None)
+            except BaseException as exc:  # the outcome is checked below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert server.wait_for(lambda: server.requests == 1)  # the call is in flight
+        client.close()
+        thread.join()
+        assert len(outcome) == 1 and isinstance(outcome[0], SalescalingError), outcome
+        assert server.wait_for(lambda: server.open == 0)
+        with pytest.raises(ClientClosedError):
+            client.request("GET", "contacts")
     finally:
         server.close()
 
