@@ -161,6 +161,7 @@ class KeyBudget:
         "_in_flight",
         "_logs",
         "_notes",
+        "_pace",
         "_seq",
         "ambiguity_horizon",
         "longest_hold",
@@ -176,6 +177,7 @@ class KeyBudget:
         self._notes: list[float] | None = None  # when foreign hits were noted (ascending), see note_foreign
         self._collisions = 0  # 429s on a warm key within the longest hold, see collided
         self._collided_at = -INFINITY
+        self._pace: tuple[float, float, float] | None = None  # (keep, interval, valid until), see pace_interval
         self.longest_hold = max(log.hold for log in self._logs)
         self.shortest_hold = min(log.hold for log in self._logs)
         self.paused_until = -INFINITY
@@ -327,8 +329,18 @@ class KeyBudget:
 
     def pace_interval(self, now: float, *, keep: float = 0.0) -> float:
         """The spacing that spreads grants evenly over every window: the longest hold per
-        slot of any window (its limit minus a ``keep`` share), i.e. the binding window's rate."""
-        return max(log.hold / lim for log, lim in zip(self._logs, self.effective_limits(now, keep=keep), strict=True))
+        slot of any window (its limit minus a ``keep`` share), i.e. the binding window's rate.
+
+        Asked on every grant, so it is kept until a limit is learned or a learned one lapses.
+        """
+        cached = self._pace
+        if cached is not None and cached[0] == keep and now < cached[2]:
+            return cached[1]
+        limits = self.effective_limits(now, keep=keep)
+        interval = max(log.hold / lim for log, lim in zip(self._logs, limits, strict=True))
+        lapses = min((log.learned_until for log in self._logs if log.limit != log.window.limit), default=INFINITY)
+        self._pace = (keep, interval, lapses)
+        return interval
 
     def received(self, slot: Slot, now: float) -> None:
         """The response arrived at ``now``: anchor the slot there."""
@@ -392,6 +404,7 @@ class KeyBudget:
             return 0
         if limit is not None and 0 < limit < log.window.limit:
             log.limit = min(limit, log.limit_at(now))
+            self._pace = None
             log.learned_until = now + learn_for
         if limit is None or remaining is None:
             return 0

@@ -237,3 +237,15 @@ def test_pace_interval_is_the_binding_window_rate() -> None:
     assert budget.pace_interval(0.0, keep=0.05) == pytest.approx(long_hold / 950)
     budget.observe(0.0, "short", limit=5, remaining=None)  # a learned smaller limit binds
     assert budget.pace_interval(0.0) == pytest.approx((1.0 + Window("short", 20, 1.0).margin) / 5)
+
+
+def test_pace_interval_follows_learned_limits_and_their_lapse() -> None:
+    """The pacing interval (kept between grants) changes when a smaller limit is learned and
+    again when it lapses."""
+    budget = KeyBudget(RateLimits((Window("w", 10, 1.0),)))
+    free = budget.pace_interval(0.0)
+    assert budget.pace_interval(0.5) == free
+    budget.observe(0.5, "w", limit=5, remaining=None, learn_for=2.0)
+    assert budget.pace_interval(0.6) == pytest.approx(2 * free)
+    assert budget.pace_interval(0.6, keep=0.2) == pytest.approx(budget.longest_hold / 4)
+    assert budget.pace_interval(2.6) == free  # no header confirmed the smaller limit: it lapsed
