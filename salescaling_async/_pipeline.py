@@ -195,64 +195,41 @@ class Pipeline:
         calls = self.core.calls  # counted for drain() (CallTracker.track, one coroutine less)
         calls.active += 1
         try:
-            return await self._send(
-                endpoint,
-                url,
-                params=params,
-                json=json,
+            if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
+                raise ScopeError(endpoint.scope, endpoint.name)
+            core = self.core
+            core.ensure_open()
+            opts = self.options
+            raw = RawRequest(
+                method=endpoint.method,
+                url=url,
+                headers=self.headers,
+                params=encode_params(params),
+                json=check_json_body(json),
                 form=form,
                 files=files,
-                priority=priority,
-                on_response=on_response,
+                timeouts=opts.timeouts,
             )
+            started = core.clock.now()
+            deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+            if core.cache is None:  # the common case: no lookup, no settle task
+                return await self._retrying(raw, endpoint, priority, deadline, started, on_response)
+            slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
+            if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
+                if on_response is not None:  # the raw views: the URL asked for, the stored headers
+                    hit = RawResponse(200, tuple(slot.envelope.headers.items()), b"", url)
+                    on_response(hit, core.clock.now() - started)
+                return slot.envelope
+            envelope: Envelope | None = None
+            try:
+                envelope = await self._retrying(raw, endpoint, priority, deadline, started, on_response)
+            finally:
+                # However the call ends (an error, a bad body, cancelled), a write invalidates again:
+                # the server may have applied it.  Shielded, so a cancellation cannot skip it.
+                await asyncio.shield(slot.settle(envelope))
+            return envelope
         finally:
             calls.leave()
-
-    async def _send(
-        self,
-        endpoint: Endpoint[Any],
-        url: str,
-        *,
-        params: Params | None = None,
-        json: Any = None,
-        form: Mapping[str, str] | None = None,
-        files: tuple[FilePart, ...] = (),
-        priority: Priority | None = None,
-        on_response: Callable[[RawResponse, float], None] | None = None,
-    ) -> Envelope:
-        if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
-            raise ScopeError(endpoint.scope, endpoint.name)
-        core = self.core
-        core.ensure_open()
-        opts = self.options
-        raw = RawRequest(
-            method=endpoint.method,
-            url=url,
-            headers=self.headers,
-            params=encode_params(params),
-            json=check_json_body(json),
-            form=form,
-            files=files,
-            timeouts=opts.timeouts,
-        )
-        started = core.clock.now()
-        deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
-        if core.cache is None:  # the common case: no lookup, no settle task
-            return await self._retrying(raw, endpoint, priority, deadline, started, on_response)
-        slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
-        if slot.envelope is not None:  # a cache hit: nothing sent, no budget spent
-            if on_response is not None:  # the raw views: the URL asked for, the stored headers
-                hit = RawResponse(200, tuple(slot.envelope.headers.items()), b"", url)
-                on_response(hit, core.clock.now() - started)
-            return slot.envelope
-        envelope: Envelope | None = None
-        try:
-            envelope = await self._retrying(raw, endpoint, priority, deadline, started, on_response)
-        finally:
-            # However the call ends (an error, a bad body, cancelled), a write invalidates again:
-            # the server may have applied it.  Shielded, so a cancellation cannot skip it.
-            await asyncio.shield(slot.settle(envelope))
-        return envelope
 
     async def _retrying(
         self,
