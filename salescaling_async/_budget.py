@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import bisect
 import enum
+import functools
 import heapq
 import math
+from heapq import heappush
 
 import attrs
 
@@ -56,6 +58,9 @@ class SlotState(enum.Enum):
     SETTLED = "settled"
 
 
+_IN_FLIGHT = SlotState.IN_FLIGHT
+
+
 class Slot:
     """Strictly private. One granted request's hold on the budget.
 
@@ -67,31 +72,31 @@ class Slot:
     __slots__ = ("anchor", "granted_at", "id", "seq", "state")
 
     def __init__(self, slot_id: str = "", seq: int = 0, granted_at: float = 0.0) -> None:
-        self.state = SlotState.IN_FLIGHT
+        self.state = _IN_FLIGHT
         self.id = slot_id
         self.seq = seq
         self.granted_at = granted_at
         self.anchor: float | None = None
 
 
-@attrs.define
 class _WindowLog:
     """Strictly private. One window's limit (which may only shrink) and completed slots.
 
-    ``hold`` is how long a completed slot stays held after its anchor: W + m.
+    ``hold`` is how long a completed slot stays held after its anchor: W + m.  (A plain
+    slotted class: a multi-tenant process makes three per key.)
     """
 
-    window: Window
-    limit: int
-    expiries: list[float] = attrs.field(factory=list)
-    hold: float = attrs.field(init=False)
-    learned_until: float = -INFINITY  # a smaller learned ``limit`` lapses after this
-    # Made on first use (an idle key of a multi-tenant process carries neither):
-    uncounted: list[float] | None = None  # expiries of our 429s this window never counted
-    expired: list[float] | None = None  # expiries purged within the last RECENT seconds, ascending
+    __slots__ = ("expired", "expiries", "hold", "learned_until", "limit", "uncounted", "window")
 
-    def __attrs_post_init__(self) -> None:
-        self.hold = self.window.seconds + self.window.margin
+    def __init__(self, window: Window, hold: float) -> None:
+        self.window = window
+        self.limit = window.limit
+        self.hold = hold
+        self.expiries: list[float] = []
+        self.learned_until = -INFINITY  # a smaller learned ``limit`` lapses after this
+        # Made on first use (an idle key of a multi-tenant process carries neither):
+        self.uncounted: list[float] | None = None  # expiries of our 429s this window never counted
+        self.expired: list[float] | None = None  # expiries purged within the last RECENT seconds, ascending
 
     def limit_at(self, now: float) -> int:
         """The effective limit: a learned smaller one until no header confirmed it for a while."""
@@ -134,6 +139,14 @@ class _WindowLog:
         return heapq.nsmallest(k, self.expiries)[-1]
 
 
+@functools.lru_cache(maxsize=64)
+def _holds(limits: RateLimits) -> tuple[tuple[tuple[Window, float], ...], float, float]:
+    """Every window with its hold (W + m), the longest and the shortest hold: worked out once
+    per configuration, not for every key."""
+    holds = tuple((window, window.seconds + window.margin) for window in limits)
+    return holds, max(hold for _, hold in holds), min(hold for _, hold in holds)
+
+
 @attrs.frozen
 class BudgetSnapshot:
     """Strictly private. Numbers behind :class:`KeyStatistics`."""
@@ -157,6 +170,7 @@ class KeyBudget:
     __slots__ = (
         "_collided_at",
         "_collisions",
+        "_credit",
         "_flying",
         "_in_flight",
         "_logs",
@@ -170,7 +184,8 @@ class KeyBudget:
     )
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
-        self._logs = [_WindowLog(w, w.limit) for w in limits]
+        holds, self.longest_hold, self.shortest_hold = _holds(limits)
+        self._logs = [_WindowLog(window, hold) for window, hold in holds]
         self._in_flight = 0
         self._seq = 0
         self._flying: dict[int, float] = {}  # grant number -> grant time, in flight, in grant order
@@ -178,8 +193,7 @@ class KeyBudget:
         self._collisions = 0  # 429s on a warm key within the longest hold, see collided
         self._collided_at = -INFINITY
         self._pace: tuple[float, float, float] | None = None  # (keep, interval, valid until), see pace_interval
-        self.longest_hold = max(log.hold for log in self._logs)
-        self.shortest_hold = min(log.hold for log in self._logs)
+        self._credit = 0  # grants provably possible now without a look at the logs, see delay
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -196,7 +210,15 @@ class KeyBudget:
         one process of a fleet); a share that rounds to 0 can never grant: ``inf``.  ``keep``
         leaves that share of every limit (rounded down) free: the interactive reserve a bulk
         request may not take.
+
+        The fast path: a full look at the logs also finds how many grants fit at once (the
+        fewest free slots of any window); until those are used up the answer stays 0 without
+        a look, because between grants a window's held count only falls (slots expire, a
+        response only moves a slot from in flight to the log).  Whatever may raise it
+        (phantoms, a learned limit, noted traffic, a pause) drops the credit.
         """
+        if self._credit and fraction == 1.0 and not keep:
+            return 0.0
         return self._wait(now, 0, exact=True, fraction=fraction, keep=keep)
 
     def earliest(self, now: float, *, ahead: int = 0) -> float:
@@ -209,6 +231,7 @@ class KeyBudget:
 
     def _wait(self, now: float, ahead: int, *, exact: bool, fraction: float = 1.0, keep: float = 0.0) -> float:
         wait = max(0.0, self.paused_until - now)
+        free: float = INFINITY if exact and not ahead and fraction == 1.0 and not keep else 0  # the credit, see delay
         notes = self._notes
         if notes and notes[0] <= now - self.longest_hold:
             del notes[: bisect.bisect_right(notes, now - self.longest_hold)]
@@ -233,6 +256,7 @@ class KeyBudget:
                 wait = max(wait, (ahead // limit) * log.hold)
             over = self._in_flight + len(log.expiries) + ahead - limit + 1
             if over <= 0:
+                free = min(free, 1 - over)
                 continue
             if over <= len(log.expiries):
                 wait = max(wait, log.kth_expiry(over) - now)
@@ -240,6 +264,8 @@ class KeyBudget:
                 return INFINITY
             else:
                 wait = max(wait, log.hold)
+        if free and not wait and free != INFINITY:
+            self._credit = int(free)
         return wait
 
     def _foreign_room(self, log: _WindowLog, now: float) -> int:
@@ -281,7 +307,7 @@ class KeyBudget:
         return True
 
     def snapshot(self, now: float) -> BudgetSnapshot:
-        next_in = self.delay(now)
+        next_in = self._wait(now, 0, exact=True)  # a full look: the logs are purged
         return BudgetSnapshot(
             held={log.window.name: self._in_flight + len(log.expiries) for log in self._logs},
             limits={log.window.name: log.limit_at(now) for log in self._logs},
@@ -301,6 +327,8 @@ class KeyBudget:
     def record(self, slot_id: str = "", *, now: float = 0.0) -> Slot:
         """Record a grant already decided (by the caller's own ``delay() == 0`` check, or by a
         shared store that holds the authoritative log), without checking again."""
+        if self._credit:
+            self._credit -= 1
         self._in_flight += 1
         self._seq += 1
         self._flying[self._seq] = now
@@ -343,12 +371,19 @@ class KeyBudget:
         return interval
 
     def received(self, slot: Slot, now: float) -> None:
-        """The response arrived at ``now``: anchor the slot there."""
-        self._settle(slot, now)
+        """The response arrived at ``now``: anchor the slot there (held until ``now + W + m``)."""
+        if slot.state is not _IN_FLIGHT:
+            return
+        slot.state = SlotState.SETTLED
+        slot.anchor = now
+        self._in_flight -= 1
+        self._flying.pop(slot.seq, None)
+        for log in self._logs:
+            heappush(log.expiries, now + log.hold)
 
     def ambiguous(self, slot: Slot, now: float) -> None:
         """Failure after sending began: the server may count it later, so hold it longer."""
-        self._settle(slot, now + self.ambiguity_horizon)
+        self.received(slot, now + self.ambiguity_horizon)
 
     def returned(self, slot: Slot) -> None:
         """Proven never sent (or cancelled before sending): the slot is given back."""
@@ -356,16 +391,6 @@ class KeyBudget:
             slot.state = SlotState.SETTLED
             self._in_flight -= 1
             self._flying.pop(slot.seq, None)
-
-    def _settle(self, slot: Slot, anchor: float) -> None:
-        if slot.state is not SlotState.IN_FLIGHT:
-            return
-        slot.state = SlotState.SETTLED
-        slot.anchor = anchor
-        self._in_flight -= 1
-        self._flying.pop(slot.seq, None)
-        for log in self._logs:
-            heapq.heappush(log.expiries, anchor + log.hold)
 
     # -- learning (only ever more cautious) ---------------------------------------------
 
@@ -405,6 +430,7 @@ class KeyBudget:
         if limit is not None and 0 < limit < log.window.limit:
             log.limit = min(limit, log.limit_at(now))
             self._pace = None
+            self._credit = 0
             log.learned_until = now + learn_for
         if limit is None or remaining is None:
             return 0
@@ -428,6 +454,7 @@ class KeyBudget:
         (the longest hold), see :meth:`_foreign_room`.
         """
         if count > 0:
+            self._credit = 0
             if self._notes is None:
                 self._notes = []
             self._notes.extend([now] * count)
@@ -448,6 +475,7 @@ class KeyBudget:
         ``hints`` maps a window name (``None`` for a plain ``Retry-After``) to seconds.
         Without hints the pause is ``fallback`` (the caller's backoff).  Returns the pause end.
         """
+        self._credit = 0
         longest = max(hints.values(), default=fallback)
         margin = max((log.window.margin for log in self._logs), default=0.002)
         self.paused_until = max(self.paused_until, now + longest + margin)
@@ -478,6 +506,8 @@ class KeyBudget:
 
     def _add_phantoms(self, log: _WindowLog, now: float, count: int) -> int:
         count = min(count, log.limit)  # never more than a full window
+        if count > 0:
+            self._credit = 0
         for _ in range(max(0, count)):
             heapq.heappush(log.expiries, now + log.hold)
         return max(0, count)

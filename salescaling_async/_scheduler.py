@@ -221,9 +221,11 @@ class Permit:
 
     def received(self, headers: Mapping[str, str] | None = None) -> None:
         """A response (not a 429) arrived now: anchor the slot and learn from its headers."""
-        self._state.strikes = 0
-        self._scheduler._received(self._state, self._slot, headers)
-        self._scheduler._dispatch(self._state)
+        state = self._state
+        state.strikes = 0
+        self._scheduler._received(state, self._slot, headers)
+        if state.lanes.queued or state.deadlines or state.timer is not None:  # else nothing to dispatch
+            self._scheduler._dispatch(state)
 
     def rate_limited(
         self,
@@ -360,6 +362,7 @@ class Scheduler:
         self._closed = False
         self._shortest = min(w.seconds for w in self.limits)
         self._seconds = {w.name.lower(): w.seconds for w in self.limits}  # window lengths by header name
+        self._evict_after = NEVER  # no key can be idle before then (see _evict)
 
     # -- public operations ----------------------------------------------------------------
 
@@ -388,7 +391,7 @@ class Scheduler:
         state = self._state(key, now)
         if priority is Priority.INTERACTIVE:
             state.last_interactive = now
-        if state.remote is None and not state.lanes.queued and self._local_delay(state, now, priority) == 0:
+        if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
             return self._grant_now(state, now, priority)  # fast path: no future, no await
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
@@ -488,14 +491,14 @@ class Scheduler:
         if now is None:
             now = self.clock.now()
         keys = self._keys
-        state = keys.get(key)
-        if state is None:
-            state = _KeyState(key, self.limits, self.bulk_every, self.store.key_log(key))
-            keys[key] = state
-        else:
+        try:
             keys.move_to_end(key)
+            state = keys[key]
+        except KeyError:
+            state = keys[key] = _KeyState(key, self.limits, self.bulk_every, self.store.key_log(key))
         state.touched = now
-        self._evict(now)
+        if now >= self._evict_after:
+            self._evict(now)
         return state
 
     def _evict(self, now: float) -> None:
@@ -509,6 +512,8 @@ class Scheduler:
         for _ in range(EVICT_BATCH):
             name, state = next(iter(keys.items()))
             if state.touched + state.view.longest_hold > now:
+                # keys only move to the back when asked for: nobody is idle before this
+                self._evict_after = state.touched + state.view.longest_hold
                 return
             if self._is_idle(state, now):
                 del keys[name]
@@ -537,32 +542,30 @@ class Scheduler:
 
     def _local_delay(self, state: _KeyState, now: float, priority: Priority = Priority.INTERACTIVE) -> float:
         """The wait the local view proves (exact for the local store, a lower bound else)."""
-        keep = self._keep(state, now, priority)
+        delay = self._bulk_delay(state, now) if priority is Priority.BULK else state.view.delay(now)
+        if delay:
+            return delay
+        if now >= state.warm_until and state.view.in_flight and self.cold_start and state.remote is None:
+            # cold: single flight until the first response teaches the server's view (shared
+            # stores gate cold start fleet-wide themselves)
+            return INFINITY
+        if now < state.probe_until and now < state.watch_next:
+            # watching live traffic on a cold key: paced, so its hits show in our answers
+            # (and keep room) before our own grants fill the short window
+            return state.watch_next - now
+        return 0.0
+
+    def _bulk_delay(self, state: _KeyState, now: float) -> float:
+        """The budget's wait for a bulk request: the interactive reserve kept, paced."""
+        keep = self._keep(state, now, Priority.BULK)
         delay = state.view.delay(now, keep=keep)
         if keep and delay > 0 and state.view.delay(now) == 0:
             # held back only by the reserve: look again when it would be lent to bulk
             delay = min(delay, state.last_interactive + self.reserve_idle - now)
-        if (
-            priority is Priority.BULK
-            and self.bulk_pacing
-            and delay < state.bulk_next - now
-            and now < state.last_interactive + self.reserve_idle
-        ):
+        if self.bulk_pacing and delay < state.bulk_next - now and now < state.last_interactive + self.reserve_idle:
             # paced while interactive requests come: one bulk grant per slot of the binding
             # window, so slots free one by one and refill the reserve between bursts
             delay = min(state.bulk_next, state.last_interactive + self.reserve_idle) - now
-        if (
-            delay == 0
-            and self.cold_start
-            and state.remote is None  # shared stores gate cold start fleet-wide themselves
-            and state.view.in_flight
-            and now >= state.warm_until
-        ):
-            return INFINITY  # cold: single flight until the first response teaches the server's view
-        if delay == 0 and now < state.probe_until and now < state.watch_next:
-            # watching live traffic on a cold key: paced, so its hits show in our answers
-            # (and keep room) before our own grants fill the short window
-            return state.watch_next - now
         return delay
 
     def _pace(self, state: _KeyState, now: float, priority: Priority) -> None:
@@ -574,6 +577,8 @@ class Scheduler:
             state.watch_next = now + state.view.pace_interval(now)
         if priority is Priority.BULK:
             state.last_bulk = now
+        elif now >= state.last_bulk + self._shortest and not (state.lanes.queued and state.lanes.counts[Priority.BULK]):
+            return  # bulk is idle: its schedule starts from its next grant
         if self.bulk_pacing:
             interval = state.view.pace_interval(now, keep=self._keep(state, now, Priority.BULK))
             state.bulk_next = min(max(state.bulk_next, now) + interval, now + self._shortest)
@@ -581,7 +586,7 @@ class Scheduler:
     def _grant_now(self, state: _KeyState, now: float, priority: Priority) -> Permit:
         self._pace(state, now, priority)
         state.granted += 1
-        state.lane_granted[lane(priority)] += 1
+        state.lane_granted[priority is Priority.BULK] += 1  # lane()
         return Permit(self, state, state.view.record(now=now))  # the caller's delay() was just 0
 
     def _check_admission(self, state: _KeyState, now: float, priority: Priority, deadline: float | None) -> None:

@@ -249,3 +249,60 @@ def test_pace_interval_follows_learned_limits_and_their_lapse() -> None:
     assert budget.pace_interval(0.6) == pytest.approx(2 * free)
     assert budget.pace_interval(0.6, keep=0.2) == pytest.approx(budget.longest_hold / 4)
     assert budget.pace_interval(2.6) == free  # no header confirmed the smaller limit: it lapsed
+
+
+budget_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("take"), st.floats(0.0, 0.2)),
+        st.tuples(st.just("receive"), st.floats(0.0, 0.5)),
+        st.tuples(st.just("ambiguous"), st.floats(0.0, 0.5)),
+        st.tuples(st.just("return"), st.floats(0.0, 0.5)),
+        st.tuples(st.just("observe"), st.integers(0, 6)),
+        st.tuples(st.just("limit"), st.integers(1, 4)),
+        st.tuples(st.just("foreign"), st.integers(1, 3)),
+        st.tuples(st.just("429"), st.floats(0.0, 2.0)),
+        st.tuples(st.just("collided"), st.just(0)),
+        st.tuples(st.just("fleet"), st.integers(0, 5)),
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(budget_events)
+def test_the_grant_credit_never_grants_what_a_full_look_refuses(events: list[tuple[str, float]]) -> None:
+    """``delay()`` answers 0 from a credit between full looks: whatever happens to the key
+    (phantoms, learned limits, noted traffic, pauses, outcomes, time), a 0 from the credit is
+    a 0 from a full look at the logs too."""
+    budget = KeyBudget(LIMITS, ambiguity_horizon=2.0)
+    now = 0.0
+    flying: list[object] = []
+    for kind, value in events:
+        if kind == "take":
+            now += value
+            if budget.delay(now) == 0:
+                flying.append(budget.record(now=now))
+        elif kind in ("receive", "ambiguous", "return") and flying:
+            now += value
+            slot = flying.pop(0)
+            if kind == "receive":
+                budget.received(slot, now)  # type: ignore[arg-type]
+            elif kind == "ambiguous":
+                budget.ambiguous(slot, now)  # type: ignore[arg-type]
+            else:
+                budget.returned(slot)  # type: ignore[arg-type]
+        elif kind == "observe":
+            budget.observe(now, "a", limit=3, remaining=3 - min(3, int(value)))
+        elif kind == "limit":
+            budget.observe(now, "b", limit=int(value), remaining=None, learn_for=1.0)
+        elif kind == "foreign":
+            budget.note_foreign(now, int(value))
+        elif kind == "429":
+            budget.rate_limited(now, {"a": value} if value else {}, 0.5)
+        elif kind == "collided":
+            budget.collided(now)
+        elif kind == "fleet":
+            budget.assume_held(now, now, [int(value), int(value)])
+        if budget.delay(now) == 0:
+            assert budget.snapshot(now).next_grant_in == 0  # a full look agrees
