@@ -15,8 +15,7 @@ import random
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-
-import attrs
+from typing import NamedTuple
 
 from ._config import RetryConfig
 from ._errors import (
@@ -151,32 +150,46 @@ def retry_hints(headers: Iterable[tuple[str, str]], wall_now: float) -> dict[str
     return hints
 
 
-@attrs.frozen
-class WindowHeaders:
-    """Strictly private. ``X-RateLimit-Limit/Remaining-<name>`` of one window."""
+class WindowHeaders(NamedTuple):
+    """Strictly private. ``X-RateLimit-Limit/Remaining-<name>`` of one window (``name`` in
+    lower case).  A named tuple: every response of the real API carries three."""
 
     name: str
     limit: int | None
     remaining: int | None
 
 
-_WINDOW_PREFIXES = (("limit", "x-ratelimit-limit-"), ("remaining", "x-ratelimit-remaining-"))
+_LIMIT, _REMAINING = "x-ratelimit-limit-", "x-ratelimit-remaining-"
+
+
+def _count(value: str) -> int | None:
+    """:func:`parse_delay_seconds` for the counts of every response: the common case (plain
+    ASCII digits) without a regular expression."""
+    if value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+        return int(value)
+    return parse_delay_seconds(value)
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
     """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored)."""
-    found: dict[str, dict[str, int]] = {}
+    limits: dict[str, int] = {}
+    remaining: dict[str, int] = {}
     for name, value in headers.items():
         lower = name.lower()
         if not lower.startswith("x-ratelimit-"):  # most headers of every response: one check
             continue
-        for field, prefix in _WINDOW_PREFIXES:
-            if lower.startswith(prefix):
-                number = parse_delay_seconds(value)
-                if number is None:
-                    continue
-                found.setdefault(lower[len(prefix) :], {})[field] = number
-    return [WindowHeaders(n, v.get("limit"), v.get("remaining")) for n, v in found.items()]
+        if lower.startswith(_LIMIT):
+            found, window = limits, lower[len(_LIMIT) :]
+        elif lower.startswith(_REMAINING):
+            found, window = remaining, lower[len(_REMAINING) :]
+        else:
+            continue
+        number = _count(value)
+        if number is not None:
+            found[window] = number
+    if not remaining:
+        return [WindowHeaders(window, limit, None) for window, limit in limits.items()]
+    return [WindowHeaders(window, limits.get(window), remaining.get(window)) for window in {**limits, **remaining}]
 
 
 def is_retryable(error: SalescalingError, method: str) -> bool:

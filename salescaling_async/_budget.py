@@ -140,11 +140,12 @@ class _WindowLog:
 
 
 @functools.lru_cache(maxsize=64)
-def _holds(limits: RateLimits) -> tuple[tuple[tuple[Window, float], ...], float, float]:
-    """Every window with its hold (W + m), the longest and the shortest hold: worked out once
-    per configuration, not for every key."""
+def _holds(limits: RateLimits) -> tuple[tuple[tuple[Window, float], ...], float, float, dict[str, int]]:
+    """Every window with its hold (W + m), the longest and the shortest hold, and each
+    window's position by its lower-case name: worked out once per configuration, not per key."""
     holds = tuple((window, window.seconds + window.margin) for window in limits)
-    return holds, max(hold for _, hold in holds), min(hold for _, hold in holds)
+    index = {window.name.lower(): i for i, window in enumerate(limits)}
+    return holds, max(hold for _, hold in holds), min(hold for _, hold in holds), index
 
 
 @attrs.frozen
@@ -173,6 +174,7 @@ class KeyBudget:
         "_credit",
         "_flying",
         "_in_flight",
+        "_index",
         "_logs",
         "_notes",
         "_pace",
@@ -184,7 +186,7 @@ class KeyBudget:
     )
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
-        holds, self.longest_hold, self.shortest_hold = _holds(limits)
+        holds, self.longest_hold, self.shortest_hold, self._index = _holds(limits)
         self._logs = [_WindowLog(window, hold) for window, hold in holds]
         self._in_flight = 0
         self._seq = 0
@@ -440,6 +442,8 @@ class KeyBudget:
         # count them: left in, they would hide as many foreign hits
         held = len(log.expiries) if since is None else log.held_since(since)
         foreign = (limit - remaining) - (flying + held - len(log.uncounted or ()))
+        if foreign <= 0:
+            return 0
         added = 0
         if older is not None and foreign > older[1]:
             added = self._add_phantoms(log, now - older[0], foreign - older[1])
@@ -513,7 +517,9 @@ class KeyBudget:
         return max(0, count)
 
     def _log(self, name: str) -> _WindowLog | None:
-        for log in self._logs:
-            if log.window.name.lower() == name.lower():
-                return log
-        return None
+        index = self._index.get(name)
+        if index is None:
+            index = self._index.get(name.lower())
+            if index is None:
+                return None
+        return self._logs[index]

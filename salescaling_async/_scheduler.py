@@ -361,7 +361,7 @@ class Scheduler:
         self._rng = random.Random(seed)
         self._closed = False
         self._shortest = min(w.seconds for w in self.limits)
-        self._seconds = {w.name.lower(): w.seconds for w in self.limits}  # window lengths by header name
+        self._lengths = sorted((w.seconds, w.name.lower()) for w in self.limits)  # header names, shortest first
         self._evict_after = NEVER  # no key can be idle before then (see _evict)
 
     # -- public operations ----------------------------------------------------------------
@@ -755,20 +755,24 @@ class Scheduler:
         # Hits that are live traffic, not an earlier process's history: seen while warm, or
         # by a cold key's second answer (they arrived after the first answer).
         live = now < state.warm_until or state.probes >= 1
-        older = self._shorter_counts(windows) if windows else {}
-        fresh, shortest, recent = 0, INFINITY, 0
-        for window in windows:
+        fresh, recent, seen = 0, 0, False
+        older: tuple[float, int] | None = None  # (seconds, count) of the last shorter window with a count
+        on_response = {window.name: window for window in windows}
+        for length, name in self._lengths:  # the configured windows, shortest first
+            window = on_response.get(name)
+            if window is None:
+                continue
             # With a shared store the other processes' hits look foreign to this view: only
             # the store, which knows the whole fleet's log, turns counts into phantoms.
             remaining = window.remaining if state.remote is None else None
             added = state.view.observe(
                 now,
-                window.name,
+                name,
                 limit=window.limit,
                 remaining=remaining,
                 learn_for=learn_for,
                 in_flight=before,
-                older=older.get(window.name.lower()),
+                older=older,
                 since=slot.granted_at,
             )
             state.phantoms += added
@@ -779,9 +783,11 @@ class Scheduler:
             # would keep room for traffic that does not exist.  (The same hits show in every
             # window's count: the most any window saw.)
             fresh = max(fresh, added - (flying - before))
-            length = self._seconds.get(window.name.lower(), 0.0)
-            if 0 < length < shortest:
-                shortest, recent = length, added
+            if not seen:  # the shortest window on the response
+                seen, recent = True, added
+            if window.limit is not None and window.remaining is not None:
+                # at most this many hits are that recent (see ``KeyBudget.observe``)
+                older = (length, window.limit - window.remaining)
         if live:
             state.view.note_foreign(now, fresh)
         if any(w.remaining is not None for w in windows):
@@ -809,17 +815,6 @@ class Scheduler:
         if state.remote is not None and slot.id:
             state.remote.settle(slot, "received", windows)
             self._freed(state)
-
-    def _shorter_counts(self, windows: list[WindowHeaders]) -> dict[str, tuple[float, int]]:
-        """For each window on a response, ``(seconds, count)`` of the next shorter one with a
-        server count: the hits that recent are at most that count (see ``KeyBudget.observe``)."""
-        seconds = self._seconds
-        known = sorted(
-            (seconds[w.name.lower()], w.name.lower(), w.limit - w.remaining)
-            for w in windows
-            if w.name.lower() in seconds and w.limit is not None and w.remaining is not None
-        )
-        return {name: (prev[0], prev[2]) for prev, (_, name, _) in itertools.pairwise(known)}
 
     @staticmethod
     def _freed(state: _KeyState) -> None:
