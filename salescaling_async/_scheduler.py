@@ -738,17 +738,17 @@ class Scheduler:
         """Anchor ``slot`` now and learn from ``headers``; never raises, never dispatches."""
         now = self.clock.now()
         state.view.received(slot, now)
-        if not headers and state.remote is None:  # the fast path: nothing to learn
-            state.headerless += 1
-            if now < state.warm_until or state.headerless >= COLD_RAMP:
-                state.warm_until = now + state.view.longest_hold
-            return
         windows: list[WindowHeaders] = []
         if headers:
             try:
                 windows = rate_limit_headers(headers)
             except Exception:  # junk headers must never leave the queue behind this slot hanging
                 log.warning("ignoring unparsable rate-limit headers", exc_info=True)
+        if not windows and state.remote is None:  # the fast path: nothing to learn
+            state.headerless += 1
+            if now < state.warm_until or state.headerless >= COLD_RAMP:
+                state.warm_until = now + state.view.longest_hold
+            return
         learn_for = state.view.longest_hold
         before = state.view.in_flight_before(slot) if windows else 0
         flying = state.view.in_flight
