@@ -82,11 +82,6 @@ NEVER = -INFINITY
 """One shared float for "never" (every idle key would hold a few copies of it otherwise)."""
 
 
-def lane(priority: Priority) -> int:
-    """The index of ``priority`` in a key's per-lane counters."""
-    return 1 if priority is Priority.BULK else 0
-
-
 EVICT_BATCH = 32
 """Most idle keys one request evicts (the eviction is spread over requests, never a pause)."""
 
@@ -149,9 +144,8 @@ class _KeyState:
         "call",
         "deadlines",
         "granted",
+        "granted_bulk",
         "headerless",
-        "lane_granted",
-        "lane_waited",
         "lanes",
         "last_bulk",
         "last_interactive",
@@ -170,6 +164,7 @@ class _KeyState:
         "touched",
         "view",
         "waited",
+        "waited_bulk",
         "wakeups",
         "warm_until",
         "watch_next",
@@ -180,7 +175,7 @@ class _KeyState:
         self.view = KeyBudget(limits)
         self.remote = remote
         self.lanes: Lanes[Slot] = Lanes(bulk_every)
-        self.deadlines: list[tuple[float, int, Waiter[Slot]]] = []
+        self.deadlines: list[tuple[float, int, Waiter[Slot]]] | None = None  # a heap, made on first use
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
         self.call: asyncio.Task[None] | None = None  # the one store round trip in progress
@@ -195,10 +190,10 @@ class _KeyState:
         self.last_interactive = NEVER  # when an interactive request last asked
         self.bulk_next = NEVER  # bulk pacing: no bulk grant before then
         self.last_bulk = NEVER  # when bulk was last granted
-        self.lane_granted = [0, 0]  # per lane, indexed by lane(): two lists are a third of two dicts
-        self.lane_waited = [0.0, 0.0]
+        self.granted_bulk = 0  # of ``granted``, the bulk lane's
+        self.waited_bulk = 0.0
         self.granted = 0
-        self.waited = 0.0
+        self.waited = 0.0  # of the interactive lane (``waited_bulk``: of the bulk lane)
         self.rate_limited = 0
         self.phantoms = 0
         self.wakeups = 0
@@ -398,6 +393,8 @@ class Scheduler:
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
         state.lanes.push(waiter)
         if deadline is not None:
+            if state.deadlines is None:
+                state.deadlines = []
             heapq.heappush(state.deadlines, (deadline, next(self._seq), waiter))
         self._dispatch(state)
         try:
@@ -429,15 +426,21 @@ class Scheduler:
             in_flight=snap.in_flight,
             queued=state.lanes.by_lane(),
             granted=state.granted,
-            waited_seconds=state.waited,
+            waited_seconds=state.waited + state.waited_bulk,
             rate_limited=state.rate_limited,
             phantom_hits=state.phantoms,
             wakeups=state.wakeups,
             next_grant_in=snap.next_grant_in,
             paused_for=max(0.0, snap.paused_until - now),
             store_calls=state.store_calls,
-            granted_by_lane={p.value: state.lane_granted[lane(p)] for p in Priority},
-            waited_by_lane={p.value: state.lane_waited[lane(p)] for p in Priority},
+            granted_by_lane={
+                Priority.INTERACTIVE.value: state.granted - state.granted_bulk,
+                Priority.BULK.value: state.granted_bulk,
+            },
+            waited_by_lane={
+                Priority.INTERACTIVE.value: state.waited,
+                Priority.BULK.value: state.waited_bulk,
+            },
         )
 
     def round_trips(self, key: str) -> int:
@@ -464,7 +467,7 @@ class Scheduler:
         calls = []
         for state in self._keys.values():
             state.lanes.fail_all(error)
-            state.deadlines.clear()
+            state.deadlines = None
             if state.timer is not None:
                 state.timer.cancel()
                 state.timer, state.timer_at = None, INFINITY
@@ -586,7 +589,7 @@ class Scheduler:
     def _grant_now(self, state: _KeyState, now: float, priority: Priority) -> Permit:
         self._pace(state, now, priority)
         state.granted += 1
-        state.lane_granted[priority is Priority.BULK] += 1  # lane()
+        state.granted_bulk += priority is Priority.BULK
         return Permit(self, state, state.view.record(now=now))  # the caller's delay() was just 0
 
     def _check_admission(self, state: _KeyState, now: float, priority: Priority, deadline: float | None) -> None:
@@ -620,7 +623,7 @@ class Scheduler:
             if state.remote is not None and slot.id:
                 state.remote.settle(slot, "returned", ())
             state.granted -= 1
-            state.lane_granted[lane(waiter.priority)] -= 1
+            state.granted_bulk -= waiter.priority is Priority.BULK
         self._dispatch(state)
 
     def _expire_deadlines(self, state: _KeyState, now: float) -> None:
@@ -677,11 +680,12 @@ class Scheduler:
         state.lanes.grant(waiter, slot)
         self._pace(state, now, waiter.priority)
         state.granted += 1
-        index = lane(waiter.priority)
-        state.lane_granted[index] += 1
-        state.lane_waited[index] += now - waiter.enqueued_at
         waited = now - waiter.enqueued_at
-        state.waited += waited
+        if waiter.priority is Priority.BULK:
+            state.granted_bulk += 1
+            state.waited_bulk += waited
+        else:
+            state.waited += waited
         if waited > 0:
             self._emit(ThrottleWait(key=state.name, waited=waited, priority=waiter.priority))
 
