@@ -76,7 +76,7 @@ def _check_windows(_inst: object, _attribute: object, value: tuple[Window, ...])
         raise ConfigError(f"window names must be unique, got {names}")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # every new key's budget looks its configuration up by it
 class RateLimits:
     """The set of windows every API key must stay within at once.
 
