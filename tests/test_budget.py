@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salescaling_async import RateLimits, Window
-from salescaling_async._budget import INFINITY, KeyBudget
+from salescaling_async._budget import INFINITY, KeyBudget, Slot
 
 LIMITS = RateLimits((Window("a", 3, 1.0), Window("b", 5, 4.0)))
 
@@ -22,6 +22,16 @@ def _max_in_span(times: list[float], span: float) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
+
+
+def _settle(budget: KeyBudget, outcome: str, slot: Slot, now: float) -> None:
+    """Settle ``slot`` with ``outcome`` (``ok``, ``ambiguous`` or ``unsent``) at ``now``."""
+    if outcome == "ok":
+        budget.received(slot, now)
+    elif outcome == "ambiguous":
+        budget.ambiguous(slot, now)
+    else:
+        budget.returned(slot)
 
 
 request_stream = st.lists(
@@ -57,12 +67,7 @@ def test_no_window_ever_exceeded(stream: list[tuple[float, float, float, str]]) 
             # settle everything that has completed by now
             while pending and pending[0][0] <= now:
                 t, kind, slot = pending.pop(0)
-                if kind == "ok":
-                    budget.received(slot, t)  # type: ignore[arg-type]
-                elif kind == "ambiguous":
-                    budget.ambiguous(slot, t)  # type: ignore[arg-type]
-                else:
-                    budget.returned(slot)  # type: ignore[arg-type]
+                _settle(budget, kind, slot, t)  # type: ignore[arg-type]
             delay = budget.delay(now)
             assert delay >= 0
             if delay == 0:
@@ -210,12 +215,7 @@ def test_no_window_ever_exceeded_with_lanes(stream: list[tuple[float, float, flo
             pending.sort(key=lambda p: p[0])
             while pending and pending[0][0] <= now:
                 t, kind, slot = pending.pop(0)
-                if kind == "ok":
-                    budget.received(slot, t)  # type: ignore[arg-type]
-                elif kind == "ambiguous":
-                    budget.ambiguous(slot, t)  # type: ignore[arg-type]
-                else:
-                    budget.returned(slot)  # type: ignore[arg-type]
+                _settle(budget, kind, slot, t)  # type: ignore[arg-type]
             delay = budget.delay(now, keep=keep)
             assert delay >= 0
             if delay == 0:
@@ -277,7 +277,7 @@ def test_the_grant_credit_never_grants_what_a_full_look_refuses(events: list[tup
     a 0 from a full look at the logs too."""
     budget = KeyBudget(LIMITS, ambiguity_horizon=2.0)
     now = 0.0
-    flying: list[object] = []
+    flying: list[Slot] = []
     for kind, value in events:
         if kind == "take":
             now += value
@@ -285,13 +285,7 @@ def test_the_grant_credit_never_grants_what_a_full_look_refuses(events: list[tup
                 flying.append(budget.record(now=now))
         elif kind in ("receive", "ambiguous", "return") and flying:
             now += value
-            slot = flying.pop(0)
-            if kind == "receive":
-                budget.received(slot, now)  # type: ignore[arg-type]
-            elif kind == "ambiguous":
-                budget.ambiguous(slot, now)  # type: ignore[arg-type]
-            else:
-                budget.returned(slot)  # type: ignore[arg-type]
+            _settle(budget, {"receive": "ok", "return": "unsent"}.get(kind, kind), flying.pop(0), now)
         elif kind == "observe":
             budget.observe(now, "a", limit=3, remaining=3 - min(3, int(value)))
         elif kind == "limit":
