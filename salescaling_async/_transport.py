@@ -18,11 +18,13 @@ limit the connection is closed (never returned to the pool) and
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import os
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from ._config import PoolLimits, ResponseLimits, Timeouts
 from ._errors import (
@@ -58,6 +60,43 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Release the connections; the client calls it once when it closes."""
         ...
+
+
+class _LazyReadTimeout(ResponseHandler):
+    """aiohttp's protocol, with one read-timeout timer per wait instead of one per chunk.
+
+    aiohttp's ``sock_read`` cancels its timer and arms a new one on every chunk received
+    (three timers for a small response).  Here each chunk only moves the deadline forward;
+    the one armed timer, when it fires, re-arms itself at the moved deadline, and raises the
+    timeout only if nothing arrived for ``sock_read`` seconds: the same bound on a stalled
+    body, without a timer handle per chunk.  Everything else is aiohttp's own code.
+    """
+
+    _read_deadline = 0.0
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        handle = self._read_timeout_handle
+        if not timeout:
+            if handle is not None:
+                handle.cancel()
+                self._read_timeout_handle = None
+            return
+        when = self._loop.time() + timeout
+        self._read_deadline = when
+        if handle is not None:
+            if handle.when() <= when:
+                return  # fires first and re-arms itself for the rest
+            handle.cancel()  # a shorter timeout than the armed one: the timer must move up
+        self._read_timeout_handle = self._loop.call_at(when, self._read_timer_fired)
+
+    def _read_timer_fired(self) -> None:
+        self._read_timeout_handle = None
+        when = self._read_deadline
+        if when > self._loop.time():  # data arrived since the timer was armed
+            self._read_timeout_handle = self._loop.call_at(when, self._read_timer_fired)
+        else:
+            self._on_read_timeout()
 
 
 class AiohttpTransport:
@@ -98,6 +137,10 @@ class AiohttpTransport:
             # request, in a worker thread (two executor hand-offs per request), and would send
             # the key in cleartext to an http proxy: the environment is read here, once.
             self._proxies = ProxyRules.from_environment() if self._trust_env else ProxyRules()
+            if callable(getattr(connector, "_factory", None)):  # see _LazyReadTimeout
+                connector._factory = cast(
+                    "functools.partial[ResponseHandler]", functools.partial(_LazyReadTimeout, loop=loop)
+                )
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
             # aiohttp silently resends an idempotent request once when a pooled connection
             # drops before the response (RFC 9112 §9.3.1).  That second hit would ride on the
