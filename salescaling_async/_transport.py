@@ -63,36 +63,43 @@ class Transport(Protocol):
 
 
 class _LazyReadTimeout(ResponseHandler):
-    """aiohttp's protocol, with one read-timeout timer per wait instead of one per chunk.
+    """aiohttp's protocol, with its read-timeout timer moved instead of re-armed.
 
-    aiohttp's ``sock_read`` cancels its timer and arms a new one on every chunk received
-    (three timers for a small response).  Here each chunk only moves the deadline forward;
-    the one armed timer, when it fires, re-arms itself at the moved deadline, and raises the
-    timeout only if nothing arrived for ``sock_read`` seconds: the same bound on a stalled
-    body, without a timer handle per chunk.  Everything else is aiohttp's own code.
+    aiohttp's ``sock_read`` cancels its timer and arms a new one on every chunk received and
+    for every request (three timer handles for a small response).  Here a chunk, or the next
+    request on a kept-alive connection, only moves the deadline; stopping the timeout only
+    clears it.  The one armed timer, when it fires, re-arms itself at the moved deadline, does
+    nothing while no read is awaited, and raises aiohttp's own timeout only when nothing
+    arrived for ``sock_read`` seconds: the same bound on a stalled body, and no timer handle
+    per request on a pooled connection.  Everything else is aiohttp's own code.
     """
 
-    _read_deadline = 0.0
+    _read_deadline: float | None = None  # None: no read is being timed
 
     def _reschedule_timeout(self) -> None:
         timeout = self._read_timeout
-        handle = self._read_timeout_handle
         if not timeout:
-            if handle is not None:
-                handle.cancel()
-                self._read_timeout_handle = None
+            self._drop_timeout()
             return
         when = self._loop.time() + timeout
         self._read_deadline = when
+        handle = self._read_timeout_handle
         if handle is not None:
             if handle.when() <= when:
                 return  # fires first and re-arms itself for the rest
             handle.cancel()  # a shorter timeout than the armed one: the timer must move up
         self._read_timeout_handle = self._loop.call_at(when, self._read_timer_fired)
 
+    def _drop_timeout(self) -> None:
+        self._read_deadline = None
+        if self._connection_lost_called or self.transport is None:  # closed: release the timer
+            super()._drop_timeout()
+
     def _read_timer_fired(self) -> None:
         self._read_timeout_handle = None
         when = self._read_deadline
+        if when is None:
+            return  # no read is being timed: the next one arms a timer again
         if when > self._loop.time():  # data arrived since the timer was armed
             self._read_timeout_handle = self._loop.call_at(when, self._read_timer_fired)
         else:

@@ -154,8 +154,24 @@ async def test_read_timeout_moves_one_timer_instead_of_arming_one_per_chunk(monk
         proto._read_timer_fired()  # nothing since: the read timeout, as aiohttp raises it
         assert isinstance(proto.exception(), aiohttp.SocketTimeoutError)
         assert proto._read_timeout_handle is None
+        fresh = _LazyReadTimeout(loop=loop)  # a kept-alive connection between two requests:
+        fresh.transport = object()  # connected (never written to here)
+        fresh.set_response_params(read_timeout=10.0)
+        fresh.start_timeout()
+        idle = fresh._read_timeout_handle
+        assert idle is not None
+        fresh._drop_timeout()  # the response ended: the timer stays armed, the deadline is cleared
+        assert fresh._read_timeout_handle is idle and not idle.cancelled()
+        idle.cancel()
+        now[0] = 1030.0
+        fresh._read_timer_fired()  # fires while idle: no timeout, no new timer
+        assert fresh.exception() is None and fresh._read_timeout_handle is None
+        fresh.start_timeout()  # the next request arms one again
+        assert fresh._read_timeout_handle is not None and fresh._read_timeout_handle.when() == 1040.0
     finally:
-        proto._drop_timeout()  # no timer on the stubbed clock may outlive the test
+        for handler in (proto, locals().get("fresh")):  # no timer on the stubbed clock may outlive the test
+            if handler is not None and handler._read_timeout_handle is not None:
+                handler._read_timeout_handle.cancel()
 
 
 async def test_a_streamed_body_arms_no_read_timer_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,3 +236,33 @@ async def test_a_stalled_body_still_times_out() -> None:
             release.set()
             await transport.aclose()
     assert caught.value.sent is True
+
+
+async def test_requests_on_a_kept_alive_connection_arm_no_read_timer_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 requests one after another on one pooled connection: the read timer is armed once or
+    twice in all (stock aiohttp arms three per request), and every request is still timed."""
+    loop = asyncio.get_running_loop()
+    armed: list[Any] = []
+    real_call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
+            armed.append(callback)
+        return real_call_at(when, callback, *args, **kwargs)
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        transport = AiohttpTransport()
+        try:
+            await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))  # the connection
+            monkeypatch.setattr(loop, "call_at", counting_call_at)
+            for _ in range(20):
+                response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
+                assert response.status == 200
+        finally:
+            await transport.aclose()
+    assert len(armed) <= 2, armed
