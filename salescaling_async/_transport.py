@@ -21,10 +21,12 @@ import asyncio
 import functools
 import io
 import os
+from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import PoolLimits, ResponseLimits, Timeouts
 from ._errors import (
@@ -127,6 +129,10 @@ class AiohttpTransport:
         self._trust_env = trust_env  # read HTTPS_PROXY/NO_PROXY once, when the session opens
         self._proxies = ProxyRules()
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._last_headers: tuple[Mapping[str, str] | None, CIMultiDictProxy[str]] = (
+            None,
+            CIMultiDictProxy(CIMultiDict()),
+        )
         self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,14 +170,15 @@ class AiohttpTransport:
         session = self._get_session()
         method, url = request.method, request.url
         proxy = self._proxies.for_url(url)
+        files = request.files
         try:
             async with session.request(
                 method,
                 url,
                 params=request.params or None,
-                headers=request.headers,
-                json=request.json if request.json is not None and not request.files else None,
-                data=self._form(request),
+                headers=self._headers(request.headers),
+                json=request.json if request.json is not None and not files else None,
+                data=self._form(request) if files or request.form is not None else None,
                 timeout=self._timeout(request.timeouts),
                 allow_redirects=False,
                 proxy=None if proxy is None else proxy.url,
@@ -229,6 +236,14 @@ class AiohttpTransport:
             limit=limit,
             status_code=resp.status,
         )
+
+    def _headers(self, headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
+        """``headers`` as aiohttp keeps them, converted once per view (its headers object)."""
+        last, converted = self._last_headers
+        if headers is not last:
+            converted = CIMultiDictProxy(CIMultiDict(headers))
+            self._last_headers = (headers, converted)  # holds ``headers``: its id is not reused
+        return converted
 
     def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """The aiohttp form of ``timeouts``, built once per distinct value."""
