@@ -167,8 +167,10 @@ def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
     """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored)."""
     found: dict[str, dict[str, int]] = {}
     for name, value in headers.items():
+        if name[:1] not in "xX":  # most headers of every response: one cheap check
+            continue
         lower = name.lower()
-        if not lower.startswith("x-ratelimit-"):  # most headers of every response: one check
+        if not lower.startswith("x-ratelimit-"):
             continue
         for field, prefix in _WINDOW_PREFIXES:
             if lower.startswith(prefix):

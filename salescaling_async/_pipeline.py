@@ -234,14 +234,15 @@ class Pipeline:
             method=endpoint.method,
             url=url,
             headers=self.headers,
-            params=encode_params(params),
-            json=check_json_body(json),
+            params=encode_params(params) if params else [],
+            json=None if json is None else check_json_body(json),
             form=form,
             files=files,
             timeouts=opts.timeouts,
         )
         started = core.clock.now()
-        deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+        timeout = opts.retry.timeout
+        deadline = None if timeout is None else started + timeout
         if core.cache is None:  # the common case: no lookup, no settle task
             return await self._retrying(raw, endpoint, priority, deadline, started, on_response)
         slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
@@ -372,7 +373,7 @@ class Pipeline:
         if status == 429:
             limited = self._rate_limited(permit, response)
         else:
-            settle(permit, Outcome.RECEIVED, response.header_map)
+            permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined
         if watched:
             breaker.record(clock.now(), status)
         if timed:
