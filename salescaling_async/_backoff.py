@@ -175,8 +175,10 @@ def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
     limits: dict[str, int] = {}
     remaining: dict[str, int] = {}
     for name, value in headers.items():
+        if name[:1] not in "xX":  # most headers of every response: one cheap check
+            continue
         lower = name.lower()
-        if not lower.startswith("x-ratelimit-"):  # most headers of every response: one check
+        if not lower.startswith("x-ratelimit-"):
             continue
         if lower.startswith(_LIMIT):
             found, window = limits, lower[len(_LIMIT) :]

@@ -204,14 +204,15 @@ class Pipeline:
                 method=endpoint.method,
                 url=url,
                 headers=self.headers,
-                params=encode_params(params),
-                json=check_json_body(json),
+                params=encode_params(params) if params else [],
+                json=None if json is None else check_json_body(json),
                 form=form,
                 files=files,
                 timeouts=opts.timeouts,
             )
             started = core.clock.now()
-            deadline = started + opts.retry.timeout if opts.retry.timeout is not None else None
+            timeout = opts.retry.timeout
+            deadline = None if timeout is None else started + timeout
             if core.cache is None:  # the common case: no lookup, no settle task
                 return await self._retrying(raw, endpoint, priority, deadline, started, on_response)
             slot = await lookup(core.cache, self.api_key, self.base_url, raw, read=opts.use_cache)
@@ -242,11 +243,14 @@ class Pipeline:
     ) -> Envelope:
         """Send ``raw`` until it succeeds or :func:`retry_delay` says stop (then raise)."""
         core, opts, url = self.core, self.options, raw.url
+        priority = priority or opts.priority
         attempt = 0
         while True:
             attempt += 1
             try:
-                response, limited = await self._attempt(raw, priority or opts.priority, deadline, endpoint, attempt)
+                response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
+                if response.status in REDIRECT_STATUSES:
+                    response, limited = await self._redirects(raw, response, priority, deadline, endpoint, attempt)
                 envelope = parse_response(
                     response, endpoint, wall_now=time.time(), secret=self.api_key, limited=limited
                 )
@@ -275,10 +279,16 @@ class Pipeline:
             if delay > 0:
                 await sleep(core.clock, delay)
 
-    async def _attempt(
-        self, raw: RawRequest, priority: Priority, deadline: float | None, endpoint: Endpoint[Any], attempt: int
+    async def _redirects(
+        self,
+        raw: RawRequest,
+        response: RawResponse,
+        priority: Priority,
+        deadline: float | None,
+        endpoint: Endpoint[Any],
+        attempt: int,
     ) -> tuple[RawResponse, Limited | None]:
-        """One attempt, redirects followed (:func:`follow_redirect` decides what may follow).
+        """Follow the redirect ``response`` of the first hop (:func:`follow_redirect` decides).
 
         Every hop counts toward :data:`MAX_REDIRECTS` and its answer goes through the same
         loop, so a redirect answered by another origin is followed or refused like any other.
@@ -287,15 +297,15 @@ class Pipeline:
         """
         keyed = True
         limited: Limited | None = None
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS):
+            raw, cross_origin = follow_redirect(raw, response)
+            keyed = keyed and not cross_origin
             if keyed:
                 response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
             else:
                 response, limited = await self.core.transport.send(raw), None
             if response.status not in REDIRECT_STATUSES:
                 return response, limited
-            raw, cross_origin = follow_redirect(raw, response)
-            keyed = keyed and not cross_origin
         raise ResponseValidationError("too many redirects", raw="", status_code=response.status)
 
     async def _send_keyed(
@@ -335,7 +345,7 @@ class Pipeline:
         if status == 429:
             limited = self._rate_limited(permit, response)
         else:
-            settle(permit, Outcome.RECEIVED, response.header_map)
+            permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined
         if watched:
             breaker.record(clock.now(), status)
         if timed:

@@ -18,11 +18,15 @@ limit the connection is closed (never returned to the pool) and
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import os
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import PoolLimits, ResponseLimits, Timeouts
 from ._errors import (
@@ -60,6 +64,50 @@ class Transport(Protocol):
         ...
 
 
+class _LazyReadTimeout(ResponseHandler):
+    """aiohttp's protocol, with its read-timeout timer moved instead of re-armed.
+
+    aiohttp's ``sock_read`` cancels its timer and arms a new one on every chunk received and
+    for every request (three timer handles for a small response).  Here a chunk, or the next
+    request on a kept-alive connection, only moves the deadline; stopping the timeout only
+    clears it.  The one armed timer, when it fires, re-arms itself at the moved deadline, does
+    nothing while no read is awaited, and raises aiohttp's own timeout only when nothing
+    arrived for ``sock_read`` seconds: the same bound on a stalled body, and no timer handle
+    per request on a pooled connection.  Everything else is aiohttp's own code.
+    """
+
+    _read_deadline: float | None = None  # None: no read is being timed
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._drop_timeout()
+            return
+        when = self._loop.time() + timeout
+        self._read_deadline = when
+        handle = self._read_timeout_handle
+        if handle is not None:
+            if handle.when() <= when:
+                return  # fires first and re-arms itself for the rest
+            handle.cancel()  # a shorter timeout than the armed one: the timer must move up
+        self._read_timeout_handle = self._loop.call_at(when, self._read_timer_fired)
+
+    def _drop_timeout(self) -> None:
+        self._read_deadline = None
+        if self._connection_lost_called or self.transport is None:  # closed: release the timer
+            super()._drop_timeout()
+
+    def _read_timer_fired(self) -> None:
+        self._read_timeout_handle = None
+        when = self._read_deadline
+        if when is None:
+            return  # no read is being timed: the next one arms a timer again
+        if when > self._loop.time():  # data arrived since the timer was armed
+            self._read_timeout_handle = self._loop.call_at(when, self._read_timer_fired)
+        else:
+            self._on_read_timeout()
+
+
 class AiohttpTransport:
     """The aiohttp implementation: one session, one connector, redirects never followed.
 
@@ -81,6 +129,10 @@ class AiohttpTransport:
         self._trust_env = trust_env  # read HTTPS_PROXY/NO_PROXY once, when the session opens
         self._proxies = ProxyRules()
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._last_headers: tuple[Mapping[str, str] | None, CIMultiDictProxy[str]] = (
+            None,
+            CIMultiDictProxy(CIMultiDict()),
+        )
         self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,6 +150,10 @@ class AiohttpTransport:
             # request, in a worker thread (two executor hand-offs per request), and would send
             # the key in cleartext to an http proxy: the environment is read here, once.
             self._proxies = ProxyRules.from_environment() if self._trust_env else ProxyRules()
+            if callable(getattr(connector, "_factory", None)):  # see _LazyReadTimeout
+                connector._factory = cast(
+                    "functools.partial[ResponseHandler]", functools.partial(_LazyReadTimeout, loop=loop)
+                )
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
             # aiohttp silently resends an idempotent request once when a pooled connection
             # drops before the response (RFC 9112 §9.3.1).  That second hit would ride on the
@@ -114,14 +170,15 @@ class AiohttpTransport:
         session = self._get_session()
         method, url = request.method, request.url
         proxy = self._proxies.for_url(url)
+        files = request.files
         try:
             async with session.request(
                 method,
                 url,
                 params=request.params or None,
-                headers=request.headers,
-                json=request.json if request.json is not None and not request.files else None,
-                data=self._form(request),
+                headers=self._headers(request.headers),
+                json=request.json if request.json is not None and not files else None,
+                data=self._form(request) if files or request.form is not None else None,
                 timeout=self._timeout(request.timeouts),
                 allow_redirects=False,
                 proxy=None if proxy is None else proxy.url,
@@ -179,6 +236,14 @@ class AiohttpTransport:
             limit=limit,
             status_code=resp.status,
         )
+
+    def _headers(self, headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
+        """``headers`` as aiohttp keeps them, converted once per view (its headers object)."""
+        last, converted = self._last_headers
+        if headers is not last:
+            converted = CIMultiDictProxy(CIMultiDict(headers))
+            self._last_headers = (headers, converted)  # holds ``headers``: its id is not reused
+        return converted
 
     def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """The aiohttp form of ``timeouts``, built once per distinct value."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.client_proto import ResponseHandler
 from aioresponses import aioresponses
 
 from salescaling_async import (
@@ -18,10 +20,11 @@ from salescaling_async import (
     RateLimits,
     ReadError,
     RequestTimeoutError,
+    Timeouts,
     Window,
 )
 from salescaling_async._request import RawRequest
-from salescaling_async._transport import AiohttpTransport
+from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout
 
 from .conftest import serve
 
@@ -119,3 +122,147 @@ async def test_sends_multipart_with_form_fields_and_file(tmp_path: object) -> No
             await transport.aclose()
     assert [r["file"] for r in received] == [b"from-bytes", b"from-path", b"streamed"]
     assert {r["name"] for r in received} == {"n"} and received[0]["filename"] == "a.mp3"
+
+
+async def test_read_timeout_moves_one_timer_instead_of_arming_one_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each chunk moves the deadline; the one timer re-arms itself there and fires only after a
+    whole ``sock_read`` without data (the loop's clock is stubbed, nothing is awaited meanwhile)."""
+    loop = asyncio.get_running_loop()
+    now = [1000.0]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
+    proto = _LazyReadTimeout(loop=loop)
+    proto.set_response_params(read_timeout=10.0)
+    try:
+        proto.start_timeout()  # aiohttp: once the request is written
+        first = proto._read_timeout_handle
+        assert first is not None and first.when() == 1010.0
+        now[0] = 1005.0
+        proto._reschedule_timeout()  # aiohttp: for every chunk received
+        assert proto._read_timeout_handle is first  # no new timer, the deadline moved to 1015
+        first.cancel()
+        now[0] = 1010.0
+        proto._read_timer_fired()  # the timer fires at its first deadline: data came since
+        second = proto._read_timeout_handle
+        assert second is not None and second.when() == 1015.0
+        assert proto.exception() is None
+        proto.read_timeout = 2.0  # a shorter timeout for the next request moves the timer up
+        proto._reschedule_timeout()
+        third = proto._read_timeout_handle
+        assert second.cancelled() and third is not None and third.when() == 1012.0
+        third.cancel()
+        now[0] = 1012.0
+        proto._read_timer_fired()  # nothing since: the read timeout, as aiohttp raises it
+        assert isinstance(proto.exception(), aiohttp.SocketTimeoutError)
+        assert proto._read_timeout_handle is None
+        fresh = _LazyReadTimeout(loop=loop)  # a kept-alive connection between two requests:
+        fresh.transport = object()  # connected (never written to here)
+        fresh.set_response_params(read_timeout=10.0)
+        fresh.start_timeout()
+        idle = fresh._read_timeout_handle
+        assert idle is not None
+        fresh._drop_timeout()  # the response ended: the timer stays armed, the deadline is cleared
+        assert fresh._read_timeout_handle is idle and not idle.cancelled()
+        idle.cancel()
+        now[0] = 1030.0
+        fresh._read_timer_fired()  # fires while idle: no timeout, no new timer
+        assert fresh.exception() is None and fresh._read_timeout_handle is None
+        fresh.start_timeout()  # the next request arms one again
+        assert fresh._read_timeout_handle is not None and fresh._read_timeout_handle.when() == 1040.0
+    finally:
+        for handler in (proto, locals().get("fresh")):  # no timer on the stubbed clock may outlive the test
+            if handler is not None and handler._read_timeout_handle is not None:
+                handler._read_timeout_handle.cancel()
+
+
+async def test_a_streamed_body_arms_no_read_timer_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body of 30 separately flushed chunks: stock aiohttp arms a timer per chunk, we one."""
+    body = b"".join(b'{"statusCode": 200, "count": 0, "error": null, "data": []}'[i : i + 2] for i in range(0, 58, 2))
+    chunks = [body[i : i + 2] for i in range(0, len(body), 2)]
+    assert len(chunks) >= 29
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        for chunk in chunks:
+            await resp.write(chunk)
+            await asyncio.sleep(0.002)  # separate reads on the client side
+        await resp.write_eof()
+        return resp
+
+    loop = asyncio.get_running_loop()
+    armed: list[Any] = []
+    real_call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
+            armed.append(callback)
+        return real_call_at(when, callback, *args, **kwargs)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        transport = AiohttpTransport()
+        try:
+            monkeypatch.setattr(loop, "call_at", counting_call_at)  # call_later goes through it too
+            response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
+        finally:
+            await transport.aclose()
+    assert response.body == body
+    assert 1 <= len(armed) <= 3, armed
+
+
+async def test_a_stalled_body_still_times_out() -> None:
+    """Headers and half a body, then silence: RequestTimeoutError after ``read`` seconds."""
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "100"})
+        await resp.prepare(request)
+        await resp.write(b'{"statusCode": 200, ')
+        await release.wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        timeouts = Timeouts(connect=5.0, read=0.2, total=None)
+        transport = AiohttpTransport()
+        try:
+            with pytest.raises(RequestTimeoutError) as caught:
+                await asyncio.wait_for(
+                    transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=timeouts)), 30
+                )
+        finally:
+            release.set()
+            await transport.aclose()
+    assert caught.value.sent is True
+
+
+async def test_requests_on_a_kept_alive_connection_arm_no_read_timer_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 requests one after another on one pooled connection: the read timer is armed once or
+    twice in all (stock aiohttp arms three per request), and every request is still timed."""
+    loop = asyncio.get_running_loop()
+    armed: list[Any] = []
+    real_call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
+            armed.append(callback)
+        return real_call_at(when, callback, *args, **kwargs)
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        transport = AiohttpTransport()
+        try:
+            await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))  # the connection
+            monkeypatch.setattr(loop, "call_at", counting_call_at)
+            for _ in range(20):
+                response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
+                assert response.status == 200
+        finally:
+            await transport.aclose()
+    assert len(armed) <= 2, armed
