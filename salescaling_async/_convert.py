@@ -504,12 +504,15 @@ def structure(data: Any, cls: type[T], *, raw: str = "") -> T:
 
 def structure_list(data: Any, cls: type[T]) -> list[T]:
     """A list endpoint's ``data``: an array, or (a documented quirk of calls) one object."""
-    if isinstance(data, Mapping):
-        data = [data]
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise ResponseValidationError(f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data))
+    if data.__class__ is not list:  # the common case first: no ABC check for a JSON array
+        if isinstance(data, Mapping):
+            data = [data]
+        elif data is None:
+            return []
+        elif not isinstance(data, list):
+            raise ResponseValidationError(
+                f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data)
+            )
     hook = _converter.get_structure_hook(cls)  # one dispatch per page, not per record
     try:
         return [hook(item, cls) for item in data]

@@ -202,3 +202,23 @@ def test_layouts_are_bounded_and_the_rest_take_the_per_attribute_path(monkeypatc
     monkeypatch.setattr(_convert, "_MAX_SHAPES", 10**6)
     assert structure_list([wide, wide], m.Contact)[1].extra == {k: v for k, v in wide.items() if k != "id"}
     assert tuple(wide) not in layouts
+
+
+class _Records(list):  # type: ignore[type-arg]
+    """A list subclass: still an array of records."""
+
+
+@pytest.mark.parametrize(
+    ("data", "ids"),
+    [([{"id": "a"}, {"id": "b"}], ["a", "b"]), (_Records([{"id": "a"}]), ["a"]), ({"id": "a"}, ["a"]), (None, [])],
+    ids=["array", "list-subclass", "one-object", "null"],
+)
+def test_a_list_endpoints_data_may_be_an_array_one_object_or_null(data: Any, ids: list[str]) -> None:
+    """``data`` of a list endpoint: an array, one object (a documented quirk) or null (no records)."""
+    assert [contact.id for contact in structure_list(data, m.Contact)] == ids
+
+
+@pytest.mark.parametrize("data", ["a", 3, True], ids=["string", "number", "bool"])
+def test_a_list_endpoints_data_of_another_type_raises_the_typed_error(data: Any) -> None:
+    with pytest.raises(ResponseValidationError, match="expected a list of Contact"):
+        structure_list(data, m.Contact)
