@@ -222,3 +222,35 @@ def test_a_list_endpoints_data_may_be_an_array_one_object_or_null(data: Any, ids
 def test_a_list_endpoints_data_of_another_type_raises_the_typed_error(data: Any) -> None:
     with pytest.raises(ResponseValidationError, match="expected a list of Contact"):
         structure_list(data, m.Contact)
+
+
+def test_threads_parsing_many_layouts_at_once_get_the_checked_result() -> None:
+    """Blocking clients parse on their own portal threads: learning layouts concurrently is safe."""
+    import threading
+
+    _forget_layouts(m.Contact)
+    checked = _checked_structure_hook(m.Contact)
+    known = {"id": "c", "firstName": "Ada", "email": "a@x", "createdAt": "2024-05-01T10:00:00.000Z"}
+    fields = list(known)
+    # 3 orders x 30 unknown keys: 90 layouts, past the cap of 64 compiled ones.
+    layouts = [
+        {**{key: known[key] for key in fields[index // 30 :] + fields[: index // 30]}, f"new{index % 30}": index}
+        for index in range(90)
+    ]
+    errors: list[str] = []
+    start = threading.Barrier(4)
+
+    def parse(offset: int) -> None:
+        start.wait()
+        for round_ in range(20):
+            page = [dict(layouts[(offset + round_ + i) % len(layouts)]) for i in range(10)]
+            if structure_list(page, m.Contact) != [checked(record, m.Contact) for record in page]:
+                errors.append(f"thread {offset}, round {round_}")
+
+    threads = [threading.Thread(target=parse, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(_layouts(m.Contact)) == 64
