@@ -34,6 +34,7 @@ import enum
 import functools
 import json
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -307,19 +308,28 @@ class _Shapes:
         self._max_length = len(self._plan) + _MAX_SHAPE_EXTRA_KEYS
         self.compiled: dict[tuple[Any, ...], Callable[[Any, Any], Any]] = {}
         self._sightings: dict[tuple[Any, ...], None] = {}
+        self._lock = threading.Lock()
 
     def learn(self, shape: tuple[Any, ...]) -> Callable[[Any, Any], Any] | None:
-        """The function of ``shape`` if it is generated now, else ``None`` (take the other path)."""
+        """The function of ``shape`` if it is generated now, else ``None`` (take the other path).
+
+        Locked (blocking clients parse on their own portal threads), so the cap holds; the
+        lock is only taken for a layout without a function while there is room for one.
+        """
         if len(self.compiled) >= _MAX_SHAPES or len(shape) > self._max_length:
             return None
-        if shape not in self._sightings:
-            if len(self._sightings) >= _MAX_SIGHTINGS:
-                self._sightings.clear()
-            self._sightings[shape] = None
-            return None
-        self._sightings.pop(shape, None)  # (another thread may have cleared it)
-        fn = self.compiled[shape] = self._generate(shape)
-        return fn
+        with self._lock:
+            fn = self.compiled.get(shape)  # another thread may have generated it meanwhile
+            if fn is not None or len(self.compiled) >= _MAX_SHAPES:
+                return fn
+            if shape not in self._sightings:
+                if len(self._sightings) >= _MAX_SIGHTINGS:
+                    self._sightings.clear()
+                self._sightings[shape] = None
+                return None
+            del self._sightings[shape]
+            fn = self.compiled[shape] = self._generate(shape)
+            return fn
 
     def _generate(self, shape: tuple[Any, ...]) -> Callable[[Any, Any], Any]:
         names: dict[str, Any] = {"_new": object.__new__, "_cls": self._cls, "_twin": self._twin}
