@@ -286,6 +286,18 @@ _MAX_SHAPES = 64
 _MAX_SHAPE_EXTRA_KEYS = 32
 # Layouts seen once are remembered (up to this many) so the second sighting generates code.
 _MAX_SIGHTINGS = 256
+# Only layouts whose keys are strings of this many characters in all are remembered: a
+# server sending huge key names cannot make the tables hold much memory.
+_MAX_SHAPE_KEY_CHARS = 2048
+
+
+def _short_keys(shape: tuple[Any, ...]) -> bool:
+    total = 0
+    for key in shape:
+        if key.__class__ is not str:
+            return False
+        total += len(key)
+    return total <= _MAX_SHAPE_KEY_CHARS
 
 
 class _Shapes:
@@ -316,7 +328,7 @@ class _Shapes:
         Locked (blocking clients parse on their own portal threads), so the cap holds; the
         lock is only taken for a layout without a function while there is room for one.
         """
-        if len(self.compiled) >= _MAX_SHAPES or len(shape) > self._max_length:
+        if len(self.compiled) >= _MAX_SHAPES or len(shape) > self._max_length or not _short_keys(shape):
             return None
         with self._lock:
             fn = self.compiled.get(shape)  # another thread may have generated it meanwhile

@@ -254,3 +254,16 @@ def test_threads_parsing_many_layouts_at_once_get_the_checked_result() -> None:
         thread.join()
     assert errors == []
     assert len(_layouts(m.Contact)) == 64
+
+
+def test_layouts_with_huge_or_non_string_keys_are_not_remembered() -> None:
+    """Key names a hostile server makes huge are never held by the layout tables; results agree."""
+    _forget_layouts(m.Contact)
+    huge = {"id": "h", "x" * 5000: 1}
+    odd: dict[Any, Any] = {"id": "o", 7: "seven"}  # from_dict callers may pass any keys
+    for record in (huge, odd):
+        built = structure_list([record, record, record], m.Contact)
+        assert built[2] == _checked_structure_hook(m.Contact)(record, m.Contact)
+        assert tuple(record) not in _layouts(m.Contact)
+    sightings = _converter.get_structure_hook(m.Contact).__globals__["_learn"].__self__._sightings
+    assert sightings == {}
