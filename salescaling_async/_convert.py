@@ -33,6 +33,8 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import sys
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -225,13 +227,12 @@ def _plan(cls: type) -> tuple[tuple[str, str, Any], ...]:
 
 
 def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
-    """The hook of one model: a generated fast path, and a checked path that names every error.
+    """The hook of one model: generated fast paths, and a checked path that names every error.
 
-    The fast path is one generated function per model (as cattrs' own ``make_dict_structure_fn``
-    generates code): one ``get`` per attribute, the field hooks resolved once, ``str`` values
-    passed through without a call, and ``extra`` from one set comparison.  Any exception on it
-    reruns the record through the checked path, which reports one line per bad field, so both
-    paths give the same result for every input.
+    The fast paths are generated functions per model (as cattrs' own ``make_dict_structure_fn``
+    generates code): the field hooks resolved once, ``str`` values passed through without a
+    call.  Any exception on them reruns the record through the checked path, which reports
+    one line per bad field, so every path gives the same result for every input.
     """
     checked = _checked_structure_hook(cls)
     if not _plain_slotted(cls):
@@ -260,14 +261,131 @@ def _builder(cls: type) -> type | None:
     return twin
 
 
+# Python 3.11+ reads the API's datetimes (``...Z``) with one ``fromisoformat`` call, so the
+# generated code calls it inline; anything it refuses reruns on the checked path, whose
+# ``parse_datetime`` knows the rest.  On 3.10 ``Z`` needs ``parse_datetime`` itself.
+_INLINE_DATETIMES = sys.version_info >= (3, 11)
+
+
+def _value_code(var: str, i: int, tp: Any, names: dict[str, Any]) -> str:
+    """The expression structuring the JSON value in ``var`` (known not ``None``) as ``tp``."""
+    hook = _converter.get_structure_hook(tp)
+    names[f"_h{i}"], names[f"_t{i}"] = hook, tp
+    if tp is str:  # the common case: already a str, nothing to convert
+        return f"{var} if {var}.__class__ is str else _h{i}({var}, _t{i})"
+    if hook is parse_datetime and _INLINE_DATETIMES:
+        names["_fromiso"] = _fromisoformat
+        return f"_fromiso({var}) if {var}.__class__ is str else _h{i}({var}, _t{i})"
+    return f"_h{i}({var}, _t{i})"
+
+
+# How many key layouts (see ``_Shapes``) get a generated function, per model: records of one
+# endpoint have one or a few; a server whose records all differ pays one tuple per record.
+_MAX_SHAPES = 64
+# Layouts longer than this take the per-attribute path (a record full of unknown keys).
+_MAX_SHAPE_EXTRA_KEYS = 32
+# Layouts seen once are remembered (up to this many) so the second sighting generates code.
+_MAX_SIGHTINGS = 256
+# Only layouts whose keys are strings of this many characters in all are remembered: a
+# server sending huge key names cannot make the tables hold much memory.
+_MAX_SHAPE_KEY_CHARS = 2048
+
+
+def _short_keys(shape: tuple[Any, ...]) -> bool:
+    total = 0
+    for key in shape:
+        if key.__class__ is not str:
+            return False
+        total += len(key)
+    return total <= _MAX_SHAPE_KEY_CHARS
+
+
+class _Shapes:
+    """The generated functions of one model for the key layouts its records come in.
+
+    A server sends the records of an endpoint with the same keys in the same order, so for
+    a layout (the record's keys as a tuple) a function is generated that takes the values
+    positionally (one ``data.values()`` unpacking), stores ``None`` straight into the
+    attributes the layout lacks, and builds ``extra`` from the layout's unknown keys: no
+    per-attribute ``get``, no scan for unknown keys.  A layout gets its function on its
+    second sighting (one-off layouts cost no compilation), for at most ``_MAX_SHAPES``
+    layouts per model; other records take the per-attribute path.  Both paths give the same
+    result, and on any exception both rerun the record on the checked path.
+    """
+
+    def __init__(self, cls: type, twin: type, fallback: Callable[[Any, Any], Any]) -> None:
+        self._cls, self._twin, self._fallback = cls, twin, fallback
+        self._plan = _plan(cls)
+        self._by_json = {json_key: (attr, tp) for json_key, attr, tp in self._plan}
+        self._max_length = len(self._plan) + _MAX_SHAPE_EXTRA_KEYS
+        self.compiled: dict[tuple[Any, ...], Callable[[Any, Any], Any]] = {}
+        self._sightings: dict[tuple[Any, ...], None] = {}
+        self._lock = threading.Lock()
+
+    def learn(self, shape: tuple[Any, ...]) -> Callable[[Any, Any], Any] | None:
+        """The function of ``shape`` if it is generated now, else ``None`` (take the other path).
+
+        Locked (blocking clients parse on their own portal threads), so the cap holds; the
+        lock is only taken for a layout without a function while there is room for one.
+        """
+        if len(self.compiled) >= _MAX_SHAPES or len(shape) > self._max_length or not _short_keys(shape):
+            return None
+        with self._lock:
+            fn = self.compiled.get(shape)  # another thread may have generated it meanwhile
+            if fn is not None or len(self.compiled) >= _MAX_SHAPES:
+                return fn
+            if shape not in self._sightings:
+                if len(self._sightings) >= _MAX_SIGHTINGS:
+                    self._sightings.clear()
+                self._sightings[shape] = None
+                return None
+            del self._sightings[shape]
+            fn = self.compiled[shape] = self._generate(shape)
+            return fn
+
+    def _generate(self, shape: tuple[Any, ...]) -> Callable[[Any, Any], Any]:
+        names: dict[str, Any] = {"_new": object.__new__, "_cls": self._cls, "_twin": self._twin}
+        names["_fallback"] = self._fallback
+        lines, extra, present = [], [], set()
+        for i, key in enumerate(shape):
+            spec = self._by_json.get(key)
+            if spec is None:  # an unknown key: kept in ``extra``, under the key itself
+                names[f"_k{i}"] = key
+                extra.append(f"_k{i}: _v{i}")
+                continue
+            attr, tp = spec
+            present.add(attr)
+            lines.append(f"        obj.{attr} = None if _v{i} is None else {_value_code(f'_v{i}', i, tp, names)}")
+        unpack = "".join(f"_v{i}, " for i in range(len(shape)))
+        source = "\n".join(
+            [
+                "def structure(data, _t):",
+                f"    ({unpack}) = data.values()" if shape else "    pass",
+                "    obj = _new(_twin)",
+                "    try:",
+                *(lines or ["        pass"]),
+                "    except Exception:",
+                "        return _fallback(data, _t)",
+                *(f"    obj.{attr} = None" for _, attr, _ in self._plan if attr not in present),
+                f"    obj.extra = {{{', '.join(extra)}}}",
+                "    obj.__class__ = _cls",
+                "    return obj",
+            ]
+        )
+        exec(compile(source, f"<salescaling_async structure {self._cls.__qualname__} layout>", "exec"), names)
+        fn: Callable[[Any, Any], Any] = names["structure"]
+        return fn
+
+
 def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Generate the fast hook of ``cls``: one line per attribute, no per-call lookups.
+    """Generate the fast hook of ``cls``: a key-layout dispatch, then one line per attribute.
 
     The instance is built the way attrs' own ``__init__`` of a frozen slotted class builds it
     (``object.__new__``, then every slot set once), minus the frozen ``__setattr__`` detour:
     it is filled as its mutable twin (:func:`_builder`) and then made a ``cls``.  Only used
     for models whose attributes have no validator, converter or post-init hook (``extra`` is
-    built fresh here).
+    built fresh here).  A record whose key layout has a generated function (:class:`_Shapes`)
+    goes there; any other takes one ``get`` per attribute and one set comparison for ``extra``.
     """
     plan = _plan(cls)
     twin = _builder(cls)
@@ -277,12 +395,7 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     lines = []
     for i, (json_key, attr, tp) in enumerate(plan):
         names[f"_s{i}"] = cls.__dict__[attr].__set__
-        if tp is str:  # the common case: already a str, nothing to convert
-            names[f"_h{i}"] = _converter.get_structure_hook(str)
-            value = f"_v if (_v := _get({json_key!r})) is None or _v.__class__ is str else _h{i}(_v, str)"
-        else:
-            names[f"_h{i}"], names[f"_t{i}"] = _converter.get_structure_hook(tp), tp
-            value = f"None if (_v := _get({json_key!r})) is None else _h{i}(_v, _t{i})"
+        value = f"None if (_v := _get({json_key!r})) is None else {_value_code('_v', i, tp, names)}"
         lines.append(f"        obj.{attr} = {value}" if twin is not None else f"        _s{i}(obj, {value})")
     extra = "{} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}"
     finish = (
@@ -290,11 +403,23 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
         if twin is not None
         else [f"    _set_extra(obj, {extra})"]
     )
+    dispatch = []
+    if twin is not None:
+        shapes = _Shapes(cls, twin, fallback)
+        names["_compiled"], names["_learn"] = shapes.compiled, shapes.learn
+        dispatch = [
+            "    _fn = _compiled.get(_shape := tuple(data))",
+            "    if _fn is None:",
+            "        _fn = _learn(_shape)",
+            "    if _fn is not None:",
+            "        return _fn(data, _t)",
+        ]
     source = "\n".join(
         [
             "def structure(data, _t):",
             "    if data.__class__ is not dict:",
             "        return _fallback(data, _t)",
+            *dispatch,
             "    _get = data.get",
             "    obj = _new(_twin)",
             "    try:",
@@ -401,12 +526,15 @@ def structure(data: Any, cls: type[T], *, raw: str = "") -> T:
 
 def structure_list(data: Any, cls: type[T]) -> list[T]:
     """A list endpoint's ``data``: an array, or (a documented quirk of calls) one object."""
-    if isinstance(data, Mapping):
-        data = [data]
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise ResponseValidationError(f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data))
+    if data.__class__ is not list:  # the common case first: no ABC check for a JSON array
+        if isinstance(data, Mapping):
+            data = [data]
+        elif data is None:
+            return []
+        elif not isinstance(data, list):
+            raise ResponseValidationError(
+                f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data)
+            )
     hook = _converter.get_structure_hook(cls)  # one dispatch per page, not per record
     try:
         return [hook(item, cls) for item in data]
