@@ -14,12 +14,23 @@ Rules, decided once here:
 The depth is checked without recursion: a body with few brackets cannot be deep, and any
 other body is walked with an explicit stack after parsing (the C parser itself stops at
 the interpreter's recursion limit, which is caught).
+
+**orjson** (the ``fast`` extra), when installed, decodes success bodies first, about twice
+as fast.  It can only ever give the standard library's answer: a body it refuses (NaN, a
+BOM, bad UTF-8, lone surrogates, numbers beyond a double) goes to the standard library,
+which decides and words the error, and so does a body with 19 digits in a row anywhere
+(orjson reads integers beyond 64 bits as floats, the standard library exactly).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+try:  # the optional ``fast`` extra
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised where orjson is not installed
+    _orjson = None  # type: ignore[assignment]
 
 from ._errors import ResponseValidationError
 from ._types import JSON
@@ -53,6 +64,24 @@ def _too_deep(value: Any) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # each digit a "0", the rest spaces
+_LONG_NUMBER = b"0" * 19  # more digits in a row than every 64-bit integer is sure to have
+
+
+def _parse_fast(body: bytes) -> tuple[bool, JSON]:
+    """``(True, value)`` when orjson decoded ``body`` exactly as the standard library would."""
+    if _orjson is None or _LONG_NUMBER in body.translate(_DIGITS):
+        return False, None
+    try:
+        value = _orjson.loads(body)
+    except _orjson.JSONDecodeError:
+        return False, None  # the standard library decides, and words the error
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _too_deep(value):
+        return False, None
+    result: JSON = value
+    return True, result
 
 
 def _parse(text: str) -> JSON:
@@ -93,6 +122,9 @@ def decode_json(body: bytes, *, status: int) -> JSON:
             return _parse(text)
         except ValueError:
             return text
+    decoded, value = _parse_fast(body)
+    if decoded:
+        return value
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

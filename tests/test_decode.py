@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -127,3 +129,73 @@ def test_describe_error_body_bounds_the_text() -> None:
     found = describe_error_body({"message": ["x" * 5000] * 500})
     assert len(found.messages) == 50 and all(len(m) == 1000 for m in found.messages)
     assert found.message is not None and len(found.message) == 2000 and found.message.endswith("\u2026")
+
+
+# -- the orjson fast path (the ``fast`` extra) ---------------------------------------------
+
+needs_orjson = pytest.mark.skipif(importlib.util.find_spec("orjson") is None, reason="the fast extra is not installed")
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)  # beyond 64 bits too
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),  # lone surrogates included: json.dumps escapes them
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def _standard(body: bytes, status: int = 200) -> object:
+    """What the standard library alone makes of ``body`` (the value, or the error's message)."""
+    import salescaling_async._decode as decode
+
+    with mock.patch.object(decode, "_orjson", None):
+        return _either(body, status)
+
+
+def _either(body: bytes, status: int = 200) -> object:
+    try:
+        return decode_json(body, status=status)
+    except ResponseValidationError as exc:
+        return ("error", str(exc))
+
+
+@needs_orjson
+@given(json_values, st.booleans(), st.sampled_from(["", " ", "\n\t"]))
+def test_orjson_gives_the_standard_librarys_values(value: object, ascii_only: bool, pad: str) -> None:
+    """With orjson installed every body decodes to exactly what the standard library makes of
+    it: integers beyond 64 bits stay exact integers, -0.0 stays a float, lone surrogates stay."""
+    body = (pad + json.dumps(value, ensure_ascii=ascii_only) + pad).encode("utf-8", "surrogatepass")
+    assert repr(_either(body)) == repr(_standard(body))
+
+
+@needs_orjson
+@given(st.binary(max_size=120) | st.text(alphabet='[]{}",:0123456789.-+eE \\u\x00tnrfalse').map(str.encode))
+def test_orjson_refuses_and_accepts_what_the_standard_library_does(body: bytes) -> None:
+    """Arbitrary bytes: the same value, or the same typed error with the same message."""
+    assert repr(_either(body)) == repr(_standard(body))
+
+
+@needs_orjson
+def test_orjson_decodes_and_long_numbers_go_to_the_standard_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path is taken for an ordinary body, and skipped for 19 digits in a row."""
+    import orjson
+
+    import salescaling_async._decode as decode
+
+    calls: list[bytes] = []
+
+    class Counting:
+        JSONDecodeError = orjson.JSONDecodeError
+
+        @staticmethod
+        def loads(body: bytes) -> object:
+            calls.append(body)
+            return orjson.loads(body)
+
+    monkeypatch.setattr(decode, "_orjson", Counting)
+    assert decode_json(b'{"data": [1, 2]}', status=200) == {"data": [1, 2]}
+    assert decode_json(b"[1234567890123456789012]", status=200) == [1234567890123456789012]
+    assert decode_json(b"[9223372036854775808]", status=200) == [9223372036854775808]
+    assert calls == [b'{"data": [1, 2]}']
