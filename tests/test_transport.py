@@ -8,9 +8,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yarl
 from aiohttp import web
 from aiohttp.client_proto import ResponseHandler
 from aioresponses import aioresponses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salescaling_async import (
     AsyncSalescaling,
@@ -24,7 +27,7 @@ from salescaling_async import (
     Window,
 )
 from salescaling_async._request import RawRequest
-from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout
+from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _with_query
 
 from .conftest import serve
 
@@ -266,3 +269,39 @@ async def test_requests_on_a_kept_alive_connection_arm_no_read_timer_each(monkey
         finally:
             await transport.aclose()
     assert len(armed) <= 2, armed
+
+
+query_params = st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(query_params, st.sampled_from(["http://h.test/api/v1/contacts", "http://h.test/a%20b/c?x=1", "http://h.test/"]))
+def test_the_query_string_is_what_aiohttps_params_would_send(params: list[tuple[str, str]], url: str) -> None:
+    """The transport appends the query itself (so aiohttp reuses yarl's cached URL objects):
+    byte for byte the request target aiohttp's own ``params=`` makes, whatever the text."""
+    mine = yarl.URL(_with_query(url, tuple(params)))
+    theirs = yarl.URL(url).extend_query(params)
+    assert mine.raw_path_qs == theirs.raw_path_qs
+    assert mine.query == theirs.query
+
+
+async def test_a_server_sees_the_query_params_the_caller_gave() -> None:
+    """Through a real server: names and values with spaces, ``&``, ``=``, ``+``, ``%`` and
+    non-ASCII text arrive intact and in order."""
+    seen: list[list[tuple[str, str]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(list(request.query.items()))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/q", handler)
+    params = [("a b", "1&2"), ("c=d", "e+f"), ("g", "50%"), ("é", "ü/?#"), ("g", "")]
+    async with serve(app) as base:
+        transport = AiohttpTransport()
+        try:
+            await transport.send(RawRequest("GET", base + "/q", {}, params=list(params)))
+            await transport.send(RawRequest("GET", base + "/q?x=1", {}, params=list(params)))
+        finally:
+            await transport.aclose()
+    assert seen == [params, [("x", "1"), *params]]
