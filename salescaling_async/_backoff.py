@@ -170,25 +170,36 @@ def _count(value: str) -> int | None:
     return parse_delay_seconds(value)
 
 
+_ROLES: dict[str, tuple[bool, str] | None] = {}
+"""Header name as received -> ``(is the limit, window name)``, or ``None`` for any other
+header: every response repeats the same names, so each is worked out once (bounded)."""
+_MAX_ROLES = 1024
+
+
+def _role(name: str) -> tuple[bool, str] | None:
+    lower = name.lower()
+    role = None
+    if lower.startswith(_LIMIT):
+        role = (True, lower[len(_LIMIT) :])
+    elif lower.startswith(_REMAINING):
+        role = (False, lower[len(_REMAINING) :])
+    if len(_ROLES) < _MAX_ROLES and len(name) <= 64:  # a server inventing names cannot grow it
+        _ROLES[name] = role
+    return role
+
+
 def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
     """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored)."""
     limits: dict[str, int] = {}
     remaining: dict[str, int] = {}
+    roles = _ROLES
     for name, value in headers.items():
-        if name[:1] not in "xX":  # most headers of every response: one cheap check
-            continue
-        lower = name.lower()
-        if not lower.startswith("x-ratelimit-"):
-            continue
-        if lower.startswith(_LIMIT):
-            found, window = limits, lower[len(_LIMIT) :]
-        elif lower.startswith(_REMAINING):
-            found, window = remaining, lower[len(_REMAINING) :]
-        else:
+        role = roles[name] if name in roles else _role(name)
+        if role is None:
             continue
         number = _count(value)
         if number is not None:
-            found[window] = number
+            (limits if role[0] else remaining)[role[1]] = number
     if not remaining:
         return [WindowHeaders(window, limit, None) for window, limit in limits.items()]
     return [WindowHeaders(window, limits.get(window), remaining.get(window)) for window in {**limits, **remaining}]

@@ -116,3 +116,20 @@ def test_rate_limit_numbers_are_ascii_digits(value: str, expected: int | None) -
 def test_simulator_formats_whole_seconds_rounded_up(seconds: float, text: str) -> None:
     """The simulator's Retry-After/Reset values are whole seconds rounded up, never fractions."""
     assert format_seconds(seconds) == text
+
+
+def test_rate_limit_header_names_are_learned_once_and_boundedly() -> None:
+    """Header names are worked out once (any case, the same answer every time), and a server
+    inventing names, or very long ones, cannot grow what is remembered past its bound."""
+    from salescaling_async import _backoff
+
+    headers = {"X-RATELIMIT-Limit-Short": "20", "x-ratelimit-remaining-short": "7", "X-Other": "1"}
+    for _ in range(3):
+        assert rate_limit_headers(headers) == [_backoff.WindowHeaders("short", 20, 7)]
+    for i in range(3 * _backoff._MAX_ROLES):
+        rate_limit_headers({f"X-Junk-{i}": "1", f"X-RateLimit-Limit-w{i}": "5", "X-" + "a" * 100 * (i + 1): "1"})
+    assert len(_backoff._ROLES) <= _backoff._MAX_ROLES
+    assert all(len(name) <= 64 for name in _backoff._ROLES)
+    assert rate_limit_headers({"X-RateLimit-Remaining-Long": "9", "X-RateLimit-Limit-long": "1000"}) == [
+        _backoff.WindowHeaders("long", 1000, 9)
+    ]
