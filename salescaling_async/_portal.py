@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import contextlib
 import os
@@ -133,7 +134,7 @@ class _Call(Generic[R]):
         """Give the call up: it never starts, or its task is cancelled on the loop. Never blocks."""
         self._cancelled = True
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing of this call runs
-            self._thread.loop.call_soon_threadsafe(self._cancel_task)
+            self._thread.loop.call_soon_threadsafe(self._thread.give_up, self)
 
 
 class LoopThread:
@@ -145,6 +146,8 @@ class LoopThread:
         self.loop, self.thread_id = self.portal.call(_loop_and_thread)
         self.calls: set[_Call[Any]] = set()  # handed to the loop and not yet settled
         self.stopping = False
+        self._queue: collections.deque[_Call[Any]] = collections.deque()  # to start on the loop
+        self._wake_pending = False  # a drain of the queue is scheduled and has not begun
 
     def run(self, fn: Callable[..., Awaitable[R]], args: Any, kwargs: Any, timeout: float | None) -> R:
         """Run ``fn(*args, **kwargs)`` on the loop and wait for its result.
@@ -158,14 +161,30 @@ class LoopThread:
             self.calls.add(call)
             if self.stopping:
                 raise ClientClosedError("the client is closed")
-            try:
-                self.loop.call_soon_threadsafe(call.start)
-            except RuntimeError:  # the loop is closed
-                raise ClientClosedError("the client is closed") from None
+            self._queue.append(call)
+            if not self._wake_pending:  # else a drain not yet begun will start this call too
+                self._wake_pending = True
+                try:
+                    self.loop.call_soon_threadsafe(self._drain)
+                except RuntimeError:  # the loop is closed
+                    raise ClientClosedError("the client is closed") from None
             return call.result(timeout)
         except BaseException:
             call.cancel()
             raise
+
+    def _drain(self) -> None:
+        """On the loop: start every queued call (one loop wake-up for the calls queued meanwhile)."""
+        self._wake_pending = False  # before popping: a call queued from now on schedules a drain
+        queue = self._queue
+        while queue:
+            queue.popleft().start()
+
+    def give_up(self, call: _Call[Any]) -> None:
+        """On the loop: cancel ``call``'s task; drain first, in case its caller was interrupted
+        between claiming the wake-up and scheduling it."""
+        self._drain()
+        call._cancel_task()
 
     def _shut_down(self) -> None:
         """Stop the loop (tasks still running are cancelled) and settle calls it never ran."""
