@@ -93,6 +93,9 @@ class _Call(Generic[R]):
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Future[R]) -> None:
+        # The task is freed here, on the loop thread: freed by the caller, its removal from
+        # asyncio's task set (a weakref callback) would be a point where a Ctrl-C is swallowed.
+        self._task = None
         if task.cancelled():
             if self._thread.stopping:
                 self._settle(None, ClientClosedError("the client was closed"))

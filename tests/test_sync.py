@@ -425,6 +425,70 @@ def test_an_interrupt_anywhere_in_a_blocking_call_cancels_it(blocking_call: str)
         server.close()
 
 
+def test_an_interrupt_anywhere_strands_no_call_of_other_threads() -> None:
+    """Ctrl-C at any point of one thread's blocking call while other threads call the same loop.
+
+    Calls queued while a loop wake-up is pending share it; the interrupt sweep lands, among
+    others, between a call claiming that wake-up and scheduling it.  After every interrupted
+    call each other thread must still complete two more calls (the one it had in flight, which
+    may be queued behind that wake-up, and a later one): none is stranded.
+    """
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=60) as client:
+        progress = threading.Condition()
+        completed = [0, 0, 0]
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        async def step() -> int:
+            await asyncio.sleep(0)
+            return 1
+
+        def caller(i: int) -> None:
+            try:
+                while not stop.is_set():
+                    client.run(step)
+                    with progress:
+                        completed[i] += 1
+                        progress.notify_all()
+            except BaseException as exc:  # the outcome is checked below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=caller, args=(i,), daemon=True) for i in range(len(completed))]
+        for thread in threads:
+            thread.start()
+        # A collection in the main thread may run other threads' finalisers there, and CPython
+        # swallows an interrupt raised in a finaliser: not a point the portal could protect.
+        gc.disable()
+        try:
+            interrupted = 0
+            for n in itertools.count(1):
+                interrupt = _InterruptAt(n)
+                outcome: BaseException | None = None
+                sys.setprofile(interrupt)
+                try:
+                    client.run(step)
+                except BaseException as exc:  # the outcome is checked below
+                    outcome = exc
+                interrupt.armed = False
+                sys.setprofile(None)
+                assert isinstance(outcome, KeyboardInterrupt) == interrupt.fired, (n, outcome)
+                with progress:
+                    targets = [count + 2 for count in completed]
+                    # A bound for a broken build only: a stranded call never completes.
+                    assert progress.wait_for(lambda t=targets: all(map(int.__ge__, completed, t)), timeout=60), n
+                if not interrupt.fired:
+                    break
+                interrupted += 1
+            assert interrupted > 10  # the sweep really went through the call
+        finally:
+            gc.enable()
+            stop.set()
+            for thread in threads:
+                thread.join(60)
+        assert not errors, errors
+        assert not any(thread.is_alive() for thread in threads)
+
+
 def test_a_timeout_error_of_the_call_is_not_taken_for_call_timeout() -> None:
     """An error raised by the call itself (here a ``TimeoutError`` subclass) reaches the caller as is."""
     with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=600) as client:
