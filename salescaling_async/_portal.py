@@ -4,9 +4,15 @@ One :class:`Portal` per blocking client: a daemon thread running one event loop 
 stopped by an anyio blocking portal) and the async client living in it.  Plus the fork and exit
 safety of every portal, and ``run_sync``'s process-wide loop thread.
 
-A blocking call hands its coroutine function to the loop with one ``call_soon_threadsafe``
-and waits on a plain lock (:class:`_Call`).  Why not ``BlockingPortal.start_task_soon`` (or
-``run_coroutine_threadsafe``): a ``KeyboardInterrupt`` is raised in the main thread wherever
+A blocking call queues its coroutine function for the loop and waits on a plain lock
+(:class:`_Call`).  The loop starts queued calls in one callback, ``_drain``; a call wakes the loop
+(``call_soon_threadsafe``: a self-pipe write, and a read on the loop) only if no drain is
+pending, so calls made from many threads while the loop is busy share one wake-up.  A caller
+interrupted between claiming the wake-up and scheduling it leaves the claim set; its
+cancellation drains the queue first (``give_up``), so no call queued behind it is stranded.
+
+Why not ``BlockingPortal.start_task_soon`` (or ``run_coroutine_threadsafe``, which also costs
+more per call): a ``KeyboardInterrupt`` is raised in the main thread wherever
 it happens to be, and there it could land
 
 * after the task was queued on the loop but before the caller held anything to cancel it
@@ -19,7 +25,8 @@ it happens to be, and there it could land
 Here the call object exists before anything is queued, the ``try`` that cancels it covers the
 queueing, cancelling only sets a flag and queues a callback, and the loop never waits on a lock
 the caller could hold: it only releases one.  ``tests/test_sync.py`` raises the interrupt at
-every call, return and C-call return of a blocking call in turn.
+every call, return and C-call return of a blocking call in turn, and checks that calls other
+threads make afterwards still complete.
 """
 
 from __future__ import annotations
