@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -478,6 +479,32 @@ def test_an_interrupt_anywhere_strands_no_call_of_other_threads() -> None:
             assert interrupted > 10  # the sweep really went through the call
         finally:
             gc.enable()
+
+
+def test_a_finished_call_frees_its_task_on_the_loop_thread() -> None:
+    """The task of a finished call dies on the loop thread, not in the caller.
+
+    Its removal from asyncio's task set is a weakref callback: run in the caller, a Ctrl-C
+    landing there would be swallowed by CPython instead of reaching the caller.
+    """
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/") as client:
+        freed_on: list[int] = []
+
+        async def body() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            weakref.finalize(task, lambda: freed_on.append(threading.get_ident()))
+
+        async def nothing() -> None:
+            pass
+
+        gc.disable()  # freed by reference counting, where the last reference goes
+        try:
+            client.run(body)
+            client.run(nothing)  # runs after the loop is done with the first call
+        finally:
+            gc.enable()
+        assert freed_on == [client._get_portal().thread_id]
 
 
 def test_a_timeout_error_of_the_call_is_not_taken_for_call_timeout() -> None:
