@@ -5,11 +5,12 @@ stopped by an anyio blocking portal) and the async client living in it.  Plus th
 safety of every portal, and ``run_sync``'s process-wide loop thread.
 
 A blocking call queues its coroutine function for the loop and waits on a plain lock
-(:class:`_Call`).  The loop starts queued calls in one callback, ``_drain``; a call wakes the loop
+(:class:`_Call`).  The loop starts queued calls in one callback, ``drain``; a call wakes the loop
 (``call_soon_threadsafe``: a self-pipe write, and a read on the loop) only if no drain is
 pending, so calls made from many threads while the loop is busy share one wake-up.  A caller
 interrupted between claiming the wake-up and scheduling it leaves the claim set; its
-cancellation drains the queue first (``give_up``), so no call queued behind it is stranded.
+cancellation, queued too, schedules a drain unconditionally, so no call queued behind it is
+stranded, and a thread's cancellation still runs before the next call it makes.
 
 Why not ``BlockingPortal.start_task_soon`` (or ``run_coroutine_threadsafe``, which also costs
 more per call): a ``KeyboardInterrupt`` is raised in the main thread wherever
@@ -143,8 +144,13 @@ class _Call(Generic[R]):
     def cancel(self) -> None:
         """Give the call up: it never starts, or its task is cancelled on the loop. Never blocks."""
         self._cancelled = True
+        thread = self._thread
+        # Through the queue, so it runs before any call this thread makes next; and a drain
+        # scheduled unconditionally, in case this caller claimed the wake-up and was
+        # interrupted before scheduling it.
+        thread.queue.append(self._cancel_task)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing of this call runs
-            self._thread.loop.call_soon_threadsafe(self._thread.give_up, self)
+            thread.loop.call_soon_threadsafe(thread.drain)
 
 
 class LoopThread:
@@ -156,7 +162,7 @@ class LoopThread:
         self.loop, self.thread_id = self.portal.call(_loop_and_thread)
         self.calls: set[_Call[Any]] = set()  # handed to the loop and not yet settled
         self.stopping = False
-        self._queue: collections.deque[_Call[Any]] = collections.deque()  # to start on the loop
+        self.queue: collections.deque[Callable[[], None]] = collections.deque()  # to run on the loop
         self._wake_pending = False  # a drain of the queue is scheduled and has not begun
 
     def run(self, fn: Callable[..., Awaitable[R]], args: Any, kwargs: Any, timeout: float | None) -> R:
@@ -171,11 +177,11 @@ class LoopThread:
             self.calls.add(call)
             if self.stopping:
                 raise ClientClosedError("the client is closed")
-            self._queue.append(call)
+            self.queue.append(call.start)
             if not self._wake_pending:  # else a drain not yet begun will start this call too
                 self._wake_pending = True
                 try:
-                    self.loop.call_soon_threadsafe(self._drain)
+                    self.loop.call_soon_threadsafe(self.drain)
                 except RuntimeError:  # the loop is closed
                     raise ClientClosedError("the client is closed") from None
             return call.result(timeout)
@@ -183,18 +189,12 @@ class LoopThread:
             call.cancel()
             raise
 
-    def _drain(self) -> None:
-        """On the loop: start every queued call (one loop wake-up for the calls queued meanwhile)."""
+    def drain(self) -> None:
+        """On the loop: run what the callers queued, in order (starts and cancellations)."""
         self._wake_pending = False  # before popping: a call queued from now on schedules a drain
-        queue = self._queue
+        queue = self.queue
         while queue:
-            queue.popleft().start()
-
-    def give_up(self, call: _Call[Any]) -> None:
-        """On the loop: cancel ``call``'s task; drain first, in case its caller was interrupted
-        between claiming the wake-up and scheduling it."""
-        self._drain()
-        call._cancel_task()
+            queue.popleft()()
 
     def _shut_down(self) -> None:
         """Stop the loop (tasks still running are cancelled) and settle calls it never ran."""
