@@ -507,6 +507,29 @@ def test_a_finished_call_frees_its_task_on_the_loop_thread() -> None:
         assert freed_on == [client._get_portal().thread_id]
 
 
+def test_a_given_up_call_is_cancelled_before_the_next_call_of_its_thread_starts() -> None:
+    """After a call timed out (or was interrupted), the thread's next call sees its task cancelled.
+
+    Cleanup code relies on it (a blocking bulk run closes its run right after a cut-short step).
+    """
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=0.2) as client:
+        cancelled: list[bool] = []
+
+        async def hold() -> None:
+            try:
+                await asyncio.Event().wait()  # never set: only the cancellation ends it
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        async def seen() -> list[bool]:
+            return list(cancelled)
+
+        with pytest.raises(TimeoutError, match="call_timeout"):
+            client.run(hold)
+        assert client.run(seen) == [True]
+
+
 def test_a_timeout_error_of_the_call_is_not_taken_for_call_timeout() -> None:
     """An error raised by the call itself (here a ``TimeoutError`` subclass) reaches the caller as is."""
     with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=600) as client:
