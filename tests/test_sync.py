@@ -511,11 +511,16 @@ def test_a_given_up_call_is_cancelled_before_the_next_call_of_its_thread_starts(
     """After a call timed out (or was interrupted), the thread's next call sees its task cancelled.
 
     Cleanup code relies on it (a blocking bulk run closes its run right after a cut-short step).
+    The loop thread is held while the caller gives up and makes its next call, so both are
+    queued before the loop runs either: the order is the queue's, not a race's.
     """
     with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=0.2) as client:
+        portal = client._get_portal()
         cancelled: list[bool] = []
+        running, release = threading.Event(), threading.Event()
 
         async def hold() -> None:
+            running.set()
             try:
                 await asyncio.Event().wait()  # never set: only the cancellation ends it
             except asyncio.CancelledError:
@@ -525,9 +530,26 @@ def test_a_given_up_call_is_cancelled_before_the_next_call_of_its_thread_starts(
         async def seen() -> list[bool]:
             return list(cancelled)
 
+        def hold_the_loop() -> None:
+            release.wait(60)  # a bound for a broken build only
+
+        def holder() -> None:
+            running.wait(60)
+            portal.loop.call_soon_threadsafe(hold_the_loop)
+            # Let the loop go once the caller has given up and queued its next call.
+            for _ in range(60_000):
+                if len(portal.queue) >= 2:
+                    break
+                threading.Event().wait(0.001)
+            release.set()
+
+        thread = threading.Thread(target=holder)
+        thread.start()
         with pytest.raises(TimeoutError, match="call_timeout"):
             client.run(hold)
+        client.call_timeout = None  # the loop is held: only the order decides what ``seen`` sees
         assert client.run(seen) == [True]
+        thread.join()
 
 
 def test_a_timeout_error_of_the_call_is_not_taken_for_call_timeout() -> None:
