@@ -193,8 +193,12 @@ class LoopThread:
         """On the loop: run what the callers queued, in order (starts and cancellations)."""
         self._wake_pending = False  # before popping: a call queued from now on schedules a drain
         queue = self.queue
-        while queue:
-            queue.popleft()()
+        try:
+            while queue:
+                queue.popleft()()
+        finally:
+            if queue:  # an item raised (a bug): the rest still run, in a later pass
+                self.loop.call_soon(self.drain)
 
     def _shut_down(self) -> None:
         """Stop the loop (tasks still running are cancelled) and settle calls it never ran."""
