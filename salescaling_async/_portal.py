@@ -4,9 +4,16 @@ One :class:`Portal` per blocking client: a daemon thread running one event loop 
 stopped by an anyio blocking portal) and the async client living in it.  Plus the fork and exit
 safety of every portal, and ``run_sync``'s process-wide loop thread.
 
-A blocking call hands its coroutine function to the loop with one ``call_soon_threadsafe``
-and waits on a plain lock (:class:`_Call`).  Why not ``BlockingPortal.start_task_soon`` (or
-``run_coroutine_threadsafe``): a ``KeyboardInterrupt`` is raised in the main thread wherever
+A blocking call queues its coroutine function for the loop and waits on a plain lock
+(:class:`_Call`).  The loop starts queued calls in one callback, ``drain``; a call wakes the loop
+(``call_soon_threadsafe``: a self-pipe write, and a read on the loop) only if no drain is
+pending, so calls made from many threads while the loop is busy share one wake-up.  A caller
+interrupted between claiming the wake-up and scheduling it leaves the claim set; its
+cancellation, queued too, schedules a drain unconditionally, so no call queued behind it is
+stranded, and a thread's cancellation still runs before the next call it makes.
+
+Why not ``BlockingPortal.start_task_soon`` (or ``run_coroutine_threadsafe``, which also costs
+more per call): a ``KeyboardInterrupt`` is raised in the main thread wherever
 it happens to be, and there it could land
 
 * after the task was queued on the loop but before the caller held anything to cancel it
@@ -19,13 +26,15 @@ it happens to be, and there it could land
 Here the call object exists before anything is queued, the ``try`` that cancels it covers the
 queueing, cancelling only sets a flag and queues a callback, and the loop never waits on a lock
 the caller could hold: it only releases one.  ``tests/test_sync.py`` raises the interrupt at
-every call, return and C-call return of a blocking call in turn.
+every call, return and C-call return of a blocking call in turn, and checks that calls other
+threads make afterwards still complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import contextlib
 import os
@@ -92,6 +101,9 @@ class _Call(Generic[R]):
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Future[R]) -> None:
+        # The task is freed here, on the loop thread: freed by the caller, its removal from
+        # asyncio's task set (a weakref callback) would be a point where a Ctrl-C is swallowed.
+        self._task = None
         if task.cancelled():
             if self._thread.stopping:
                 self._settle(None, ClientClosedError("the client was closed"))
@@ -132,8 +144,13 @@ class _Call(Generic[R]):
     def cancel(self) -> None:
         """Give the call up: it never starts, or its task is cancelled on the loop. Never blocks."""
         self._cancelled = True
+        thread = self._thread
+        # Through the queue, so it runs before any call this thread makes next; and a drain
+        # scheduled unconditionally, in case this caller claimed the wake-up and was
+        # interrupted before scheduling it.
+        thread.queue.append(self._cancel_task)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing of this call runs
-            self._thread.loop.call_soon_threadsafe(self._cancel_task)
+            thread.loop.call_soon_threadsafe(thread.drain)
 
 
 class LoopThread:
@@ -145,6 +162,8 @@ class LoopThread:
         self.loop, self.thread_id = self.portal.call(_loop_and_thread)
         self.calls: set[_Call[Any]] = set()  # handed to the loop and not yet settled
         self.stopping = False
+        self.queue: collections.deque[Callable[[], None]] = collections.deque()  # to run on the loop
+        self._wake_pending = False  # a drain of the queue is scheduled and has not begun
 
     def run(self, fn: Callable[..., Awaitable[R]], args: Any, kwargs: Any, timeout: float | None) -> R:
         """Run ``fn(*args, **kwargs)`` on the loop and wait for its result.
@@ -158,14 +177,28 @@ class LoopThread:
             self.calls.add(call)
             if self.stopping:
                 raise ClientClosedError("the client is closed")
-            try:
-                self.loop.call_soon_threadsafe(call.start)
-            except RuntimeError:  # the loop is closed
-                raise ClientClosedError("the client is closed") from None
+            self.queue.append(call.start)
+            if not self._wake_pending:  # else a drain not yet begun will start this call too
+                self._wake_pending = True
+                try:
+                    self.loop.call_soon_threadsafe(self.drain)
+                except RuntimeError:  # the loop is closed
+                    raise ClientClosedError("the client is closed") from None
             return call.result(timeout)
         except BaseException:
             call.cancel()
             raise
+
+    def drain(self) -> None:
+        """On the loop: run what the callers queued, in order (starts and cancellations)."""
+        self._wake_pending = False  # before popping: a call queued from now on schedules a drain
+        queue = self.queue
+        try:
+            while queue:
+                queue.popleft()()
+        finally:
+            if queue:  # an item raised (a bug): the rest still run, in a later pass
+                self.loop.call_soon(self.drain)
 
     def _shut_down(self) -> None:
         """Stop the loop (tasks still running are cancelled) and settle calls it never ran."""

@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -423,6 +424,132 @@ def test_an_interrupt_anywhere_in_a_blocking_call_cancels_it(blocking_call: str)
                 run_sync(shared.aclose)
     finally:
         server.close()
+
+
+def test_an_interrupt_anywhere_strands_no_call_of_other_threads() -> None:
+    """Ctrl-C at any point of a blocking call, then calls from other threads: they all complete.
+
+    Calls queued while a loop wake-up is pending share it, so the sweep lands, among others,
+    between the interrupted call claiming the wake-up and scheduling it; the calls that other
+    threads make next would queue behind that wake-up.  Each must still get its result (the
+    client's ``call_timeout`` is a bound for a broken build only).
+    """
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=60) as client:
+
+        async def step() -> int:
+            await asyncio.sleep(0)
+            return 1
+
+        def others() -> list[Any]:
+            outcomes: list[Any] = []
+
+            def one() -> None:
+                try:
+                    outcomes.append(client.run(step))
+                except BaseException as exc:  # the outcome is checked by the caller
+                    outcomes.append(exc)
+
+            threads = [threading.Thread(target=one) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return outcomes
+
+        # A collection in the main thread may run other threads' finalisers there, and CPython
+        # swallows an interrupt raised in a finaliser: not a point the portal could protect.
+        gc.disable()
+        try:
+            interrupted = 0
+            for n in itertools.count(1):
+                interrupt = _InterruptAt(n)
+                outcome: BaseException | None = None
+                sys.setprofile(interrupt)
+                try:
+                    client.run(step)
+                except BaseException as exc:  # the outcome is checked below
+                    outcome = exc
+                interrupt.armed = False
+                sys.setprofile(None)
+                assert isinstance(outcome, KeyboardInterrupt) == interrupt.fired, (n, outcome)
+                assert others() == [1, 1, 1], n
+                if not interrupt.fired:
+                    break
+                interrupted += 1
+            assert interrupted > 10  # the sweep really went through the call
+        finally:
+            gc.enable()
+
+
+def test_a_finished_call_frees_its_task_on_the_loop_thread() -> None:
+    """The task of a finished call dies on the loop thread, not in the caller.
+
+    Its removal from asyncio's task set is a weakref callback: run in the caller, a Ctrl-C
+    landing there would be swallowed by CPython instead of reaching the caller.
+    """
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/") as client:
+        freed_on: list[int] = []
+
+        async def body() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            weakref.finalize(task, lambda: freed_on.append(threading.get_ident()))
+
+        async def nothing() -> None:
+            pass
+
+        gc.disable()  # freed by reference counting, where the last reference goes
+        try:
+            client.run(body)
+            client.run(nothing)  # runs after the loop is done with the first call
+        finally:
+            gc.enable()
+        assert freed_on == [client._get_portal().thread_id]
+
+
+def test_a_given_up_call_is_cancelled_before_the_next_call_of_its_thread_starts() -> None:
+    """After a call timed out (or was interrupted), the thread's next call sees its task cancelled.
+
+    Cleanup code relies on it (a blocking bulk run closes its run right after a cut-short step).
+    The loop thread is held while the caller gives up and makes its next call, so both are
+    queued before the loop runs either: the order is the queue's, not a race's.
+    """
+    with Salescaling("key", base_url="http://127.0.0.1:1/api/v1/", call_timeout=0.2) as client:
+        portal = client._get_portal()
+        cancelled: list[bool] = []
+        running, release = threading.Event(), threading.Event()
+
+        async def hold() -> None:
+            running.set()
+            try:
+                await asyncio.Event().wait()  # never set: only the cancellation ends it
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        async def seen() -> list[bool]:
+            return list(cancelled)
+
+        def hold_the_loop() -> None:
+            release.wait(60)  # a bound for a broken build only
+
+        def holder() -> None:
+            running.wait(60)
+            portal.loop.call_soon_threadsafe(hold_the_loop)
+            # Let the loop go once the caller has given up and queued its next call.
+            for _ in range(60_000):
+                if len(portal.queue) >= 2:
+                    break
+                threading.Event().wait(0.001)
+            release.set()
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        with pytest.raises(TimeoutError, match="call_timeout"):
+            client.run(hold)
+        client.call_timeout = None  # the loop is held: only the order decides what ``seen`` sees
+        assert client.run(seen) == [True]
+        thread.join()
 
 
 def test_a_timeout_error_of_the_call_is_not_taken_for_call_timeout() -> None:
