@@ -109,6 +109,22 @@ class _LazyReadTimeout(ResponseHandler):
             self._on_read_timeout()
 
 
+LAZY_READ_TIMER_AIOHTTP = ((3, 14),)
+"""aiohttp releases whose protocol internals ``_LazyReadTimeout`` was read against and tested
+with; any other release gets aiohttp's own protocol (correct, one timer per chunk)."""
+
+
+def lazy_read_timer_fits(version: str | None = None) -> bool:
+    """Whether this aiohttp (``version``, by default the installed one) is one
+    ``_LazyReadTimeout`` knows, and still has the methods it overrides and calls."""
+    try:
+        major, minor = (int(part) for part in (version or aiohttp.__version__).split(".")[:2])
+    except ValueError:
+        return False
+    needed = ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout")
+    return (major, minor) in LAZY_READ_TIMER_AIOHTTP and all(hasattr(ResponseHandler, name) for name in needed)
+
+
 @functools.lru_cache(maxsize=1024)
 def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
     """``url`` with ``params`` encoded exactly as aiohttp's ``params=`` would (yarl's
@@ -161,7 +177,7 @@ class AiohttpTransport:
             # request, in a worker thread (two executor hand-offs per request), and would send
             # the key in cleartext to an http proxy: the environment is read here, once.
             self._proxies = ProxyRules.from_environment() if self._trust_env else ProxyRules()
-            if callable(getattr(connector, "_factory", None)):  # see _LazyReadTimeout
+            if lazy_read_timer_fits() and callable(getattr(connector, "_factory", None)):  # see _LazyReadTimeout
                 connector._factory = cast(
                     "functools.partial[ResponseHandler]", functools.partial(_LazyReadTimeout, loop=loop)
                 )

@@ -27,7 +27,7 @@ from salescaling_async import (
     Window,
 )
 from salescaling_async._request import RawRequest
-from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _with_query
+from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _with_query, lazy_read_timer_fits
 
 from .conftest import serve
 
@@ -305,3 +305,33 @@ async def test_a_server_sees_the_query_params_the_caller_gave() -> None:
         finally:
             await transport.aclose()
     assert seen == [params, [("x", "1"), *params]]
+
+
+@pytest.mark.parametrize(
+    ("version", "fits"), [("3.14.5", True), ("3.14.0a1", True), ("3.15.0", False), ("4.0", False), ("x", False)]
+)
+def test_the_lazy_read_timer_is_used_only_with_aiohttp_releases_it_was_tested_with(version: str, fits: bool) -> None:
+    """It overrides private aiohttp methods: an unknown release gets aiohttp's own protocol."""
+    assert lazy_read_timer_fits(version) is fits
+
+
+async def test_an_unknown_aiohttp_gets_the_stock_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an aiohttp release the lazy timer does not know, requests still work and time out,
+    through aiohttp's own protocol."""
+    monkeypatch.setattr(aiohttp, "__version__", "3.99.0")
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        transport = AiohttpTransport()
+        try:
+            response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
+            connector = transport._get_session().connector
+            assert connector is not None
+            assert not isinstance(connector._factory(), _LazyReadTimeout)  # type: ignore[attr-defined]
+        finally:
+            await transport.aclose()
+    assert response.status == 200
