@@ -56,13 +56,15 @@ def test_fast_and_checked_agree_on_valid_records(cls: type, data: st.DataObject)
     assert _outcome(_converter.get_structure_hook(cls), wire, cls) == _outcome(_checked_structure_hook(cls), wire, cls)
 
 
+mixed_records = st.dictionaries(
+    st.sampled_from(["id", "firstName", "createdAt", "callId", "direction", "duration", "x"]), json_values
+)
+"""Records of known and unknown keys with values of any JSON type (right or wrong for the field)."""
+
+
 @pytest.mark.parametrize("cls", [m.Contact, m.Call], ids=lambda c: c.__name__)
 @settings(max_examples=150, deadline=None)
-@given(
-    values=st.dictionaries(
-        st.sampled_from(["id", "firstName", "createdAt", "callId", "direction", "duration", "x"]), json_values
-    )
-)
+@given(values=mixed_records)
 def test_fast_and_checked_agree_on_any_values(cls: type, values: dict[str, Any]) -> None:
     """Wrong types, nulls and unknown keys end the same way on both paths (result or error)."""
     assert _outcome(_converter.get_structure_hook(cls), values, cls) == _outcome(
@@ -162,11 +164,7 @@ def test_layout_and_checked_agree_on_valid_records(cls: type, data: st.DataObjec
 
 @pytest.mark.parametrize("cls", [m.Contact, m.Call], ids=lambda c: c.__name__)
 @settings(max_examples=150, deadline=None)
-@given(
-    values=st.dictionaries(
-        st.sampled_from(["id", "firstName", "createdAt", "callId", "direction", "duration", "x"]), json_values
-    )
-)
+@given(values=mixed_records)
 def test_layout_and_checked_agree_on_any_values(cls: type, values: dict[str, Any]) -> None:
     """Wrong types, nulls and unknown keys end the same way on the layout path (result or error)."""
     hook = _converter.get_structure_hook(cls)

@@ -177,6 +177,33 @@ async def test_read_timeout_moves_one_timer_instead_of_arming_one_per_chunk(monk
                 handler._read_timeout_handle.cancel()
 
 
+def _empty_list_app() -> web.Application:
+    """A server answering ``GET /api/v1/contacts`` with an empty list envelope."""
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    return app
+
+
+def _count_read_timers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """From now on, every timer the running loop arms for an aiohttp protocol is recorded
+    (``call_later`` goes through ``call_at`` too)."""
+    loop = asyncio.get_running_loop()
+    armed: list[Any] = []
+    real_call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
+            armed.append(callback)
+        return real_call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting_call_at)
+    return armed
+
+
 async def test_a_streamed_body_arms_no_read_timer_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     """A body of 30 separately flushed chunks: stock aiohttp arms a timer per chunk, we one."""
     body = b"".join(b'{"statusCode": 200, "count": 0, "error": null, "data": []}'[i : i + 2] for i in range(0, 58, 2))
@@ -192,21 +219,12 @@ async def test_a_streamed_body_arms_no_read_timer_per_chunk(monkeypatch: pytest.
         await resp.write_eof()
         return resp
 
-    loop = asyncio.get_running_loop()
-    armed: list[Any] = []
-    real_call_at = loop.call_at
-
-    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
-            armed.append(callback)
-        return real_call_at(when, callback, *args, **kwargs)
-
     app = web.Application()
     app.router.add_get("/api/v1/contacts", handler)
     async with serve(app) as url:
         transport = AiohttpTransport()
         try:
-            monkeypatch.setattr(loop, "call_at", counting_call_at)  # call_later goes through it too
+            armed = _count_read_timers(monkeypatch)
             response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
         finally:
             await transport.aclose()
@@ -244,25 +262,12 @@ async def test_a_stalled_body_still_times_out() -> None:
 async def test_requests_on_a_kept_alive_connection_arm_no_read_timer_each(monkeypatch: pytest.MonkeyPatch) -> None:
     """20 requests one after another on one pooled connection: the read timer is armed once or
     twice in all (stock aiohttp arms three per request), and every request is still timed."""
-    loop = asyncio.get_running_loop()
-    armed: list[Any] = []
-    real_call_at = loop.call_at
 
-    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(getattr(callback, "__self__", None), ResponseHandler):
-            armed.append(callback)
-        return real_call_at(when, callback, *args, **kwargs)
-
-    async def handler(_request: web.Request) -> web.Response:
-        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
-
-    app = web.Application()
-    app.router.add_get("/api/v1/contacts", handler)
-    async with serve(app) as url:
+    async with serve(_empty_list_app()) as url:
         transport = AiohttpTransport()
         try:
             await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))  # the connection
-            monkeypatch.setattr(loop, "call_at", counting_call_at)
+            armed = _count_read_timers(monkeypatch)
             for _ in range(20):
                 response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
                 assert response.status == 200
@@ -316,16 +321,11 @@ def test_the_lazy_read_timer_is_used_only_with_aiohttp_releases_it_was_tested_wi
 
 
 async def test_an_unknown_aiohttp_gets_the_stock_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With an aiohttp release the lazy timer does not know, requests still work and time out,
-    through aiohttp's own protocol."""
+    """With an aiohttp release the lazy timer does not know, requests go through aiohttp's own
+    protocol."""
     monkeypatch.setattr(aiohttp, "__version__", "3.99.0")
 
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
-
-    app = web.Application()
-    app.router.add_get("/api/v1/contacts", handler)
-    async with serve(app) as url:
+    async with serve(_empty_list_app()) as url:
         transport = AiohttpTransport()
         try:
             response = await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))
