@@ -217,7 +217,8 @@ class KeyBudget:
         fewest free slots of any window); until those are used up the answer stays 0 without
         a look, because between grants a window's held count only falls (slots expire, a
         response only moves a slot from in flight to the log).  Whatever may raise it
-        (phantoms, a learned limit, noted traffic, a pause) drops the credit.
+        (phantoms, a learned limit, noted traffic, a pause) drops the credit, and none is
+        given while outside traffic is noted (the room kept for it changes with time).
         """
         if self._credit and fraction == 1.0 and not keep:
             return 0.0
@@ -266,7 +267,9 @@ class KeyBudget:
                 return INFINITY
             else:
                 wait = max(wait, log.hold)
-        if free and not wait and free != INFINITY:
+        if free and not wait and free != INFINITY and not notes:
+            # (no credit while outside traffic is noted: the room kept for it can grow
+            # without any call, when its first note ages out and its rate is re-estimated)
             self._credit = int(free)
         return wait
 

@@ -72,8 +72,8 @@ def _check_windows(_inst: object, _attribute: object, value: tuple[Window, ...])
     if not value:
         raise ConfigError("RateLimits needs at least one window")
     names = [w.name for w in value]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"window names must be unique, got {names}")
+    if len({name.lower() for name in names}) != len(names):  # header names ignore case
+        raise ConfigError(f"window names must be unique ignoring case, got {names}")
 
 
 @attrs.frozen(cache_hash=True)  # every new key's budget looks its configuration up by it

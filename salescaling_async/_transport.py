@@ -125,6 +125,16 @@ def lazy_read_timer_fits(version: str | None = None) -> bool:
     return (major, minor) in LAZY_READ_TIMER_AIOHTTP and all(hasattr(ResponseHandler, name) for name in needed)
 
 
+_CACHED_URL_CHARS = 2048  # longer URLs (long searches, id lists) are not kept by _with_query
+
+
+def _url_with_query(url: str, params: list[tuple[str, str]]) -> str:
+    """:func:`_with_query`, remembered for URLs up to :data:`_CACHED_URL_CHARS` characters."""
+    if len(url) + sum(len(name) + len(value) for name, value in params) <= _CACHED_URL_CHARS:
+        return _with_query(url, tuple(params))
+    return _with_query.__wrapped__(url, tuple(params))
+
+
 @functools.lru_cache(maxsize=1024)
 def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
     """``url`` with ``params`` encoded exactly as aiohttp's ``params=`` would (yarl's
@@ -201,7 +211,7 @@ class AiohttpTransport:
         try:
             async with session.request(
                 method,
-                _with_query(url, tuple(request.params)) if request.params else url,
+                _url_with_query(url, request.params) if request.params else url,
                 headers=self._headers(request.headers),
                 json=request.json if request.json is not None and not files else None,
                 data=self._form(request) if files or request.form is not None else None,

@@ -262,6 +262,7 @@ budget_events = st.lists(
         st.tuples(st.just("foreign"), st.integers(1, 3)),
         st.tuples(st.just("429"), st.floats(0.0, 2.0)),
         st.tuples(st.just("collided"), st.just(0)),
+        st.tuples(st.just("wait"), st.floats(0.0, 5.0)),  # notes and slots age out
         st.tuples(st.just("fleet"), st.integers(0, 5)),
     ),
     min_size=1,
@@ -296,7 +297,33 @@ def test_the_grant_credit_never_grants_what_a_full_look_refuses(events: list[tup
             budget.rate_limited(now, {"a": value} if value else {}, 0.5)
         elif kind == "collided":
             budget.collided(now)
+        elif kind == "wait":
+            now += value
         elif kind == "fleet":
             budget.assume_held(now, now, [int(value), int(value)])
         if budget.delay(now) == 0:
             assert budget.snapshot(now).next_grant_in == 0  # a full look agrees
+
+
+def test_the_credit_ends_when_noted_traffic_ages_out() -> None:
+    """When the first note of outside traffic ages out, the noted rate covers a shorter span
+    and the room kept for that traffic grows: grants from an earlier credit must not take it
+    (found in review: 19 grants where a full look allowed 18)."""
+
+    def noted() -> KeyBudget:
+        budget = KeyBudget(RateLimits())
+        for at, count in ((0.0, 1), (50.0, 1), (55.0, 10)):
+            budget.note_foreign(at, count)
+        return budget
+
+    budget = noted()
+    assert budget.delay(59.9) == 0  # a full look, while the first note still counts
+    granted = 0
+    while budget.delay(60.1) == 0 and granted < 25:
+        budget.record(now=60.1)
+        granted += 1
+    fresh, allowed = noted(), 0
+    while fresh.snapshot(60.1).next_grant_in == 0 and allowed < 25:  # a full look every time
+        fresh.record(now=60.1)
+        allowed += 1
+    assert granted == allowed == 18

@@ -206,3 +206,12 @@ async def test_a_key_echoed_by_the_server_is_redacted_from_errors() -> None:
         assert SECRET not in str(text)
     assert "[REDACTED]" in invalid.value.raw
     assert SECRET not in invalid.value.raw + str(invalid.value) + repr(invalid.value)
+
+
+def test_window_names_differing_only_in_case_are_refused() -> None:
+    """Rate-limit headers name windows in any case, so two such windows would read one header."""
+    from salescaling_async import RateLimits, Window
+
+    with pytest.raises(ConfigError, match="unique ignoring case"):
+        RateLimits((Window("short", 20, 1.0), Window("Short", 10, 2.0)))
+    assert len(RateLimits((Window("short", 20, 1.0), Window("long", 1000, 60.0))).windows) == 2

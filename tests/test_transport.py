@@ -335,3 +335,16 @@ async def test_an_unknown_aiohttp_gets_the_stock_protocol(monkeypatch: pytest.Mo
         finally:
             await transport.aclose()
     assert response.status == 200
+
+
+def test_only_short_urls_with_queries_are_remembered() -> None:
+    """The query cache keeps at most 1,024 URLs of at most about 2 KiB: long searches are
+    encoded each time, not kept."""
+    from salescaling_async._transport import _url_with_query
+
+    _with_query.cache_clear()
+    long = [("q", "x" * 5000)]
+    assert _url_with_query("http://h.test/a", long) == str(yarl.URL("http://h.test/a").extend_query(long))
+    assert _with_query.cache_info().currsize == 0
+    assert _url_with_query("http://h.test/a", [("page", "2")]) == "http://h.test/a?page=2"
+    assert _with_query.cache_info().currsize == 1
