@@ -175,6 +175,7 @@ async def _aiohttp_status_line(rest: bytes) -> bytes:
         writer.write(b"POST /webhooks/salescaling HTTP/1.1\r\nHost: x\r\n" + rest)
         status = await asyncio.wait_for(reader.readline(), 10)
         writer.close()
+        await writer.wait_closed()  # the server stops lingering for the announced body at once
     return status
 
 
