@@ -29,7 +29,7 @@ traffic, not an earlier process's history, they are also noted, and every window
 for more of that traffic to come (``_foreign_room``).  Our own grants never overflow a window,
 so a 429 on a warm key is proof of outside traffic the room did not cover: the room doubles.
 
-Size: one module (~430 lines) because the log, its safety argument and the learning rules that
+Size: one module (~530 lines) because the log, its safety argument and the learning rules that
 the property tests prove safe are one piece of reasoning.
 """
 

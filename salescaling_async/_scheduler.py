@@ -38,11 +38,11 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
   A 429 without a hint backs off exponentially with jitter (``RetryConfig``), never below the
   shortest window.
 * **Eviction.**  A key whose budget holds nothing and has no waiters is forgotten: keys are
-  kept in the order they were last asked for, and every request looks at the oldest few
-  (``_evict``), so a key is gone about one longest window after it went idle, at O(1) cost
-  per request whatever the number of keys.
+  kept in the order they were last asked for, and a request looks at the oldest few
+  (``_evict``) once the oldest can be idle, so a key is gone about one longest window after
+  it went idle, at O(1) cost per request whatever the number of keys.
 
-Size: ~810 lines; style.md allows the scheduler to be the exception: dense concurrency code
+Size: ~900 lines; style.md allows the scheduler to be the exception: dense concurrency code
 is easier to check when every rule it combines is in one place.
 """
 
