@@ -407,6 +407,7 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     if twin is not None:
         shapes = _Shapes(cls, twin, fallback)
         names["_compiled"], names["_learn"] = shapes.compiled, shapes.learn
+        _record_lists[cls] = functools.partial(_structure_records, shapes.compiled)
         dispatch = [
             "    _fn = _compiled.get(_shape := tuple(data))",
             "    if _fn is None:",
@@ -433,6 +434,39 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     exec(compile(source, f"<salescaling_async structure {cls.__qualname__}>", "exec"), names)
     fn: Callable[[Any, Any], Any] = names["structure"]
     return fn
+
+
+# The list hook of every model with generated layouts (see ``structure_list``).
+_record_lists: dict[type, Callable[[list[Any], Any, Callable[[Any, Any], Any]], list[Any]]] = {}
+
+
+def _structure_records(
+    compiled: Mapping[tuple[Any, ...], Callable[[Any, Any], Any]],
+    records: list[Any],
+    cls: Any,
+    one: Callable[[Any, Any], Any],
+) -> list[Any]:
+    """``[one(record, cls) for record in records]``, a page's records in one loop.
+
+    The records of a page come in one key layout: while the layout stays the same (a tuple
+    comparison), the layout's generated function is called straight away, with no hash of
+    the layout and no call of the per-record hook in between.  Any other record (another
+    layout, or no dict) goes through ``one``, the model's hook, which learns layouts.
+    """
+    out: list[Any] = []
+    append = out.append
+    layout: tuple[Any, ...] | None = None
+    fn: Callable[[Any, Any], Any] | None = None
+    for record in records:
+        if record.__class__ is dict:
+            shape = tuple(record)
+            if fn is None or shape != layout:
+                layout, fn = shape, compiled.get(shape)
+            if fn is not None:
+                append(fn(record, cls))
+                continue
+        append(one(record, cls))
+    return out
 
 
 def _plain_slotted(cls: type) -> bool:
@@ -536,7 +570,10 @@ def structure_list(data: Any, cls: type[T]) -> list[T]:
                 f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data)
             )
     hook = _converter.get_structure_hook(cls)  # one dispatch per page, not per record
+    records = _record_lists.get(cls)
     try:
+        if records is not None:
+            return records(data, cls, hook)
         return [hook(item, cls) for item in data]
     except Exception:  # noqa: BLE001 - redone item by item for the typed error
         return [structure(item, cls) for item in data]
@@ -576,7 +613,7 @@ class Envelope:
 
 def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str, str]) -> Envelope:
     """Check and unwrap the envelope; anything else is a :class:`ResponseValidationError`."""
-    if not isinstance(payload, Mapping) or "data" not in payload:
+    if (payload.__class__ is not dict and not isinstance(payload, Mapping)) or "data" not in payload:
         raise ResponseValidationError(
             "response is not the API envelope {statusCode, count, error, data}", raw=raw, status_code=status
         )

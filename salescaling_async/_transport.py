@@ -145,6 +145,19 @@ def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
     return str(URL(url).extend_query(params))
 
 
+def _plain_within(headers: CIMultiDictProxy[str], limit: int) -> bool:
+    """Whether the response declares an unencoded body of at most ``limit`` bytes."""
+    length = headers.get("Content-Length")
+    return (
+        length is not None
+        and "Content-Encoding" not in headers
+        and len(length) < 19
+        and length.isascii()
+        and length.isdigit()
+        and int(length) <= limit
+    )
+
+
 class AiohttpTransport:
     """The aiohttp implementation: one session, one connector, redirects never followed.
 
@@ -191,7 +204,12 @@ class AiohttpTransport:
                 connector._factory = cast(
                     "functools.partial[ResponseHandler]", functools.partial(_LazyReadTimeout, loop=loop)
                 )
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+            # No cookie jar: the API authenticates by key, and one shared jar would send a cookie
+            # that one key's response set (a load balancer's, say) with every other key's
+            # requests, across tenants; it would also parse Set-Cookie on every response.
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar()
+            )
             # aiohttp silently resends an idempotent request once when a pooled connection
             # drops before the response (RFC 9112 §9.3.1).  That second hit would ride on the
             # first one's rate slot, so it is switched off: our retry policy resends instead,
@@ -208,6 +226,7 @@ class AiohttpTransport:
         method, url = request.method, request.url
         proxy = self._proxies.for_url(url)
         files = request.files
+        limit = self._limits.max_body_bytes
         try:
             async with session.request(
                 method,
@@ -220,13 +239,14 @@ class AiohttpTransport:
                 proxy=None if proxy is None else proxy.url,
                 proxy_headers=None if proxy is None else proxy.headers,
             ) as resp:
-                body = await self._read_body(resp, method, url)
-                return RawResponse(
-                    status=resp.status,
-                    headers=tuple(resp.headers.items()),
-                    body=body,
-                    url=url,
-                )
+                headers = resp.headers
+                if _plain_within(headers, limit):
+                    # The common case in one read, inline: aiohttp's parser ends the payload
+                    # after Content-Length bytes, so the body is no longer than declared.
+                    body = await resp.content.read()
+                else:
+                    body = await self._read_body(resp, method, url)
+                return RawResponse(resp.status, tuple(headers.items()), body, url)
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeoutError(
                 f"connect timeout: {type(exc).__name__}", method=method, url=url, sent=False

@@ -265,3 +265,35 @@ def test_layouts_with_huge_or_non_string_keys_are_not_remembered() -> None:
         assert tuple(record) not in _layouts(m.Contact)
     sightings = _converter.get_structure_hook(m.Contact).__globals__["_learn"].__self__._sightings
     assert sightings == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    {"id": "a", "firstName": "Ada", "createdAt": "2024-05-01T10:00:00.000Z"},
+                    {"id": "b", "firstName": "Bo", "createdAt": "2024-05-01T10:00:00.000Z"},
+                    {"firstName": "Cy", "id": "c"},
+                    {"id": "d", "brandNew": [1]},
+                ]
+            ),
+            mixed_records,
+        ),
+        max_size=12,
+    )
+)
+def test_a_page_of_records_builds_what_each_record_builds(records: list[dict[str, Any]]) -> None:
+    """``structure_list``'s one-loop path (records of one layout call its function straight
+    away) gives the checked path's result record by record, whatever the mix of layouts and
+    values, learned or not; a page with a bad record raises the typed error."""
+    _forget_layouts(m.Contact)
+    checked = [_outcome(_checked_structure_hook(m.Contact), r, m.Contact) for r in records]
+    for _ in range(3):  # unseen layouts, second sightings, then generated functions
+        try:
+            built = structure_list(copy.deepcopy(records), m.Contact)
+        except ResponseValidationError:
+            assert any(outcome[0] == "error" for outcome in checked)
+        else:
+            assert [("ok", b) for b in built] == checked

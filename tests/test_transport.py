@@ -348,3 +348,26 @@ def test_only_short_urls_with_queries_are_remembered() -> None:
     assert _with_query.cache_info().currsize == 0
     assert _url_with_query("http://h.test/a", [("page", "2")]) == "http://h.test/a?page=2"
     assert _with_query.cache_info().currsize == 1
+
+
+async def test_a_cookie_one_keys_response_sets_is_never_sent_again() -> None:
+    """The API authenticates by key alone: a ``Set-Cookie`` (a load balancer's, say) from one
+    key's response is not kept, so it never rides along with that key's or another tenant's
+    next request."""
+    cookies: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+        response.set_cookie("AWSALB", "sticky-" + request.headers["x-api-key"])
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        base = url.replace("127.0.0.1", "localhost") + "/api/v1/"  # a jar ignores cookies of IP hosts
+        async with AsyncSalescaling("tenant-a", base_url=base) as client:
+            await client.request("GET", "contacts")
+            await client.request("GET", "contacts")
+            await client.with_key("tenant-b").request("GET", "contacts")
+    assert cookies == [None, None, None]
