@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import json
@@ -43,7 +44,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,11 @@ async def _spread(n: int, call: Callable[[int], Awaitable[Any]]) -> float:
 
 
 KNOWN_KEYS = "the same page over 10,000 keys, each key asked before"
+# With the ``fast`` extra installed the SDK decodes with orjson; these modes switch it off,
+# which is what the default install (no extras) runs.
+STDLIB_REQUEST = 'client.request("GET", "contacts"), standard-library JSON (no `fast` extra)'
+STDLIB_PAGE = "contacts.list(page_size=10).first_page(), standard-library JSON"
+STDLIB = {STDLIB_REQUEST, STDLIB_PAGE}
 REQUEST_KEYS = 'client.request("GET", "contacts") over 10,000 keys (with_key)'
 
 
@@ -145,10 +151,24 @@ def _client_kwargs() -> dict[str, Any]:
     return {"limits": far, "pool": PoolLimits(max_connections=100)}
 
 
+@contextlib.contextmanager
+def _json_of(mode: str) -> Iterator[None]:
+    """The standard library's decoder for the :data:`STDLIB` modes, orjson (if installed) else."""
+    from salescaling_async import _decode
+
+    saved = _decode._orjson
+    if mode in STDLIB:
+        _decode._orjson = None
+    try:
+        yield
+    finally:
+        _decode._orjson = saved
+
+
 async def _async_modes(url: str, n: int, results: dict[str, list[float]]) -> None:
     import aiohttp
 
-    from salescaling_async import AsyncSalescaling
+    from salescaling_async import AsyncSalescaling, _decode
 
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as raw,
@@ -178,16 +198,21 @@ async def _async_modes(url: str, n: int, results: dict[str, list[float]]) -> Non
             KNOWN_KEYS: page_over(known),
             REQUEST_KEYS: lambda _i: next(request_ring).request("GET", "contacts"),
         }
+        if _decode._orjson is not None:
+            modes[STDLIB_REQUEST] = modes['client.request("GET", "contacts")']
+            modes[STDLIB_PAGE] = modes["contacts.list(page_size=10).first_page()"]
         totals = dict.fromkeys(modes, 0.0)
         for name, call in modes.items():
             if name in ("the same page over 10,000 keys", REQUEST_KEYS):
                 continue  # its first requests to most keys are part of what it measures
             # Warm up: connections, caches, first-use paths (every key's first request for KNOWN_KEYS).
-            await _spread(10_000 if name == KNOWN_KEYS else min(n, 500), call)
+            with _json_of(name):
+                await _spread(10_000 if name == KNOWN_KEYS else min(n, 500), call)
         # The modes take turns in slices, so that a change of machine load hits them all alike.
         for _ in range(SLICES):
             for name, call in modes.items():
-                totals[name] += await _spread(n // SLICES, call) / SLICES
+                with _json_of(name):
+                    totals[name] += await _spread(n // SLICES, call) / SLICES
         for name, total in totals.items():
             results.setdefault(name, []).append(total)
 
