@@ -170,11 +170,14 @@ class _KeyState:
         "watch_next",
     )
 
-    def __init__(self, name: str, limits: RateLimits, bulk_every: int, remote: KeyLog | None) -> None:
+    def __init__(self, name: str, limits: RateLimits, lanes: Lanes[Slot], remote: KeyLog | None) -> None:
         self.name = name
         self.view = KeyBudget(limits)
         self.remote = remote
-        self.lanes: Lanes[Slot] = Lanes(bulk_every)
+        # The scheduler's shared empty lanes until the key's first waiter (``acquire``): most
+        # keys of a multi-tenant process never queue, and an object less per key is one less
+        # for the garbage collector to walk.
+        self.lanes = lanes
         self.deadlines: list[tuple[float, int, Waiter[Slot]]] | None = None  # a heap, made on first use
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
@@ -358,6 +361,7 @@ class Scheduler:
         self._shortest = min(w.seconds for w in self.limits)
         self._lengths = sorted((w.seconds, w.name.lower()) for w in self.limits)  # header names, shortest first
         self._evict_after = NEVER  # no key can be idle before then (see _evict)
+        self._idle_lanes: Lanes[Slot] = Lanes(bulk_every)  # every key's until it queues: never pushed to
 
     # -- public operations ----------------------------------------------------------------
 
@@ -391,6 +395,8 @@ class Scheduler:
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
+        if state.lanes is self._idle_lanes:  # the key's first waiter: its own lanes from now on
+            state.lanes = Lanes(self.bulk_every)
         state.lanes.push(waiter)
         if deadline is not None:
             if state.deadlines is None:
@@ -416,7 +422,7 @@ class Scheduler:
 
     def statistics(self, key: str) -> KeyStatistics:
         """A snapshot of ``key``'s state (an untouched key shows an empty budget)."""
-        state = self._keys.get(key) or _KeyState(key, self.limits, self.bulk_every, None)
+        state = self._keys.get(key) or _KeyState(key, self.limits, self._idle_lanes, None)
         now = self.clock.now()
         snap = state.view.snapshot(now)
         return KeyStatistics(
@@ -498,7 +504,7 @@ class Scheduler:
             keys.move_to_end(key)
             state = keys[key]
         except KeyError:
-            state = keys[key] = _KeyState(key, self.limits, self.bulk_every, self.store.key_log(key))
+            state = keys[key] = _KeyState(key, self.limits, self._idle_lanes, self.store.key_log(key))
         state.touched = now
         if now >= self._evict_after:
             self._evict(now)
