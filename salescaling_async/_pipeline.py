@@ -17,7 +17,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -160,7 +160,7 @@ class Pipeline:
             endpoint, url, params=params, json=json, form=form, files=files, priority=priority, on_response=on_response
         )
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -169,10 +169,14 @@ class Pipeline:
         json: Any = None,
         scope: str | None = None,
         priority: Priority | None = None,
-    ) -> Envelope:
-        """``client.request()``: any method and path of this client's origin."""
+    ) -> Coroutine[Any, Any, Envelope]:
+        """``client.request()``: any method and path of this client's origin.
+
+        The :meth:`send` coroutine itself (no coroutine of its own around it); a path or
+        method it refuses raises here, when the caller's ``await`` expression is evaluated.
+        """
         endpoint, url = adhoc_endpoint(self.base_url, method, path, scope or "")
-        return await self.send(endpoint, url, params=params, json=json, priority=priority)
+        return self.send(endpoint, url, params=params, json=json, priority=priority)
 
     async def send(
         self,
@@ -244,11 +248,24 @@ class Pipeline:
         """Send ``raw`` until it succeeds or :func:`retry_delay` says stop (then raise)."""
         core, opts, url = self.core, self.options, raw.url
         priority = priority or opts.priority
+        scheduler, transport = core.scheduler, core.transport
         attempt = 0
         while True:
             attempt += 1
             try:
-                response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
+                # The common case inlined (two coroutines less than _send_keyed): nobody
+                # watches the attempt (no breaker, no event listener) and a slot is free now.
+                quiet = core.breaker.config is None and core.on_event is None
+                permit = scheduler.try_acquire(self.key_id, priority=priority) if quiet else None
+                if permit is not None:
+                    try:
+                        response = await transport.send(raw)
+                    except BaseException as exc:
+                        self._unanswered(permit, exc)
+                        raise
+                    limited = self._answered(raw, permit, response)
+                else:
+                    response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
                 if response.status in REDIRECT_STATUSES:
                     response, limited = await self._redirects(raw, response, priority, deadline, endpoint, attempt)
                 envelope = parse_response(
@@ -329,29 +346,37 @@ class Pipeline:
         granted = clock.now() if timed else 0.0
         try:
             response = await core.transport.send(raw)
-        except TransportError as exc:
-            settle(permit, Outcome.of_failure(sent=exc.sent))
-            if watched:
+        except BaseException as exc:
+            self._unanswered(permit, exc)
+            if not isinstance(exc, TransportError):
+                breaker.abandon()
+            elif watched:
                 breaker.record(clock.now(), None)
-            if timed:
+            if timed and isinstance(exc, TransportError):
                 self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
             raise
-        except BaseException:  # cancelled or unexpected while sending: it may count
-            settle(permit, Outcome.AMBIGUOUS)
-            breaker.abandon()
-            raise
-        limited = None
+        limited = self._answered(raw, permit, response)
         status = response.status
-        if status == 429:
-            limited = self._rate_limited(permit, response)
-        else:
-            permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined
         if watched:
             breaker.record(clock.now(), status)
         if timed:
             self._report(raw, endpoint, attempt, queued, granted, status, None)
-        log.debug("%s %s -> %d", raw.method, raw.url, response.status)
         return response, limited
+
+    def _answered(self, raw: RawRequest, permit: PermitLike, response: RawResponse) -> Limited | None:
+        """Settle the slot of a hop that got ``response`` (a 429 also pauses the key)."""
+        log.debug("%s %s -> %d", raw.method, raw.url, response.status)
+        if response.status == 429:
+            return self._rate_limited(permit, response)
+        permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined
+        return None
+
+    @staticmethod
+    def _unanswered(permit: PermitLike, error: BaseException) -> None:
+        """Settle the slot of a hop whose send raised ``error``: a transport error says
+        whether anything was sent; cancelled or unexpected while sending, it may count."""
+        sent = error.sent if isinstance(error, TransportError) else True
+        settle(permit, Outcome.of_failure(sent=sent))
 
     def _rate_limited(self, permit: PermitLike, response: RawResponse) -> Limited:
         """Settle a 429's slot and pause the key in one step, before anything else dispatches.

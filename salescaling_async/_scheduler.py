@@ -275,6 +275,8 @@ class SchedulerLike(Protocol):
 
     async def acquire(self, key: str, *, priority: Priority = ..., deadline: float | None = ...) -> PermitLike: ...
 
+    def try_acquire(self, key: str, *, priority: Priority = ...) -> PermitLike | None: ...
+
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float: ...
 
     def statistics(self, key: str) -> KeyStatistics: ...
@@ -384,14 +386,11 @@ class Scheduler:
             QueueFullError: ``max_queue`` waiters already wait for this key.
             ClientClosedError: The scheduler was closed (also raised to every waiter).
         """
-        if self._closed:
-            raise ClientClosedError("the scheduler is closed")
+        permit = self._try_grant(key, priority)
+        if permit is not None:
+            return permit  # fast path: no future, no await
         now = self.clock.now()
-        state = self._state(key, now)
-        if priority is Priority.INTERACTIVE:
-            state.last_interactive = now
-        if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
-            return self._grant_now(state, now, priority)  # fast path: no future, no await
+        state = self._keys[key]  # _try_grant made it and moved it to the recent end
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
@@ -409,6 +408,29 @@ class Scheduler:
             self._abandon(state, waiter)
             raise
         return Permit(self, state, slot)
+
+    def try_acquire(self, key: str, *, priority: Priority = Priority.INTERACTIVE) -> Permit | None:
+        """A slot of ``key`` if the budget grants one now, else ``None``: the first step of
+        :meth:`acquire`, synchronous, so a caller whose slot is free spends no coroutine.
+
+        ``None`` leaves nothing behind but what :meth:`acquire` does first anyway (the key is
+        asked for, hence kept); call :meth:`acquire` then to queue.
+
+        Raises:
+            ClientClosedError: The scheduler was closed.
+        """
+        return self._try_grant(key, priority)
+
+    def _try_grant(self, key: str, priority: Priority) -> Permit | None:
+        if self._closed:
+            raise ClientClosedError("the scheduler is closed")
+        now = self.clock.now()
+        state = self._state(key, now)
+        if priority is Priority.INTERACTIVE:
+            state.last_interactive = now
+        if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
+            return self._grant_now(state, now, priority)
+        return None
 
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float:
         """Record a 429 for ``key`` without a permit: pause it for the hints (or ``fallback``).
