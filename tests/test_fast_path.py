@@ -25,6 +25,7 @@ from salescaling_async import (
     Window,
 )
 from salescaling_async._budget import KeyBudget
+from salescaling_async._clock import LoopClock
 from salescaling_async._pipeline import Pipeline
 from salescaling_async._request import RawRequest, RawResponse
 from salescaling_async._scheduler import Scheduler
@@ -225,3 +226,27 @@ def test_resources_are_built_once_per_view() -> None:
     assert view.contacts._client is view._pipeline
     assert client.contacts._client is client._pipeline
     assert "Contacts" in (type(client).contacts.__doc__ or "")
+
+
+def test_loop_clock_reads_each_loops_own_time() -> None:
+    """``LoopClock`` reads the running loop's time base, whichever loop runs it, and needs one."""
+    clock = LoopClock()
+
+    class Shifted(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return super().time() + 1e6
+
+    async def read() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        now = clock.now()
+        return before, now
+
+    for loop in (asyncio.new_event_loop(), Shifted(), asyncio.new_event_loop()):
+        try:
+            before, now = loop.run_until_complete(read())
+        finally:
+            loop.close()
+        assert before <= now <= before + 60  # the same time base: a shifted loop's too
+    with pytest.raises(RuntimeError):
+        clock.now()
