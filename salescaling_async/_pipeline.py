@@ -142,7 +142,7 @@ class Pipeline:
         headers = {"x-api-key": self.api_key, "accept": "application/json", "user-agent": _USER_AGENT}
         object.__setattr__(self, "headers", MappingProxyType(headers))
 
-    async def call(
+    def call(
         self,
         endpoint: Endpoint[Any],
         *,
@@ -153,10 +153,13 @@ class Pipeline:
         files: tuple[FilePart, ...] = (),
         priority: Priority | None = None,
         on_response: Callable[[RawResponse, float], None] | None = None,
-    ) -> Envelope:
-        """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline."""
+    ) -> Coroutine[Any, Any, Envelope]:
+        """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline.
+
+        The :meth:`send` coroutine itself, like :meth:`request` (a coroutine less per call).
+        """
         url = self.base_url + (endpoint.render(**path) if path else endpoint.path)
-        return await self.send(
+        return self.send(
             endpoint, url, params=params, json=json, form=form, files=files, priority=priority, on_response=on_response
         )
 
@@ -202,7 +205,8 @@ class Pipeline:
             if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
                 raise ScopeError(endpoint.scope, endpoint.name)
             core = self.core
-            core.ensure_open()
+            if core.state is not ClientState.OPEN or core.loop is not asyncio.get_running_loop() or calls.draining:
+                core.ensure_open()  # opens, or refuses a closed or draining client or another loop
             opts = self.options
             raw = RawRequest(
                 method=endpoint.method,

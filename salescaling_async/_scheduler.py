@@ -386,7 +386,7 @@ class Scheduler:
             QueueFullError: ``max_queue`` waiters already wait for this key.
             ClientClosedError: The scheduler was closed (also raised to every waiter).
         """
-        permit = self._try_grant(key, priority)
+        permit = self._try_grant(key, priority=priority)
         if permit is not None:
             return permit  # fast path: no future, no await
         now = self.clock.now()
@@ -419,9 +419,6 @@ class Scheduler:
         Raises:
             ClientClosedError: The scheduler was closed.
         """
-        return self._try_grant(key, priority)
-
-    def _try_grant(self, key: str, priority: Priority) -> Permit | None:
         if self._closed:
             raise ClientClosedError("the scheduler is closed")
         now = self.clock.now()
@@ -431,6 +428,8 @@ class Scheduler:
         if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
             return self._grant_now(state, now, priority)
         return None
+
+    _try_grant = try_acquire  # what acquire() calls (a hook replacing try_acquire leaves it be)
 
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float:
         """Record a 429 for ``key`` without a permit: pause it for the hints (or ``fallback``).
