@@ -5,7 +5,7 @@ with the :class:`Outcome` -> follow redirects (``_urls`` rules) -> parse the res
 decision (:func:`retry_delay`, pure) -> sleep on the injected clock.  Every attempt, retries
 and redirects included, consumes one slot, so retries can never push a key over its limits.
 
-Size: one module (~390 lines) so that every step of a call, slots, cache, retries and events
+Size: one module (~420 lines) so that every step of a call, slots, cache, retries and events
 included, reads as one sequence.
 """
 
@@ -352,12 +352,13 @@ class Pipeline:
             response = await core.transport.send(raw)
         except BaseException as exc:
             self._unanswered(permit, exc)
-            if not isinstance(exc, TransportError):
+            if isinstance(exc, TransportError):
+                if watched:
+                    breaker.record(clock.now(), None)
+                if timed:
+                    self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
+            else:  # cancelled or unexpected while sending
                 breaker.abandon()
-            elif watched:
-                breaker.record(clock.now(), None)
-            if timed and isinstance(exc, TransportError):
-                self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
             raise
         limited = self._answered(raw, permit, response)
         status = response.status

@@ -42,7 +42,7 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
   (``_evict``) once the oldest can be idle, so a key is gone about one longest window after
   it went idle, at O(1) cost per request whatever the number of keys.
 
-Size: ~900 lines; style.md allows the scheduler to be the exception: dense concurrency code
+Size: ~930 lines; style.md allows the scheduler to be the exception: dense concurrency code
 is easier to check when every rule it combines is in one place.
 """
 
