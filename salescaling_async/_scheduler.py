@@ -386,11 +386,14 @@ class Scheduler:
             QueueFullError: ``max_queue`` waiters already wait for this key.
             ClientClosedError: The scheduler was closed (also raised to every waiter).
         """
-        permit = self._try_grant(key, priority=priority)
-        if permit is not None:
-            return permit  # fast path: no future, no await
+        if self._closed:
+            raise ClientClosedError("the scheduler is closed")
         now = self.clock.now()
-        state = self._keys[key]  # _try_grant made it and moved it to the recent end
+        state = self._state(key, now)
+        if priority is Priority.INTERACTIVE:
+            state.last_interactive = now
+        if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
+            return self._grant_now(state, now, priority)  # fast path: no future, no await (as try_acquire)
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
@@ -411,7 +414,8 @@ class Scheduler:
 
     def try_acquire(self, key: str, *, priority: Priority = Priority.INTERACTIVE) -> Permit | None:
         """A slot of ``key`` if the budget grants one now, else ``None``: the first step of
-        :meth:`acquire`, synchronous, so a caller whose slot is free spends no coroutine.
+        :meth:`acquire` (the same lines, kept in both so neither pays a call for the other),
+        synchronous, so a caller whose slot is free spends no coroutine.
 
         ``None`` leaves nothing behind but what :meth:`acquire` does first anyway (the key is
         asked for, hence kept); call :meth:`acquire` then to queue.
@@ -428,8 +432,6 @@ class Scheduler:
         if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
             return self._grant_now(state, now, priority)
         return None
-
-    _try_grant = try_acquire  # what acquire() calls (a hook replacing try_acquire leaves it be)
 
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float:
         """Record a 429 for ``key`` without a permit: pause it for the hints (or ``fallback``).
