@@ -79,20 +79,21 @@ class Slot:
         self.anchor: float | None = None
 
 
-class _WindowLog:
+class _WindowLog(list[float]):
     """Strictly private. One window's limit (which may only shrink) and completed slots.
 
-    ``hold`` is how long a completed slot stays held after its anchor: W + m.  (A plain
-    slotted class: a multi-tenant process makes three per key.)
+    The object is itself the min-heap of the completed slots' expiry times (``heapq`` works
+    on it directly): one object per window, not two, since a multi-tenant process makes
+    three per key and every object a new key keeps is one more for the garbage collector to
+    walk.  ``hold`` is how long a completed slot stays held after its anchor: W + m.
     """
 
-    __slots__ = ("expired", "expiries", "hold", "learned_until", "limit", "uncounted", "window")
+    __slots__ = ("expired", "hold", "learned_until", "limit", "uncounted", "window")
 
     def __init__(self, window: Window, hold: float) -> None:
         self.window = window
         self.limit = window.limit
         self.hold = hold
-        self.expiries: list[float] = []
         self.learned_until = -INFINITY  # a smaller learned ``limit`` lapses after this
         # Made on first use (an idle key of a multi-tenant process carries neither):
         self.uncounted: list[float] | None = None  # expiries of our 429s this window never counted
@@ -105,7 +106,7 @@ class _WindowLog:
         return self.limit
 
     def purge(self, now: float) -> None:
-        heap = self.expiries
+        heap = self
         if heap and heap[0] <= now:
             expired = self.expired
             if expired is None:
@@ -129,23 +130,25 @@ class _WindowLog:
         expired since: the most of ours a server count taken at ``when`` or later can hold."""
         expired = self.expired
         if not expired:
-            return len(self.expiries)
-        return len(self.expiries) + len(expired) - bisect.bisect_right(expired, when)
+            return len(self)
+        return len(self) + len(expired) - bisect.bisect_right(expired, when)
 
     def kth_expiry(self, k: int) -> float:
         """The k-th smallest expiry (1-based); callers ensure ``1 <= k <= len``."""
         if k == 1:
-            return self.expiries[0]
-        return heapq.nsmallest(k, self.expiries)[-1]
+            return self[0]
+        return heapq.nsmallest(k, self)[-1]
 
 
 @functools.lru_cache(maxsize=64)
-def _holds(limits: RateLimits) -> tuple[tuple[tuple[Window, float], ...], float, float, dict[str, int]]:
-    """Every window with its hold (W + m), the longest and the shortest hold, and each
-    window's position by its lower-case name: worked out once per configuration, not per key."""
+def _holds(limits: RateLimits) -> tuple[tuple[tuple[Window, float], ...], float, float, dict[str, int], int]:
+    """Every window with its hold (W + m), the longest and the shortest hold, each window's
+    position by its lower-case name, and the smallest limit (the grants a new key can make
+    at once): worked out once per configuration, not per key."""
     holds = tuple((window, window.seconds + window.margin) for window in limits)
     index = {window.name.lower(): i for i, window in enumerate(limits)}
-    return holds, max(hold for _, hold in holds), min(hold for _, hold in holds), index
+    smallest = min(window.limit for window in limits)
+    return holds, max(hold for _, hold in holds), min(hold for _, hold in holds), index, smallest
 
 
 @attrs.frozen
@@ -186,7 +189,7 @@ class KeyBudget:
     )
 
     def __init__(self, limits: RateLimits, *, ambiguity_horizon: float = 5.0) -> None:
-        holds, self.longest_hold, self.shortest_hold, self._index = _holds(limits)
+        holds, self.longest_hold, self.shortest_hold, self._index, smallest = _holds(limits)
         self._logs = [_WindowLog(window, hold) for window, hold in holds]
         self._in_flight = 0
         self._seq = 0
@@ -195,7 +198,9 @@ class KeyBudget:
         self._collisions = 0  # 429s on a warm key within the longest hold, see collided
         self._collided_at = -INFINITY
         self._pace: tuple[float, float, float] | None = None  # (keep, interval, valid until), see pace_interval
-        self._credit = 0  # grants provably possible now without a look at the logs, see delay
+        # Grants provably possible now without a look at the logs, see delay.  A new key holds
+        # nothing, so every window has its whole limit free: what a first look would find.
+        self._credit = smallest
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -257,11 +262,11 @@ class KeyBudget:
                 # At most ``limit`` grants fit in any span shorter than the hold (the safety
                 # argument above), so the grant ``ahead`` places back is rounds * hold away.
                 wait = max(wait, (ahead // limit) * log.hold)
-            over = self._in_flight + len(log.expiries) + ahead - limit + 1
+            over = self._in_flight + len(log) + ahead - limit + 1
             if over <= 0:
                 free = min(free, 1 - over)
                 continue
-            if over <= len(log.expiries):
+            if over <= len(log):
                 wait = max(wait, log.kth_expiry(over) - now)
             elif exact:
                 return INFINITY
@@ -307,14 +312,14 @@ class KeyBudget:
             return False
         for log in self._logs:
             log.purge(now)
-            if log.expiries:
+            if log:
                 return False
         return True
 
     def snapshot(self, now: float) -> BudgetSnapshot:
         next_in = self._wait(now, 0, exact=True)  # a full look: the logs are purged
         return BudgetSnapshot(
-            held={log.window.name: self._in_flight + len(log.expiries) for log in self._logs},
+            held={log.window.name: self._in_flight + len(log) for log in self._logs},
             limits={log.window.name: log.limit_at(now) for log in self._logs},
             in_flight=self._in_flight,
             paused_until=self.paused_until,
@@ -384,7 +389,7 @@ class KeyBudget:
         self._in_flight -= 1
         self._flying.pop(slot.seq, None)
         for log in self._logs:
-            heappush(log.expiries, now + log.hold)
+            heappush(log, now + log.hold)
 
     def ambiguous(self, slot: Slot, now: float) -> None:
         """Failure after sending began: the server may count it later, so hold it longer."""
@@ -443,7 +448,7 @@ class KeyBudget:
         flying = self._in_flight if in_flight is None else in_flight
         # our 429s stay held (safe against servers that count them) but this window did not
         # count them: left in, they would hide as many foreign hits
-        held = len(log.expiries) if since is None else log.held_since(since)
+        held = len(log) if since is None else log.held_since(since)
         foreign = (limit - remaining) - (flying + held - len(log.uncounted or ()))
         if foreign <= 0:
             return 0
@@ -490,7 +495,7 @@ class KeyBudget:
             log = self._log(name) if name is not None else None
             if log is not None:
                 log.purge(now)
-                self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log.expiries))
+                self._add_phantoms(log, now, log.limit_at(now) - self._in_flight - len(log))
         # A NestJS server stops at the first window that rejects: that one and the ones
         # checked after it never counted the rejected request (the slot, anchored now, stays).
         names = {name.lower() for name in hints if name is not None}
@@ -508,7 +513,7 @@ class KeyBudget:
         added = 0
         for log, count in zip(self._logs, held, strict=False):
             log.purge(now)
-            added += self._add_phantoms(log, anchor, count - self._in_flight - len(log.expiries))
+            added += self._add_phantoms(log, anchor, count - self._in_flight - len(log))
         return added
 
     def _add_phantoms(self, log: _WindowLog, now: float, count: int) -> int:
@@ -516,7 +521,7 @@ class KeyBudget:
         if count > 0:
             self._credit = 0
         for _ in range(max(0, count)):
-            heapq.heappush(log.expiries, now + log.hold)
+            heapq.heappush(log, now + log.hold)
         return max(0, count)
 
     def _log(self, name: str) -> _WindowLog | None:

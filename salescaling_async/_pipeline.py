@@ -5,7 +5,7 @@ with the :class:`Outcome` -> follow redirects (``_urls`` rules) -> parse the res
 decision (:func:`retry_delay`, pure) -> sleep on the injected clock.  Every attempt, retries
 and redirects included, consumes one slot, so retries can never push a key over its limits.
 
-Size: one module (~390 lines) so that every step of a call, slots, cache, retries and events
+Size: one module (~420 lines) so that every step of a call, slots, cache, retries and events
 included, reads as one sequence.
 """
 
@@ -17,7 +17,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -142,7 +142,7 @@ class Pipeline:
         headers = {"x-api-key": self.api_key, "accept": "application/json", "user-agent": _USER_AGENT}
         object.__setattr__(self, "headers", MappingProxyType(headers))
 
-    async def call(
+    def call(
         self,
         endpoint: Endpoint[Any],
         *,
@@ -153,14 +153,17 @@ class Pipeline:
         files: tuple[FilePart, ...] = (),
         priority: Priority | None = None,
         on_response: Callable[[RawResponse, float], None] | None = None,
-    ) -> Envelope:
-        """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline."""
+    ) -> Coroutine[Any, Any, Envelope]:
+        """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline.
+
+        The :meth:`send` coroutine itself, like :meth:`request` (a coroutine less per call).
+        """
         url = self.base_url + (endpoint.render(**path) if path else endpoint.path)
-        return await self.send(
+        return self.send(
             endpoint, url, params=params, json=json, form=form, files=files, priority=priority, on_response=on_response
         )
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -169,10 +172,14 @@ class Pipeline:
         json: Any = None,
         scope: str | None = None,
         priority: Priority | None = None,
-    ) -> Envelope:
-        """``client.request()``: any method and path of this client's origin."""
+    ) -> Coroutine[Any, Any, Envelope]:
+        """``client.request()``: any method and path of this client's origin.
+
+        The :meth:`send` coroutine itself (no coroutine of its own around it); a path or
+        method it refuses raises here, when the caller's ``await`` expression is evaluated.
+        """
         endpoint, url = adhoc_endpoint(self.base_url, method, path, scope or "")
-        return await self.send(endpoint, url, params=params, json=json, priority=priority)
+        return self.send(endpoint, url, params=params, json=json, priority=priority)
 
     async def send(
         self,
@@ -198,7 +205,8 @@ class Pipeline:
             if self.scopes is not None and endpoint.scope and endpoint.scope not in self.scopes:
                 raise ScopeError(endpoint.scope, endpoint.name)
             core = self.core
-            core.ensure_open()
+            if core.state is not ClientState.OPEN or core.loop is not asyncio.get_running_loop() or calls.draining:
+                core.ensure_open()  # opens, or refuses a closed or draining client or another loop
             opts = self.options
             raw = RawRequest(
                 method=endpoint.method,
@@ -244,11 +252,24 @@ class Pipeline:
         """Send ``raw`` until it succeeds or :func:`retry_delay` says stop (then raise)."""
         core, opts, url = self.core, self.options, raw.url
         priority = priority or opts.priority
+        scheduler, transport = core.scheduler, core.transport
         attempt = 0
         while True:
             attempt += 1
             try:
-                response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
+                # The common case inlined (two coroutines less than _send_keyed): nobody
+                # watches the attempt (no breaker, no event listener) and a slot is free now.
+                quiet = core.breaker.config is None and core.on_event is None
+                permit = scheduler.try_acquire(self.key_id, priority=priority) if quiet else None
+                if permit is not None:
+                    try:
+                        response = await transport.send(raw)
+                    except BaseException as exc:
+                        self._unanswered(permit, exc)
+                        raise
+                    limited = self._answered(raw, permit, response)
+                else:
+                    response, limited = await self._send_keyed(raw, priority, deadline, endpoint, attempt)
                 if response.status in REDIRECT_STATUSES:
                     response, limited = await self._redirects(raw, response, priority, deadline, endpoint, attempt)
                 envelope = parse_response(
@@ -329,29 +350,38 @@ class Pipeline:
         granted = clock.now() if timed else 0.0
         try:
             response = await core.transport.send(raw)
-        except TransportError as exc:
-            settle(permit, Outcome.of_failure(sent=exc.sent))
-            if watched:
-                breaker.record(clock.now(), None)
-            if timed:
-                self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
+        except BaseException as exc:
+            self._unanswered(permit, exc)
+            if isinstance(exc, TransportError):
+                if watched:
+                    breaker.record(clock.now(), None)
+                if timed:
+                    self._report(raw, endpoint, attempt, queued, granted, None, type(exc).__name__)
+            else:  # cancelled or unexpected while sending
+                breaker.abandon()
             raise
-        except BaseException:  # cancelled or unexpected while sending: it may count
-            settle(permit, Outcome.AMBIGUOUS)
-            breaker.abandon()
-            raise
-        limited = None
+        limited = self._answered(raw, permit, response)
         status = response.status
-        if status == 429:
-            limited = self._rate_limited(permit, response)
-        else:
-            permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined
         if watched:
             breaker.record(clock.now(), status)
         if timed:
             self._report(raw, endpoint, attempt, queued, granted, status, None)
-        log.debug("%s %s -> %d", raw.method, raw.url, response.status)
         return response, limited
+
+    def _answered(self, raw: RawRequest, permit: PermitLike, response: RawResponse) -> Limited | None:
+        """Settle the slot of a hop that got ``response`` (a 429 also pauses the key)."""
+        log.debug("%s %s -> %d", raw.method, raw.url, response.status)
+        if response.status == 429:
+            return self._rate_limited(permit, response)
+        permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined
+        return None
+
+    @staticmethod
+    def _unanswered(permit: PermitLike, error: BaseException) -> None:
+        """Settle the slot of a hop whose send raised ``error``: a transport error says
+        whether anything was sent; cancelled or unexpected while sending, it may count."""
+        sent = error.sent if isinstance(error, TransportError) else True
+        settle(permit, Outcome.of_failure(sent=sent))
 
     def _rate_limited(self, permit: PermitLike, response: RawResponse) -> Limited:
         """Settle a 429's slot and pause the key in one step, before anything else dispatches.

@@ -9,7 +9,6 @@ the rest is strictly private.
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import os
 from collections.abc import AsyncIterable, Mapping
@@ -91,11 +90,18 @@ class RawResponse:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     url: str
+    header_map: dict[str, str] = attrs.field(
+        init=False, repr=False, eq=False, default=attrs.Factory(lambda self: _header_map(self.headers), takes_self=True)
+    )
+    """Headers with lower-case names (the last of duplicates wins), built with the response.
 
-    @functools.cached_property
-    def header_map(self) -> dict[str, str]:
-        """Headers with lower-case names (the last of duplicates wins), built once."""
-        return {k.lower(): v for k, v in self.headers}
+    (Every response the pipeline gets needs it; an attribute built in ``__init__`` costs less
+    than a cached property of a slotted class, whose first read goes through ``__getattr__``.)
+    """
+
+
+def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers}
 
 
 class Outcome(enum.Enum):

@@ -42,7 +42,7 @@ Design (after aiolimiter's ``_waiters``/``_waker_handle``):
   (``_evict``) once the oldest can be idle, so a key is gone about one longest window after
   it went idle, at O(1) cost per request whatever the number of keys.
 
-Size: ~900 lines; style.md allows the scheduler to be the exception: dense concurrency code
+Size: ~930 lines; style.md allows the scheduler to be the exception: dense concurrency code
 is easier to check when every rule it combines is in one place.
 """
 
@@ -170,11 +170,14 @@ class _KeyState:
         "watch_next",
     )
 
-    def __init__(self, name: str, limits: RateLimits, bulk_every: int, remote: KeyLog | None) -> None:
+    def __init__(self, name: str, limits: RateLimits, lanes: Lanes[Slot], remote: KeyLog | None) -> None:
         self.name = name
         self.view = KeyBudget(limits)
         self.remote = remote
-        self.lanes: Lanes[Slot] = Lanes(bulk_every)
+        # The scheduler's shared empty lanes until the key's first waiter (``acquire``): most
+        # keys of a multi-tenant process never queue, and an object less per key is one less
+        # for the garbage collector to walk.
+        self.lanes = lanes
         self.deadlines: list[tuple[float, int, Waiter[Slot]]] | None = None  # a heap, made on first use
         self.timer: TimerHandle | None = None
         self.timer_at = INFINITY
@@ -272,6 +275,8 @@ class SchedulerLike(Protocol):
 
     async def acquire(self, key: str, *, priority: Priority = ..., deadline: float | None = ...) -> PermitLike: ...
 
+    def try_acquire(self, key: str, *, priority: Priority = ...) -> PermitLike | None: ...
+
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float: ...
 
     def statistics(self, key: str) -> KeyStatistics: ...
@@ -358,6 +363,7 @@ class Scheduler:
         self._shortest = min(w.seconds for w in self.limits)
         self._lengths = sorted((w.seconds, w.name.lower()) for w in self.limits)  # header names, shortest first
         self._evict_after = NEVER  # no key can be idle before then (see _evict)
+        self._idle_lanes: Lanes[Slot] = Lanes(bulk_every)  # every key's until it queues: never pushed to
 
     # -- public operations ----------------------------------------------------------------
 
@@ -387,10 +393,12 @@ class Scheduler:
         if priority is Priority.INTERACTIVE:
             state.last_interactive = now
         if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
-            return self._grant_now(state, now, priority)  # fast path: no future, no await
+            return self._grant_now(state, now, priority)  # fast path: no future, no await (as try_acquire)
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
+        if state.lanes is self._idle_lanes:  # the key's first waiter: its own lanes from now on
+            state.lanes = Lanes(self.bulk_every)
         state.lanes.push(waiter)
         if deadline is not None:
             if state.deadlines is None:
@@ -404,6 +412,27 @@ class Scheduler:
             raise
         return Permit(self, state, slot)
 
+    def try_acquire(self, key: str, *, priority: Priority = Priority.INTERACTIVE) -> Permit | None:
+        """A slot of ``key`` if the budget grants one now, else ``None``: the first step of
+        :meth:`acquire` (the same lines, kept in both so neither pays a call for the other),
+        synchronous, so a caller whose slot is free spends no coroutine.
+
+        ``None`` leaves nothing behind but what :meth:`acquire` does first anyway (the key is
+        asked for, hence kept); call :meth:`acquire` then to queue.
+
+        Raises:
+            ClientClosedError: The scheduler was closed.
+        """
+        if self._closed:
+            raise ClientClosedError("the scheduler is closed")
+        now = self.clock.now()
+        state = self._state(key, now)
+        if priority is Priority.INTERACTIVE:
+            state.last_interactive = now
+        if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
+            return self._grant_now(state, now, priority)
+        return None
+
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float:
         """Record a 429 for ``key`` without a permit: pause it for the hints (or ``fallback``).
 
@@ -416,7 +445,7 @@ class Scheduler:
 
     def statistics(self, key: str) -> KeyStatistics:
         """A snapshot of ``key``'s state (an untouched key shows an empty budget)."""
-        state = self._keys.get(key) or _KeyState(key, self.limits, self.bulk_every, None)
+        state = self._keys.get(key) or _KeyState(key, self.limits, self._idle_lanes, None)
         now = self.clock.now()
         snap = state.view.snapshot(now)
         return KeyStatistics(
@@ -498,7 +527,7 @@ class Scheduler:
             keys.move_to_end(key)
             state = keys[key]
         except KeyError:
-            state = keys[key] = _KeyState(key, self.limits, self.bulk_every, self.store.key_log(key))
+            state = keys[key] = _KeyState(key, self.limits, self._idle_lanes, self.store.key_log(key))
         state.touched = now
         if now >= self._evict_after:
             self._evict(now)

@@ -75,7 +75,7 @@ class operation(Generic[P, T]):
             bound = functools.partial(_raw_call, fn, obj)
             if runner is not None:
                 bound = functools.partial(runner.run, _raw_call, fn, obj)
-        obj.__dict__[self._name] = bound
+        setattr(obj, self._name, bound)  # an inline attribute: no __dict__ made per resource
         return bound
 
 
@@ -122,7 +122,7 @@ class listing(Generic[P, T]):
             bound = MethodType(fn, obj)
         else:
             bound = functools.partial(_blocking_list, runner, fn, obj)
-        obj.__dict__[self._name] = bound
+        setattr(obj, self._name, bound)  # an inline attribute: no __dict__ made per resource
         return bound
 
 
@@ -160,7 +160,7 @@ class bulk(Generic[P, I, R]):
         bound: Any = MethodType(self._fn, twin)
         if obj._runner is not None:
             bound = functools.partial(_blocking_bulk, obj._runner, bound)
-        obj.__dict__[self._name] = bound
+        setattr(obj, self._name, bound)  # an inline attribute: no __dict__ made per resource
         return bound
 
 
