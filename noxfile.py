@@ -43,9 +43,7 @@ PYTHONS = _present_pythons()
 
 def _install(session: nox.Session, *groups: str) -> None:
     session.install("pip>=25.1")  # dependency groups (PEP 735) need a recent pip
-    session.install("-e", ".[all]")
-    for group in groups:
-        session.install("--group", group)
+    session.install("-e", ".[all]", *(arg for group in groups for arg in ("--group", group)))  # one resolve
 
 
 @nox.session(python=PYTHONS)
