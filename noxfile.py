@@ -54,9 +54,15 @@ def tests(session: nox.Session) -> None:
     """
     _install(session, "tests", "coverage")
     session.run("coverage", "erase")
-    # The fleet test asserts a throughput ratio, which tracing slows below its bound (0.68-0.92
-    # measured): it runs untraced in the README command and in wheel_tests.
-    untraced = ["--deselect", "tests/test_redis.py::test_several_processes_share_one_key"]
+    # The fleet tests assert a throughput ratio, which tracing slows below its bound (0.68-0.92
+    # measured; the cluster's hot key 0.42 and 0.42 of its ceiling against a bound of 0.5, two runs
+    # of two on a loaded 2-core machine): they run untraced in the README command and wheel_tests.
+    untraced = [
+        "--deselect",
+        "tests/test_redis.py::test_several_processes_share_one_key",
+        "--deselect",
+        "tests/test_redis_cluster.py::test_fleet_on_a_three_node_cluster_zero_429s",
+    ]
     session.run("coverage", "run", "-m", "pytest", *untraced, *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
