@@ -43,9 +43,7 @@ PYTHONS = _present_pythons()
 
 def _install(session: nox.Session, *groups: str) -> None:
     session.install("pip>=25.1")  # dependency groups (PEP 735) need a recent pip
-    session.install("-e", ".[all]")
-    for group in groups:
-        session.install("--group", group)
+    session.install("-e", ".[all]", *(arg for group in groups for arg in ("--group", group)))  # one resolve
 
 
 @nox.session(python=PYTHONS)
@@ -56,9 +54,16 @@ def tests(session: nox.Session) -> None:
     """
     _install(session, "tests", "coverage")
     session.run("coverage", "erase")
-    # The fleet test asserts a throughput ratio, which tracing slows below its bound (0.68-0.92
-    # measured): it runs untraced in the README command and in wheel_tests.
-    untraced = ["--deselect", "tests/test_redis.py::test_several_processes_share_one_key"]
+    # The fleet tests assert a throughput ratio, which tracing slows below its bound (0.68-0.92
+    # measured; the cluster's hot key 0.42, 0.42 and 0.43 of its ceiling against a bound of 0.5,
+    # three runs of three on a loaded 2-core machine): they run untraced in the README command
+    # and in wheel_tests.
+    untraced = [
+        "--deselect",
+        "tests/test_redis.py::test_several_processes_share_one_key",
+        "--deselect",
+        "tests/test_redis_cluster.py::test_fleet_on_a_three_node_cluster_zero_429s",
+    ]
     session.run("coverage", "run", "-m", "pytest", *untraced, *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
