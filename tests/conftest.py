@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,13 @@ settings.register_profile("dev", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 T = TypeVar("T")
+
+# A shell starts a background job (`cmd &`, nohup) with Ctrl-C ignored, and Python then leaves
+# it ignored: the tests that send SIGINT (to this process or to the CLI, which inherits the
+# disposition) would see it vanish.  They test what a user's Ctrl-C does, so the suite runs with
+# Python's own handler however it was started (a child process gets the default action back).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(name="clock")
