@@ -7,7 +7,6 @@ whose ``advance()`` moves time and fires due timers.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -44,22 +43,8 @@ class LoopClock:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_loop", "_time")
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop ``_time`` belongs to
-        self._time: Callable[[], float] = time.monotonic
-
     def now(self) -> float:
-        loop = asyncio.get_running_loop()  # outside a running loop: RuntimeError, as always
-        if loop is not self._loop:
-            # asyncio's own loops answer ``time()`` with ``time.monotonic()``: called directly,
-            # the SDK's several clock reads per request skip a Python call each.  Other loops
-            # (uvloop) keep their own ``time``.
-            plain = getattr(type(loop), "time", None) is asyncio.BaseEventLoop.time
-            self._time = time.monotonic if plain else loop.time
-            self._loop = loop
-        return self._time()
+        return asyncio.get_running_loop().time()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return asyncio.get_running_loop().call_at(when, callback)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -250,3 +252,41 @@ def test_loop_clock_reads_each_loops_own_time() -> None:
         assert before <= now <= before + 60  # the same time base: a shifted loop's too
     with pytest.raises(RuntimeError):
         clock.now()
+
+
+def test_loop_clock_follows_a_loop_whose_time_is_patched_on_the_instance() -> None:
+    """Virtual-time tools (``aiotools.VirtualClock``, ``asynctest``) patch ``loop.time`` on the
+    loop instance, and ``call_at`` then schedules in that time base: ``now()`` reads it too."""
+    clock = LoopClock()
+
+    async def read() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        with mock.patch.object(loop, "time", return_value=42.0):
+            return loop.time(), clock.now()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop_time, now = loop.run_until_complete(read())
+    finally:
+        loop.close()
+    assert now == loop_time
+
+
+def test_loop_clock_follows_time_monotonic_patched_after_its_first_read() -> None:
+    """asyncio's loops look ``time.monotonic`` up on every ``time()`` call, so a patch entered
+    after the client's first call (``freezegun.freeze_time(..., tick=True)``) moves the base of
+    ``call_at``: ``now()`` follows it (a bound function object would skip backoff sleeps)."""
+    clock = LoopClock()
+
+    async def read() -> tuple[float, float]:
+        clock.now()
+        loop = asyncio.get_running_loop()
+        with mock.patch.object(time, "monotonic", return_value=42.0):
+            return loop.time(), clock.now()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop_time, now = loop.run_until_complete(read())
+    finally:
+        loop.close()
+    assert now == loop_time
