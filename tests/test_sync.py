@@ -31,8 +31,8 @@ from salescaling_async import (
     Salescaling,
     SalescalingError,
     ScopeError,
-    Window,
     SyncInAsyncContextWarning,
+    Window,
     run_sync,
 )
 from salescaling_async._pagination import AsyncPaginator
