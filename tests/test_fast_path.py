@@ -254,34 +254,20 @@ def test_loop_clock_reads_each_loops_own_time() -> None:
         clock.now()
 
 
-def test_loop_clock_follows_a_loop_whose_time_is_patched_on_the_instance() -> None:
-    """Virtual-time tools (``aiotools.VirtualClock``, ``asynctest``) patch ``loop.time`` on the
-    loop instance, and ``call_at`` then schedules in that time base: ``now()`` reads it too."""
+@pytest.mark.parametrize("patch", ["the loop's time", "time.monotonic after a first read"])
+def test_loop_clock_follows_a_patched_time_base(patch: str) -> None:
+    """``now()`` reads what the loop's ``call_at`` schedules by, also when that is patched:
+    virtual-time tools (``aiotools.VirtualClock``, ``asynctest``) patch ``loop.time`` on the
+    instance, and a ``time.monotonic`` patch entered after the client's first call
+    (``freezegun.freeze_time(..., tick=True)``) moves asyncio's own ``time()`` (a clock that
+    bound the function once would then skip backoff sleeps)."""
     clock = LoopClock()
 
     async def read() -> tuple[float, float]:
         loop = asyncio.get_running_loop()
-        with mock.patch.object(loop, "time", return_value=42.0):
-            return loop.time(), clock.now()
-
-    loop = asyncio.new_event_loop()
-    try:
-        loop_time, now = loop.run_until_complete(read())
-    finally:
-        loop.close()
-    assert now == loop_time
-
-
-def test_loop_clock_follows_time_monotonic_patched_after_its_first_read() -> None:
-    """asyncio's loops look ``time.monotonic`` up on every ``time()`` call, so a patch entered
-    after the client's first call (``freezegun.freeze_time(..., tick=True)``) moves the base of
-    ``call_at``: ``now()`` follows it (a bound function object would skip backoff sleeps)."""
-    clock = LoopClock()
-
-    async def read() -> tuple[float, float]:
         clock.now()
-        loop = asyncio.get_running_loop()
-        with mock.patch.object(time, "monotonic", return_value=42.0):
+        target = (loop, "time") if patch == "the loop's time" else (time, "monotonic")
+        with mock.patch.object(*target, return_value=42.0):
             return loop.time(), clock.now()
 
     loop = asyncio.new_event_loop()
@@ -289,4 +275,4 @@ def test_loop_clock_follows_time_monotonic_patched_after_its_first_read() -> Non
         loop_time, now = loop.run_until_complete(read())
     finally:
         loop.close()
-    assert now == loop_time
+    assert now == loop_time == 42.0
