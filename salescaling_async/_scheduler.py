@@ -386,14 +386,9 @@ class Scheduler:
             QueueFullError: ``max_queue`` waiters already wait for this key.
             ClientClosedError: The scheduler was closed (also raised to every waiter).
         """
-        if self._closed:
-            raise ClientClosedError("the scheduler is closed")
-        now = self.clock.now()
-        state = self._state(key, now)
-        if priority is Priority.INTERACTIVE:
-            state.last_interactive = now
-        if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
-            return self._grant_now(state, now, priority)  # fast path: no future, no await (as try_acquire)
+        state, now, permit = self._ask(key, priority)
+        if permit is not None:
+            return permit  # fast path: no future, no await
         self._check_admission(state, now, priority, deadline)
         loop = asyncio.get_running_loop()
         waiter: Waiter[Slot] = Waiter(loop.create_future(), priority, deadline, now)
@@ -414,8 +409,7 @@ class Scheduler:
 
     def try_acquire(self, key: str, *, priority: Priority = Priority.INTERACTIVE) -> Permit | None:
         """A slot of ``key`` if the budget grants one now, else ``None``: the first step of
-        :meth:`acquire` (the same lines, kept in both so neither pays a call for the other),
-        synchronous, so a caller whose slot is free spends no coroutine.
+        :meth:`acquire`, synchronous, so a caller whose slot is free spends no coroutine.
 
         ``None`` leaves nothing behind but what :meth:`acquire` does first anyway (the key is
         asked for, hence kept); call :meth:`acquire` then to queue.
@@ -423,6 +417,11 @@ class Scheduler:
         Raises:
             ClientClosedError: The scheduler was closed.
         """
+        return self._ask(key, priority)[2]
+
+    def _ask(self, key: str, priority: Priority) -> tuple[_KeyState, float, Permit | None]:
+        """The first step of every request for a slot: the key's state, the time, and a permit
+        if the budget grants one now (nobody of the key queued, no local delay, a local log)."""
         if self._closed:
             raise ClientClosedError("the scheduler is closed")
         now = self.clock.now()
@@ -430,8 +429,8 @@ class Scheduler:
         if priority is Priority.INTERACTIVE:
             state.last_interactive = now
         if state.remote is None and not state.lanes.queued and not self._local_delay(state, now, priority):
-            return self._grant_now(state, now, priority)
-        return None
+            return state, now, self._grant_now(state, now, priority)
+        return state, now, None
 
     def rate_limited(self, key: str, hints: dict[str | None, float], fallback: float) -> float:
         """Record a 429 for ``key`` without a permit: pause it for the hints (or ``fallback``).
