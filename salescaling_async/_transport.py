@@ -30,6 +30,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import PoolLimits, ResponseLimits, Timeouts
+from ._deadlines import Deadlines
 from ._errors import (
     ClientClosedError,
     ConnectError,
@@ -186,6 +187,7 @@ class AiohttpTransport:
         self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines | None = None
         self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -217,6 +219,7 @@ class AiohttpTransport:
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
             self._loop = loop
+            self._deadlines = Deadlines(loop)
         elif self._loop is not loop:
             raise ClientClosedError("the client is bound to another event loop; create one per loop")
         return self._session
@@ -227,6 +230,11 @@ class AiohttpTransport:
         proxy = self._proxies.for_url(url)
         files = request.files
         limit = self._limits.max_body_bytes
+        # The whole attempt's timeout is ours, not aiohttp's ``total`` (see _deadlines): the
+        # same bound and the same cancellation, without a timer handle per request.
+        total = request.timeouts.total
+        deadlines = cast("Deadlines", self._deadlines)
+        deadline = deadlines.start(total)
         try:
             async with session.request(
                 method,
@@ -247,6 +255,15 @@ class AiohttpTransport:
                 else:
                     body = await self._read_body(resp, method, url)
                 return RawResponse(resp.status, tuple(headers.items()), body, url)
+        except asyncio.CancelledError:
+            if deadline is not None and deadline.expired_alone():
+                raise RequestTimeoutError(
+                    f"timeout after sending: the attempt took longer than its total of {total:g} s",
+                    method=method,
+                    url=url,
+                    sent=True,
+                ) from None
+            raise
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeoutError(
                 f"connect timeout: {type(exc).__name__}", method=method, url=url, sent=False
@@ -264,6 +281,8 @@ class AiohttpTransport:
                 url=url,
                 sent=True,
             ) from None
+        finally:
+            deadlines.finish(deadline)
 
     async def _read_body(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The decompressed body, counted chunk by chunk against the limit."""
@@ -308,7 +327,8 @@ class AiohttpTransport:
         timeout = self._timeouts.get(timeouts)
         if timeout is None:
             t = timeouts
-            timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+            # ``total`` is left to _deadlines (see send).
+            timeout = aiohttp.ClientTimeout(total=None, connect=t.connect, sock_read=t.read)
             if len(self._timeouts) < 64:
                 self._timeouts[timeouts] = timeout
         self._last_timeouts = (timeouts, timeout)
@@ -333,6 +353,8 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._deadlines is not None:
+            self._deadlines.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -1,0 +1,195 @@
+"""The whole-attempt timeout (``Timeouts.total``): shared timers, the same bound and cancellation.
+
+The transport times the whole attempt itself (``_deadlines``) instead of aiohttp's ``total``,
+which armed a timer handle per request.  These tests hold it to what aiohttp's did: a body
+that keeps dripping (so the read timeout never fires) still ends at ``total``; a cancellation
+from elsewhere is never turned into a timeout; the task's cancellation count is left as found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+from aiohttp import web
+
+from salescaling_async import RequestTimeoutError, Timeouts
+from salescaling_async._deadlines import CEIL_THRESHOLD, Deadlines
+from salescaling_async._request import RawRequest
+from salescaling_async._transport import AiohttpTransport
+
+from .conftest import serve
+
+needs_cancel_counts = pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is 3.11+")
+
+
+def _dripping_app(sent: asyncio.Event, stop: asyncio.Event) -> web.Application:
+    """Headers, then one byte every 20 ms, never finished: only ``total`` can end the read."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "100000"})
+        await resp.prepare(request)
+        sent.set()
+        while not stop.is_set():
+            await resp.write(b" ")
+            await asyncio.sleep(0.02)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    return app
+
+
+def _silent_app(arrived: asyncio.Event, stop: asyncio.Event) -> web.Application:
+    async def handler(_request: web.Request) -> web.Response:
+        arrived.set()
+        await stop.wait()
+        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    return app
+
+
+async def test_a_body_that_keeps_dripping_ends_at_the_total() -> None:
+    """The read timeout (1 s) never fires on a byte every 20 ms; the total (0.3 s) does."""
+    sent, stop = asyncio.Event(), asyncio.Event()
+    async with serve(_dripping_app(sent, stop)) as url:
+        transport = AiohttpTransport()
+        timeouts = Timeouts(connect=5.0, read=1.0, total=0.3)
+        try:
+            with pytest.raises(RequestTimeoutError) as caught:
+                await asyncio.wait_for(
+                    transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=timeouts)), 10
+                )
+        finally:
+            stop.set()
+            await transport.aclose()
+    assert sent.is_set()
+    assert caught.value.sent is True
+    assert "total of 0.3 s" in str(caught.value)
+    if sys.version_info >= (3, 11):
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0  # the timeout's own cancel withdrawn
+
+
+async def test_a_cancellation_from_elsewhere_is_never_a_timeout() -> None:
+    """Cancelling a send that waits for its answer raises CancelledError, and unregisters it."""
+    arrived, stop = asyncio.Event(), asyncio.Event()
+    async with serve(_silent_app(arrived, stop)) as url:
+        transport = AiohttpTransport()
+        try:
+            send = asyncio.ensure_future(transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {})))
+            await arrived.wait()
+            send.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await send
+            deadlines = transport._deadlines
+            assert deadlines is not None
+            assert all(not group for group in deadlines._due.values())
+        finally:
+            stop.set()
+            await transport.aclose()
+
+
+async def test_sends_due_in_the_same_second_share_one_timer() -> None:
+    """100 sends in flight with the default total (120 s) arm one or two timers, not 100."""
+    arrived, stop = asyncio.Event(), asyncio.Event()
+    count = 0
+
+    async def handler(_request: web.Request) -> web.Response:
+        nonlocal count
+        count += 1
+        if count == 100:
+            arrived.set()
+        await stop.wait()
+        return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url:
+        transport = AiohttpTransport()
+        try:
+            sends = [
+                asyncio.ensure_future(transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {})))
+                for _ in range(100)
+            ]
+            try:
+                await arrived.wait()
+                assert 1 <= len(transport._deadlines or ()) <= 2
+            finally:
+                stop.set()
+                responses = await asyncio.gather(*sends)
+        finally:
+            stop.set()
+            await transport.aclose()
+    assert [r.status for r in responses] == [200] * 100
+    assert transport._deadlines is not None and len(transport._deadlines) == 0  # closed: disarmed
+
+
+async def test_long_deadlines_round_up_to_the_second_short_ones_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    now = [1000.2]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
+    deadlines = Deadlines(loop)
+    try:
+        first = deadlines.start(CEIL_THRESHOLD + 25)
+        now[0] = 1000.7
+        second = deadlines.start(CEIL_THRESHOLD + 25)
+        short = deadlines.start(CEIL_THRESHOLD)
+        assert first is not None and second is not None and short is not None
+        assert first.when == second.when == 1031
+        assert short.when == pytest.approx(1005.7)
+        assert len(deadlines) == 2
+        assert deadlines.start(None) is None
+    finally:
+        deadlines.close()
+    assert len(deadlines) == 0
+
+
+async def _waits_under(deadlines: Deadlines, seconds: float, started: asyncio.Event) -> str:
+    """What the transport's send does around its request: register, wait, classify."""
+    deadline = deadlines.start(seconds)
+    try:
+        started.set()
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        if deadline is not None and deadline.expired_alone():
+            return "timeout"
+        raise
+    finally:
+        deadlines.finish(deadline)
+    return "done"  # pragma: no cover - never set
+
+
+async def test_the_expiry_cancels_only_the_sends_still_registered() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    started = [asyncio.Event() for _ in range(3)]
+    tasks = [asyncio.ensure_future(_waits_under(deadlines, 60.0, s)) for s in started]
+    for s in started:
+        await s.wait()
+    tasks[0].cancel()  # leaves before its timer fires
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    (when,) = deadlines._timers
+    deadlines._expire(when)  # the shared timer fires
+    assert await asyncio.gather(*tasks[1:]) == ["timeout", "timeout"]
+    assert len(deadlines) == 0
+
+
+@needs_cancel_counts
+async def test_a_cancellation_that_coincides_with_the_timeout_passes_through() -> None:
+    """The timer fires and someone else cancels the task in the same loop step: CancelledError."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(_waits_under(deadlines, 60.0, started))
+    await started.wait()
+    (when,) = deadlines._timers
+    deadlines._expire(when)
+    task.cancel()  # a TaskGroup or the user, at the same moment
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelling() == 1  # the outside cancellation is still pending, the timeout's withdrawn
