@@ -13,7 +13,10 @@ list page ``client.contacts.list(page_size=10).first_page()``; the same page spr
 one of the 10,000 keys gets its first request in the measured run, so its state is made
 there), and over 10,000 other keys that have all been asked once before (the steady state of
 a multi-tenant service); ``client.request()`` spread over 10,000 further keys the same
-way; and the blocking ``Salescaling.request`` from 8 threads.  The async
+way; raw aiohttp, ``request()`` and the page again against a route that also sends the
+real API's nine rate-limit headers (limit, remaining and reset of three windows; what every
+response of the real API carries, and what the client learns from); and the blocking
+``Salescaling.request`` from 8 threads.  The async
 modes take turns in 10 slices of n/10 requests, so a change of machine load hits them alike;
 the median of the rounds is reported, with its ratio to the raw figure of the same run.
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import itertools
@@ -82,16 +86,37 @@ def _page(size: int) -> dict[str, Any]:
 # -- the server, in its own process -----------------------------------------------------------
 
 
+# The real API's throttler answers every request with a limit, a remaining count and a reset
+# for each of its three windows; the "API headers" modes get them too (limits far above the load).
+HEADED = "headed/"
+_WINDOWS = (("short", 1.0), ("medium", 10.0), ("long", 60.0))
+_FAR = 10**9
+
+
 def _serve(port: int, ready: Any) -> None:
     from aiohttp import web
 
     body = json.dumps(_page(10)).encode()
+    hits: dict[str, collections.deque[float]] = {name: collections.deque() for name, _ in _WINDOWS}
 
     async def answer(_request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
+    async def answer_with_headers(_request: web.Request) -> web.Response:
+        now, headers = time.monotonic(), {}
+        for name, seconds in _WINDOWS:
+            log = hits[name]
+            log.append(now)
+            while log[0] <= now - seconds:
+                log.popleft()
+            headers[f"X-RateLimit-Limit-{name}"] = str(_FAR)
+            headers[f"X-RateLimit-Remaining-{name}"] = str(_FAR - len(log))
+            headers[f"X-RateLimit-Reset-{name}"] = str(int(seconds))
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
     async def main() -> None:
         app = web.Application()
+        app.router.add_route("*", f"/api/v1/{HEADED}{{tail:.*}}", answer_with_headers)
         app.router.add_route("*", "/{tail:.*}", answer)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -142,6 +167,9 @@ STDLIB_REQUEST = 'client.request("GET", "contacts"), standard-library JSON (no `
 STDLIB_PAGE = "contacts.list(page_size=10).first_page(), standard-library JSON"
 STDLIB = {STDLIB_REQUEST, STDLIB_PAGE}
 REQUEST_KEYS = 'client.request("GET", "contacts") over 10,000 keys (with_key)'
+RAW_HEADED = "raw aiohttp GET + json(), server sending the API's 9 rate-limit headers"
+REQUEST_HEADED = 'client.request("GET", "contacts"), the same headers'
+PAGE_HEADED = "contacts.list(page_size=10).first_page(), the same headers"
 
 
 def _client_kwargs() -> dict[str, Any]:
@@ -173,11 +201,16 @@ async def _async_modes(url: str, n: int, results: dict[str, list[float]]) -> Non
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as raw,
         AsyncSalescaling("bench-key-0", base_url=url, **_client_kwargs()) as client,
+        AsyncSalescaling("bench-headed-key", base_url=url + HEADED, **_client_kwargs()) as headed,
     ):
         contacts_url = url + "contacts"
 
         async def raw_call(_i: int) -> Any:
             async with raw.get(contacts_url, headers={"x-api-key": "bench-key-0"}) as resp:
+                return await resp.json()
+
+        async def raw_headed(_i: int) -> Any:
+            async with raw.get(url + HEADED + "contacts", headers={"x-api-key": "bench-key-0"}) as resp:
                 return await resp.json()
 
         views = {k: [client.with_key(f"bench-key-{j}") for j in range(k)] for k in (1, 100, 10_000)}
@@ -197,6 +230,9 @@ async def _async_modes(url: str, n: int, results: dict[str, list[float]]) -> Non
             "the same page over 10,000 keys": page_over(views[10_000]),
             KNOWN_KEYS: page_over(known),
             REQUEST_KEYS: lambda _i: next(request_ring).request("GET", "contacts"),
+            RAW_HEADED: raw_headed,
+            REQUEST_HEADED: lambda _i: headed.request("GET", "contacts"),
+            PAGE_HEADED: lambda _i: headed.contacts.list(page_size=10).first_page(),
         }
         if _decode._orjson is not None:
             modes[STDLIB_REQUEST] = modes['client.request("GET", "contacts")']

@@ -162,18 +162,11 @@ class WindowHeaders(NamedTuple):
 _LIMIT, _REMAINING = "x-ratelimit-limit-", "x-ratelimit-remaining-"
 
 
-def _count(value: str) -> int | None:
-    """:func:`parse_delay_seconds` for the counts of every response: the common case (plain
-    ASCII digits) without a regular expression."""
-    if value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
-        return int(value)
-    return parse_delay_seconds(value)
-
-
 _ROLES: dict[str, tuple[bool, str] | None] = {}
 """Header name as received -> ``(is the limit, window name)``, or ``None`` for any other
 header: every response repeats the same names, so each is worked out once (bounded)."""
 _MAX_ROLES = 1024
+_UNSEEN: tuple[bool, str] | None = (False, "")  # compared by identity: the name is not in _ROLES yet
 
 
 def _role(name: str) -> tuple[bool, str] | None:
@@ -189,20 +182,34 @@ def _role(name: str) -> tuple[bool, str] | None:
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
-    """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored)."""
+    """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored).
+
+    Runs for every response of the real API (six counts on each), so the common case takes
+    no call per header: a name's role is one lookup, a count of plain ASCII digits is read by
+    ``int`` (anything else goes through :func:`parse_delay_seconds`), and the results are
+    built as tuples without the named tuple's own ``__new__``.
+    """
     limits: dict[str, int] = {}
     remaining: dict[str, int] = {}
     roles = _ROLES
     for name, value in headers.items():
-        role = roles[name] if name in roles else _role(name)
+        role = roles.get(name, _UNSEEN)
+        if role is _UNSEEN:
+            role = _role(name)
         if role is None:
             continue
-        number = _count(value)
+        if value.isdigit() and value.isascii() and len(value) <= _MAX_DIGITS:
+            number: int | None = int(value)
+        else:
+            number = parse_delay_seconds(value)
         if number is not None:
             (limits if role[0] else remaining)[role[1]] = number
+    new = tuple.__new__
     if not remaining:
-        return [WindowHeaders(window, limit, None) for window, limit in limits.items()]
-    return [WindowHeaders(window, limits.get(window), remaining.get(window)) for window in {**limits, **remaining}]
+        return [new(WindowHeaders, (window, limit, None)) for window, limit in limits.items()]
+    return [
+        new(WindowHeaders, (window, limits.get(window), remaining.get(window))) for window in {**limits, **remaining}
+    ]
 
 
 def is_retryable(error: SalescalingError, method: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import os
 from collections.abc import AsyncIterable, Mapping
 from typing import Any, Union
@@ -101,7 +102,21 @@ class RawResponse:
 
 
 def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers}
+    lower = _LOWER
+    return {lower.get(name) or _lower(name): value for name, value in headers}
+
+
+_LOWER: dict[str, str] = {}
+"""Header name as received -> lower case: responses repeat the same dozen names, so each is
+lowered once instead of a new string per header per response (bounded like the names)."""
+_MAX_LOWER = 1024
+
+
+def _lower(name: str) -> str:
+    lower = name.lower()
+    if len(_LOWER) < _MAX_LOWER and len(name) <= 64:  # a server inventing names cannot grow it
+        _LOWER[name] = lower
+    return lower
 
 
 class Outcome(enum.Enum):
@@ -124,19 +139,33 @@ class Outcome(enum.Enum):
 
 
 def encode_params(params: Params | None) -> list[tuple[str, str]]:
-    """Query parameters as ordered pairs: lists repeat the name, ``None`` drops, bools are words."""
+    """Query parameters as ordered pairs: lists repeat the name, ``None`` drops, bools are words.
+
+    Raises:
+        ConfigError: A value that is not a string, number, bool, ``None`` or a list of them,
+            or a float that is not finite (it would go out as ``nan`` or ``inf``).
+    """
     out: list[tuple[str, str]] = []
     for name, value in (params or {}).items():
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if v is None:
-                continue
-            if isinstance(v, bool):
-                v = "true" if v else "false"
-            if not isinstance(v, (str, int, float)):
-                raise ConfigError(f"query parameter {name!r} has an unsupported value {v!r}")
-            out.append((name, str(v)))
+        if type(value) is str:  # the common cases first: a filter, a page number
+            out.append((name, value))
+        elif type(value) is int:
+            out.append((name, str(value)))
+        else:
+            for v in value if isinstance(value, list) else (value,):
+                if v is not None:
+                    out.append((name, _param_text(name, v)))
     return out
+
+
+def _param_text(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"query parameter {name!r} must be a finite number, got {value!r}")
+    if not isinstance(value, (str, int, float)):
+        raise ConfigError(f"query parameter {name!r} has an unsupported value {value!r}")
+    return str(value)
 
 
 def check_json_body(body: Any) -> Any:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 import aiohttp
+from aiohttp import hdrs
 from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -148,10 +149,10 @@ def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
 
 def _plain_within(headers: CIMultiDictProxy[str], limit: int) -> bool:
     """Whether the response declares an unencoded body of at most ``limit`` bytes."""
-    length = headers.get("Content-Length")
+    length = headers.get(hdrs.CONTENT_LENGTH)  # istr names: no case folding per lookup
     return (
         length is not None
-        and "Content-Encoding" not in headers
+        and hdrs.CONTENT_ENCODING not in headers
         and len(length) < 19
         and length.isascii()
         and length.isdigit()

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salescaling_async._backoff import (
+    WindowHeaders,
     parse_delay_seconds,
     parse_http_date,
     parse_retry_value,
@@ -133,3 +134,71 @@ def test_rate_limit_header_names_are_learned_once_and_boundedly() -> None:
     assert rate_limit_headers({"X-RateLimit-Remaining-Long": "9", "X-RateLimit-Limit-long": "1000"}) == [
         _backoff.WindowHeaders("long", 1000, 9)
     ]
+
+
+def _reference_rate_limit_headers(headers: dict[str, str]) -> list[tuple[str, int | None, int | None]]:
+    """The rule written plainly: any case; the last value of a window wins; delay-seconds."""
+    limits: dict[str, int] = {}
+    remaining: dict[str, int] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        for prefix, into in (("x-ratelimit-limit-", limits), ("x-ratelimit-remaining-", remaining)):
+            if lower.startswith(prefix):
+                number = parse_delay_seconds(value)
+                if number is not None:
+                    into[lower[len(prefix) :]] = number
+    return [(w, limits.get(w), remaining.get(w)) for w in {**limits, **remaining}]
+
+
+_HEADER_NAMES = st.sampled_from(
+    [
+        "X-RateLimit-Limit-short",
+        "x-ratelimit-limit-SHORT",
+        "X-RateLimit-Remaining-short",
+        "X-RATELIMIT-REMAINING-long",
+        "x-ratelimit-limit-long",
+        "X-RateLimit-Reset-short",
+        "X-RateLimit-Limit-",
+        "Content-Length",
+        "Retry-After",
+    ]
+)
+_HEADER_VALUES = st.one_of(
+    st.integers(0, 10**15).map(str),
+    st.sampled_from(["", " 7", "7 ", "+5", "1_0", "1.5", "\u0661", "00012", "9" * 40, "1e3"]),
+    st.text(max_size=6),
+)
+
+
+@given(st.dictionaries(_HEADER_NAMES, _HEADER_VALUES, max_size=9))
+def test_rate_limit_headers_follow_the_plain_rule(headers: dict[str, str]) -> None:
+    """The fast parse gives what the rule written plainly gives, for any names and values."""
+    found = [(w.name, w.limit, w.remaining) for w in rate_limit_headers(headers)]
+    assert found == _reference_rate_limit_headers(headers)
+    assert all(type(w) is WindowHeaders for w in rate_limit_headers(headers))
+
+
+@given(
+    st.lists(st.tuples(st.one_of(_HEADER_NAMES, st.text(min_size=1, max_size=80)), st.text(max_size=5)), max_size=12)
+)
+def test_a_responses_header_map_has_lower_case_names_the_last_duplicate_winning(
+    headers: list[tuple[str, str]],
+) -> None:
+    """``RawResponse.header_map`` (names lowered through a bounded table) is the plain rule."""
+    from salescaling_async import _request
+
+    for _ in range(2):  # first sight of the names, then from the table
+        response = _request.RawResponse(200, tuple(headers), b"", "https://x/")
+        assert response.header_map == {name.lower(): value for name, value in headers}
+    assert len(_request._LOWER) <= _request._MAX_LOWER
+
+
+def test_lowered_header_names_are_remembered_boundedly() -> None:
+    """A server inventing header names, or very long ones, cannot grow the table past its bound."""
+    from salescaling_async import _request
+
+    for i in range(3 * _request._MAX_LOWER):
+        pairs = ((f"X-Junk-{i}", "1"), ("X-" + "A" * 100 * (i % 7 + 1), "2"))
+        assert _request.RawResponse(200, pairs, b"", "https://x/").header_map[f"x-junk-{i}"] == "1"
+    assert len(_request._LOWER) <= _request._MAX_LOWER
+    assert all(len(name) <= 64 for name in _request._LOWER)

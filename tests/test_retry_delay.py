@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from salescaling_async import (
     APIStatusError,
     BadRequestError,
+    ConfigError,
     ConnectError,
     RateLimitedError,
     ReadError,
@@ -148,6 +150,14 @@ def test_outcomes_of_failures() -> None:
 def test_params_encode_in_order_with_repeats_and_words() -> None:
     """Lists repeat the name, None drops, bools become true/false."""
     assert encode_params({"a": [1, None, "x"], "b": True, "c": None}) == [("a", "1"), ("a", "x"), ("b", "true")]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, [1, math.nan]])
+def test_a_query_parameter_that_is_not_a_finite_number_is_refused(value: object) -> None:
+    """NaN and infinity would go out as ``nan``/``inf``: refused, naming the parameter."""
+    with pytest.raises(ConfigError, match="'score' must be a finite number"):
+        encode_params({"page": 1, "score": value})
+    assert encode_params({"score": 1.5, "n": [2.0, -0.0]}) == [("score", "1.5"), ("n", "2.0"), ("n", "-0.0")]
 
 
 def test_redirects_keep_the_key_only_on_the_same_origin() -> None:
