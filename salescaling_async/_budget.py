@@ -351,9 +351,17 @@ class KeyBudget:
         less than ``tolerance`` seconds after it (latency jitter may let them overtake it).
         Counting later ones would hide foreign hits.
         """
-        count = 0
+        flying = self._flying
         limit = slot.granted_at + tolerance
-        for seq, when in self._flying.items():
+        if flying:
+            # Grant times never fall (the clock is monotonic), so when the latest grant in
+            # flight came before ``slot`` or within the tolerance, all of them count: no walk
+            # over every request in flight for each response (the common case under load).
+            last_seq, last_when = next(reversed(flying.items()))
+            if last_seq <= slot.seq or last_when <= limit:
+                return len(flying)
+        count = 0
+        for seq, when in flying.items():
             if seq > slot.seq and when > limit:
                 break
             count += 1

@@ -6,10 +6,13 @@ timer handles (most of them cancelled, compared by a Python ``__lt__``) makes th
 10 µs of CPU per request, a tenth of a whole request on this machine
 (``benchmarks/bench_overhead.py``).  Here the sends share timers instead:
 
-* A deadline of more than :data:`CEIL_THRESHOLD` seconds is rounded up to a whole second of
+* A deadline of :data:`CEIL_THRESHOLD` seconds or more is rounded up to a whole second of
   the loop's clock, as aiohttp itself rounds it (its ``ceil_threshold``), and every send due
-  in the same second shares one timer.  A shorter deadline keeps its exact time (and its own
-  timer, like aiohttp's).
+  in the same second shares one timer.  A shorter one is rounded up to :data:`FINE_GRID`
+  (10 ms late at most), so that the sends due in the same hundredth share one too.
+* A timer whose sends all ended stays armed until it is due, for the next sends of its
+  second (or hundredth) to reuse: at most one live timer per second of deadlines ahead
+  (per hundredth for short ones), however many sends there are.
 * When a timer fires, each send still registered under it is cancelled, exactly as aiohttp's
   timer and :func:`asyncio.timeout` cancel the task; the send turns that cancellation into its
   timeout with :meth:`Deadline.expired_alone`.  A cancellation from anywhere else passes
@@ -25,8 +28,10 @@ import math
 import sys
 
 CEIL_THRESHOLD = 5.0
-"""Deadlines further away than this many seconds are rounded up to a whole second (aiohttp's
+"""Deadlines this many seconds away or more are rounded up to a whole second (aiohttp's
 default ``ceil_threshold``)."""
+FINE_GRID = 0.01
+"""Shorter deadlines are rounded up to this many seconds."""
 
 
 class Deadline:
@@ -71,8 +76,10 @@ class Deadlines:
         if task is None:  # pragma: no cover - a send always runs in a task
             return None
         when = self._loop.time() + seconds
-        if seconds > CEIL_THRESHOLD:
+        if seconds >= CEIL_THRESHOLD:
             when = math.ceil(when)
+        else:
+            when = math.ceil(when / FINE_GRID) * FINE_GRID
         deadline = Deadline(task, when)
         group = self._due.get(when)
         if group is None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salescaling_async import RateLimits, Window
-from salescaling_async._budget import INFINITY, KeyBudget, Slot
+from salescaling_async._budget import INFINITY, REORDER, KeyBudget, Slot
 
 LIMITS = RateLimits((Window("a", 3, 1.0), Window("b", 5, 4.0)))
 
@@ -327,3 +327,30 @@ def test_the_credit_ends_when_noted_traffic_ages_out() -> None:
         fresh.record(now=60.1)
         allowed += 1
     assert granted == allowed == 18
+
+
+@given(
+    st.lists(st.floats(0.0, 0.08), min_size=1, max_size=40),
+    st.data(),
+)
+def test_in_flight_before_counts_what_the_walk_in_grant_order_counts(gaps: list[float], data: st.DataObject) -> None:
+    """The shortcut (the latest grant decides) gives the plain rule's count: requests in flight
+    in grant order, up to the first one granted after ``slot`` and beyond the tolerance."""
+    budget = KeyBudget(RateLimits((Window("w", 1000, 1.0),)))
+    now, slots = 0.0, []
+    for gap in gaps:  # grant times never fall: the clock is monotonic
+        now += gap
+        slots.append(budget.take(now))
+    answered = data.draw(st.sets(st.sampled_from(range(len(slots)))))
+    for i in sorted(answered):
+        budget.received(slots[i], now)
+    for i in answered:
+        slot, limit = slots[i], slots[i].granted_at + REORDER
+        expected = 0
+        for other in slots:
+            if other is slot or slots.index(other) in answered:
+                continue
+            if other.seq > slot.seq and other.granted_at > limit:
+                break
+            expected += 1
+        assert budget.in_flight_before(slot) == expected

@@ -14,7 +14,7 @@ import sys
 import pytest
 from aiohttp import web
 
-from salescaling_async import RequestTimeoutError, Timeouts
+from salescaling_async import PoolLimits, RequestTimeoutError, Timeouts
 from salescaling_async._deadlines import CEIL_THRESHOLD, Deadlines
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport
@@ -53,11 +53,11 @@ def _silent_app(arrived: asyncio.Event, stop: asyncio.Event) -> web.Application:
 
 
 async def test_a_body_that_keeps_dripping_ends_at_the_total() -> None:
-    """The read timeout (1 s) never fires on a byte every 20 ms; the total (0.3 s) does."""
+    """The read timeout (30 s) never fires on a byte every 20 ms; the total (0.3 s) does."""
     sent, stop = asyncio.Event(), asyncio.Event()
     async with serve(_dripping_app(sent, stop)) as url:
         transport = AiohttpTransport()
-        timeouts = Timeouts(connect=5.0, read=1.0, total=0.3)
+        timeouts = Timeouts(connect=5.0, read=30.0, total=0.3)
         try:
             with pytest.raises(RequestTimeoutError) as caught:
                 await asyncio.wait_for(
@@ -128,7 +128,9 @@ async def test_sends_due_in_the_same_second_share_one_timer() -> None:
     assert transport._deadlines is not None and len(transport._deadlines) == 0  # closed: disarmed
 
 
-async def test_long_deadlines_round_up_to_the_second_short_ones_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_long_deadlines_round_up_to_the_second_short_ones_to_the_hundredth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     loop = asyncio.get_running_loop()
     now = [1000.2]
     monkeypatch.setattr(loop, "time", lambda: now[0])
@@ -137,15 +139,37 @@ async def test_long_deadlines_round_up_to_the_second_short_ones_stay_exact(monke
         first = deadlines.start(CEIL_THRESHOLD + 25)
         now[0] = 1000.7
         second = deadlines.start(CEIL_THRESHOLD + 25)
-        short = deadlines.start(CEIL_THRESHOLD)
-        assert first is not None and second is not None and short is not None
+        at_threshold = deadlines.start(CEIL_THRESHOLD)  # rounded as aiohttp rounds: from 5 s on
+        now[0] = 1000.701
+        short = deadlines.start(1.0)
+        now[0] = 1000.705
+        shorter_later = deadlines.start(1.0)
+        assert first is not None and second is not None and at_threshold is not None
+        assert short is not None and shorter_later is not None
         assert first.when == second.when == 1031
-        assert short.when == pytest.approx(1005.7)
-        assert len(deadlines) == 2
+        assert at_threshold.when == 1006
+        assert short.when == shorter_later.when and 1001.705 <= short.when <= 1001.715
+        assert len(deadlines) == 3
         assert deadlines.start(None) is None
     finally:
         deadlines.close()
     assert len(deadlines) == 0
+
+
+async def test_short_deadlines_of_many_sends_share_timers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3,000 sends of a 2 s total, one every 0.1 ms and each ended at once: timers for the
+    hundredths their deadlines fall in (30), not one per send left armed until due."""
+    loop = asyncio.get_running_loop()
+    now = [500.0]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
+    deadlines = Deadlines(loop)
+    try:
+        for _ in range(3000):
+            now[0] += 0.0001
+            deadlines.finish(deadlines.start(2.0))
+        assert len(deadlines) <= 31
+    finally:
+        deadlines.close()
 
 
 async def _waits_under(deadlines: Deadlines, seconds: float, started: asyncio.Event) -> str:
@@ -193,3 +217,47 @@ async def test_a_cancellation_that_coincides_with_the_timeout_passes_through() -
     with pytest.raises(asyncio.CancelledError):
         await task
     assert task.cancelling() == 1  # the outside cancellation is still pending, the timeout's withdrawn
+
+
+async def test_a_send_waiting_for_a_pooled_connection_ends_at_the_total_and_the_pool_recovers() -> None:
+    """One connection, held by a send the server does not answer: a second send times out
+    while it waits for the connection; once the first is answered, the pool serves again."""
+    arrived, stop = asyncio.Event(), asyncio.Event()
+    async with serve(_silent_app(arrived, stop)) as url:
+        transport = AiohttpTransport(PoolLimits(max_connections=1))
+        try:
+            holder = asyncio.ensure_future(transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {})))
+            await arrived.wait()
+            waiting = RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=Timeouts(connect=None, total=0.3))
+            with pytest.raises(RequestTimeoutError):
+                await asyncio.wait_for(transport.send(waiting), 30)
+            stop.set()
+            assert (await holder).status == 200
+            after = await asyncio.wait_for(transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {})), 30)
+            assert after.status == 200
+        finally:
+            stop.set()
+            await transport.aclose()
+
+
+@needs_cancel_counts
+async def test_through_the_transport_a_cancel_at_the_moment_of_the_timeout_passes_through() -> None:
+    """The send's timer and an outside ``cancel()`` due at the same loop time run in the same
+    loop step: the send raises CancelledError (never a timeout that swallows the cancel)."""
+    arrived, stop = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    async with serve(_silent_app(arrived, stop)) as url:
+        transport = AiohttpTransport()
+        try:
+            request = RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=Timeouts(total=0.3))
+            send = asyncio.ensure_future(transport.send(request))
+            await arrived.wait()
+            assert transport._deadlines is not None
+            (when,) = transport._deadlines._timers
+            loop.call_at(when, send.cancel)
+            with pytest.raises(asyncio.CancelledError):
+                await send
+            assert send.cancelling() == 1  # the outside cancel still counted, the timeout's withdrawn
+        finally:
+            stop.set()
+            await transport.aclose()
