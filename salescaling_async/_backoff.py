@@ -170,6 +170,9 @@ _UNSEEN: tuple[bool, str] | None = (False, "")  # compared by identity: the name
 
 
 def _role(name: str) -> tuple[bool, str] | None:
+    role = _ROLES.get(name, _UNSEEN)
+    if role is not _UNSEEN:
+        return role
     lower = name.lower()
     role = None
     if lower.startswith(_LIMIT):
@@ -181,29 +184,67 @@ def _role(name: str) -> tuple[bool, str] | None:
     return role
 
 
+_PLANS: dict[tuple[str, ...], tuple[tuple[str, bool, str], ...]] = {}
+"""A response's header names in order -> its rate-limit ones as ``(name, is the limit,
+window)``: a server sends the same names in the same order every time, so each layout is
+looked at once, and a response costs one lookup per count instead of one per header."""
+_MAX_PLANS = 256
+_MAX_PLAN_NAMES = 64  # layouts with more headers than this are not remembered
+
+_COUNTS: dict[str, int] = {}
+"""Count text -> value: the real API repeats the same few hundred (a remaining count of each
+window, its limit), so most are read by one lookup."""
+_MAX_COUNTS = 4096
+
+
+def _plan(names: tuple[str, ...]) -> tuple[tuple[str, bool, str], ...]:
+    plan = []
+    for name in names:
+        role = _role(name)
+        if role is not None:
+            plan.append((name, role[0], role[1]))
+    result = tuple(plan)
+    if len(_PLANS) < _MAX_PLANS and len(names) <= _MAX_PLAN_NAMES and all(len(n) <= 64 for n in names):
+        _PLANS[names] = result
+    return result
+
+
+def _count(value: str) -> int | None:
+    """:func:`parse_delay_seconds` for a count not in ``_COUNTS`` yet (plain ones are kept)."""
+    if not (value.isdigit() and value.isascii() and len(value) <= _MAX_DIGITS):
+        return parse_delay_seconds(value)
+    number = int(value)
+    if len(_COUNTS) < _MAX_COUNTS:
+        _COUNTS[value] = number
+    return number
+
+
 def rate_limit_headers(headers: Mapping[str, str]) -> list[WindowHeaders]:
     """Parse the suffixed ``X-RateLimit-*-<name>`` headers tolerantly (any case, junk ignored).
 
-    Runs for every response of the real API (six counts on each), so the common case takes
-    no call per header: a name's role is one lookup, a count of plain ASCII digits is read by
-    ``int`` (anything else goes through :func:`parse_delay_seconds`), and the results are
-    built as tuples without the named tuple's own ``__new__``.
+    Runs for every response of the real API (six counts on each): the layout of header names
+    is looked up once (see ``_PLANS``) and each count in ``_COUNTS``; results are built as
+    tuples without the named tuple's own ``__new__``.  A mapping other than a ``dict`` (the
+    client's header map is one) is read as ``dict(headers.items())``.
     """
+    if type(headers) is not dict:
+        headers = dict(headers.items())
+    names = tuple(headers)
+    plan = _PLANS.get(names)
+    if plan is None:
+        plan = _plan(names)
+    if not plan:
+        return []
     limits: dict[str, int] = {}
     remaining: dict[str, int] = {}
-    roles = _ROLES
-    for name, value in headers.items():
-        role = roles.get(name, _UNSEEN)
-        if role is _UNSEEN:
-            role = _role(name)
-        if role is None:
-            continue
-        if value.isdigit() and value.isascii() and len(value) <= _MAX_DIGITS:
-            number: int | None = int(value)
-        else:
-            number = parse_delay_seconds(value)
+    counts = _COUNTS
+    for name, is_limit, window in plan:
+        value = headers[name]
+        number = counts.get(value)
+        if number is None:
+            number = _count(value)
         if number is not None:
-            (limits if role[0] else remaining)[role[1]] = number
+            (limits if is_limit else remaining)[window] = number
     new = tuple.__new__
     if not remaining:
         return [new(WindowHeaders, (window, limit, None)) for window, limit in limits.items()]

@@ -75,11 +75,8 @@ class Deadlines:
         task = asyncio.current_task(self._loop)
         if task is None:  # pragma: no cover - a send always runs in a task
             return None
-        when = self._loop.time() + seconds
-        if seconds >= CEIL_THRESHOLD:
-            when = math.ceil(when)
-        else:
-            when = math.ceil(when / FINE_GRID) * FINE_GRID
+        grid = 1.0 if seconds >= CEIL_THRESHOLD else FINE_GRID
+        when = math.ceil((self._loop.time() + seconds) / grid) * grid
         deadline = Deadline(task, when)
         group = self._due.get(when)
         if group is None:

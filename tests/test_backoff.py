@@ -131,6 +131,10 @@ def test_rate_limit_header_names_are_learned_once_and_boundedly() -> None:
         rate_limit_headers({f"X-Junk-{i}": "1", f"X-RateLimit-Limit-w{i}": "5", "X-" + "a" * 100 * (i + 1): "1"})
     assert len(_backoff._ROLES) <= _backoff._MAX_ROLES
     assert all(len(name) <= 64 for name in _backoff._ROLES)
+    assert len(_backoff._PLANS) <= _backoff._MAX_PLANS  # one layout of names per response here
+    for i in range(2 * _backoff._MAX_COUNTS):  # counts the server never repeats
+        assert rate_limit_headers({"X-RateLimit-Remaining-long": str(10**11 + i)})[0].remaining == 10**11 + i
+    assert len(_backoff._COUNTS) <= _backoff._MAX_COUNTS
     assert rate_limit_headers({"X-RateLimit-Remaining-Long": "9", "X-RateLimit-Limit-long": "1000"}) == [
         _backoff.WindowHeaders("long", 1000, 9)
     ]
