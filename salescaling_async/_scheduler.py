@@ -781,47 +781,52 @@ class Scheduler:
             if now < state.warm_until or state.headerless >= COLD_RAMP:
                 state.warm_until = now + state.view.longest_hold
             return
-        learn_for = state.view.longest_hold
-        before = state.view.in_flight_before(slot) if windows else 0
-        flying = state.view.in_flight
+        view, remote = state.view, state.remote
+        learn_for = view.longest_hold
+        before = view.in_flight_before(slot) if windows else 0
+        flying = view.in_flight
         # Hits that are live traffic, not an earlier process's history: seen while warm, or
         # by a cold key's second answer (they arrived after the first answer).
         live = now < state.warm_until or state.probes >= 1
-        fresh, recent, seen = 0, 0, False
+        fresh, recent, seen, phantoms = 0, 0, False, 0
         older: tuple[float, int] | None = None  # (seconds, count) of the last shorter window with a count
         on_response = {window.name: window for window in windows}
         for length, name in self._lengths:  # the configured windows, shortest first
             window = on_response.get(name)
             if window is None:
                 continue
+            _, limit, remaining = window
             # With a shared store the other processes' hits look foreign to this view: only
             # the store, which knows the whole fleet's log, turns counts into phantoms.
-            remaining = window.remaining if state.remote is None else None
-            added = state.view.observe(
+            added = view.observe(
                 now,
                 name,
-                limit=window.limit,
-                remaining=remaining,
+                limit=limit,
+                remaining=remaining if remote is None else None,
                 learn_for=learn_for,
                 in_flight=before,
                 older=older,
                 since=slot.granted_at,
             )
-            state.phantoms += added
+            phantoms += added
             # Noted as live traffic: only the hits beyond *all* our requests in flight.  Those
             # granted after this one are left out of ``before`` so no foreign hit hides behind
             # them (a phantom costs one window), but a request can wait for a connection after
             # its grant and be overtaken by far more than the reorder tolerance: noting those
             # would keep room for traffic that does not exist.  (The same hits show in every
             # window's count: the most any window saw.)
-            fresh = max(fresh, added - (flying - before))
+            beyond = added - (flying - before)
+            if beyond > fresh:
+                fresh = beyond
             if not seen:  # the shortest window on the response
                 seen, recent = True, added
-            if window.limit is not None and window.remaining is not None:
+            if limit is not None and remaining is not None:
                 # at most this many hits are that recent (see ``KeyBudget.observe``)
-                older = (length, window.limit - window.remaining)
+                older = (length, limit - remaining)
+        if phantoms:
+            state.phantoms += phantoms
         if live:
-            state.view.note_foreign(now, fresh)
+            view.note_foreign(now, fresh)
         if any(w.remaining is not None for w in windows):
             # The first answer may predate requests still on the wire from a process that just
             # died; a second one, sent after the first came back, has seen them too.
