@@ -112,3 +112,21 @@ async def serve(app: Any) -> Any:
         yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     finally:
         await runner.cleanup()
+
+
+async def timed_out_send(url: str, timeouts: Any) -> Any:
+    """``GET {url}/api/v1/contacts`` with ``timeouts`` through a transport of its own; return
+    the ``RequestTimeoutError`` it must raise (the test fails otherwise, within 30 s)."""
+    from salescaling_async import RequestTimeoutError
+    from salescaling_async._request import RawRequest
+    from salescaling_async._transport import AiohttpTransport
+
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(RequestTimeoutError) as caught:
+            await asyncio.wait_for(
+                transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=timeouts)), 30
+            )
+    finally:
+        await transport.aclose()
+    return caught.value

@@ -19,7 +19,7 @@ from salescaling_async._deadlines import CEIL_THRESHOLD, Deadlines
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport
 
-from .conftest import serve
+from .conftest import serve, timed_out_send
 
 needs_cancel_counts = pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is 3.11+")
 
@@ -56,19 +56,13 @@ async def test_a_body_that_keeps_dripping_ends_at_the_total() -> None:
     """The read timeout (30 s) never fires on a byte every 20 ms; the total (0.3 s) does."""
     sent, stop = asyncio.Event(), asyncio.Event()
     async with serve(_dripping_app(sent, stop)) as url:
-        transport = AiohttpTransport()
-        timeouts = Timeouts(connect=5.0, read=30.0, total=0.3)
         try:
-            with pytest.raises(RequestTimeoutError) as caught:
-                await asyncio.wait_for(
-                    transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=timeouts)), 10
-                )
+            error = await timed_out_send(url, Timeouts(connect=5.0, read=30.0, total=0.3))
         finally:
             stop.set()
-            await transport.aclose()
     assert sent.is_set()
-    assert caught.value.sent is True
-    assert "total of 0.3 s" in str(caught.value)
+    assert error.sent is True
+    assert "total of 0.3 s" in str(error)
     if sys.version_info >= (3, 11):
         task = asyncio.current_task()
         assert task is not None and task.cancelling() == 0  # the timeout's own cancel withdrawn

@@ -29,7 +29,7 @@ from salescaling_async import (
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _with_query, lazy_read_timer_fits
 
-from .conftest import serve
+from .conftest import serve, timed_out_send
 
 URL = "http://127.0.0.1:1/api/v1/contacts"
 
@@ -246,17 +246,11 @@ async def test_a_stalled_body_still_times_out() -> None:
     app = web.Application()
     app.router.add_get("/api/v1/contacts", handler)
     async with serve(app) as url:
-        timeouts = Timeouts(connect=5.0, read=0.2, total=None)
-        transport = AiohttpTransport()
         try:
-            with pytest.raises(RequestTimeoutError) as caught:
-                await asyncio.wait_for(
-                    transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=timeouts)), 30
-                )
+            error = await timed_out_send(url, Timeouts(connect=5.0, read=0.2, total=None))
         finally:
             release.set()
-            await transport.aclose()
-    assert caught.value.sent is True
+    assert error.sent is True
 
 
 async def test_requests_on_a_kept_alive_connection_arm_no_read_timer_each(monkeypatch: pytest.MonkeyPatch) -> None:
