@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
@@ -20,6 +21,7 @@ DEFAULT_BASE_URL = "https://api.salescaling.com/api/v1/"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # C0 controls and DEL: never part of a path as written
 
 
 def check_base_url(base_url: str | None, *, allow_insecure: bool) -> str:
@@ -49,8 +51,16 @@ def resolve(base_url: str, path: str) -> str:
     well-formed URL (``http://[::1``, a port past 65535).
 
     Raises:
-        ConfigError: The URL is malformed, of another origin or outside the base path.
+        ConfigError: The URL is malformed, has a control character (a CR or LF would read as a
+            header break, other characters as a different path), is of another origin, or is
+            outside the base path.
     """
+    control = _CONTROL.search(path)
+    if control is not None:
+        raise ConfigError(
+            f"request() got a path with the control character {control.group()!r} at index {control.start()}: "
+            "percent-encode it (urllib.parse.quote) if it belongs in the path"
+        )
     try:
         url = urljoin(base_url, path.lstrip("/")) if "://" not in path else path
         _ = urlsplit(url).port  # raises ValueError on a malformed port

@@ -156,6 +156,9 @@ def test_a_checked_id_is_always_exactly_one_harmless_segment(value: str) -> None
         pytest.param("../../admin", id="dot-dot"),
         pytest.param("contacts/../../admin", id="inner-dot-dot"),
         pytest.param("/api/%2e%2e/admin", id="encoded-dot-dot"),
+        pytest.param("contacts\r\nX-Evil: 1", id="crlf"),
+        pytest.param("contacts\nx", id="lf"),
+        pytest.param("contacts\x00", id="nul"),
     ],
 )
 async def test_request_refuses_malformed_urls_and_paths_outside_the_base(path: str) -> None:
@@ -215,3 +218,14 @@ def test_window_names_differing_only_in_case_are_refused() -> None:
     with pytest.raises(ConfigError, match="unique ignoring case"):
         RateLimits((Window("short", 20, 1.0), Window("Short", 10, 2.0)))
     assert len(RateLimits((Window("short", 20, 1.0), Window("long", 1000, 60.0))).windows) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"), [("contacts\r\nX-Evil: 1", "'\\r' at index 8"), ("con\x7ftacts", "'\\x7f' at index 3")]
+)
+async def test_a_control_character_in_a_path_is_named_in_the_error(path: str, shown: str) -> None:
+    """The error says what is wrong (not "another origin"), before anything is sent."""
+    async with AsyncSalescaling("k", base_url="http://127.0.0.1:9/api/v1/") as client:
+        with pytest.raises(ConfigError, match="control character") as caught:
+            await client.request("GET", path)
+    assert shown in str(caught.value)
