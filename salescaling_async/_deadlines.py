@@ -65,8 +65,8 @@ class Deadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._due: dict[float, dict[Deadline, None]] = {}
-        self._timers: dict[float, asyncio.TimerHandle] = {}
+        # due time -> (its one timer, the sends registered under it)
+        self._groups: dict[float, tuple[asyncio.TimerHandle, dict[Deadline, None]]] = {}
 
     def start(self, seconds: float | None) -> Deadline | None:
         """Register the current task's send as due in ``seconds`` (``None``: never)."""
@@ -78,34 +78,32 @@ class Deadlines:
         grid = 1.0 if seconds >= CEIL_THRESHOLD else FINE_GRID
         when = math.ceil((self._loop.time() + seconds) / grid) * grid
         deadline = Deadline(task, when)
-        group = self._due.get(when)
-        if group is None:
-            group = self._due[when] = {}
-            self._timers[when] = self._loop.call_at(when, self._expire, when)
-        group[deadline] = None
+        entry = self._groups.get(when)
+        if entry is None:
+            entry = self._groups[when] = (self._loop.call_at(when, self._expire, when), {})
+        entry[1][deadline] = None
         return deadline
 
     def finish(self, deadline: Deadline | None) -> None:
         """Unregister a send that ended (however it ended); its group's timer stays armed
         until due, so the next sends of the same second reuse it."""
         if deadline is not None:
-            group = self._due.get(deadline.when)
-            if group is not None:
-                group.pop(deadline, None)
+            entry = self._groups.get(deadline.when)
+            if entry is not None:
+                entry[1].pop(deadline, None)
 
     def _expire(self, when: float) -> None:
-        self._timers.pop(when, None)
-        for deadline in self._due.pop(when, ()):
+        _, group = self._groups.pop(when, (None, {}))
+        for deadline in group:
             deadline.expired = True
             deadline.task.cancel()
 
     def close(self) -> None:
         """Disarm every timer (the transport is closing; no send is left to time)."""
-        for timer in self._timers.values():
+        for timer, _ in self._groups.values():
             timer.cancel()
-        self._timers.clear()
-        self._due.clear()
+        self._groups.clear()
 
     def __len__(self) -> int:
         """How many timers are armed (a few per second of deadlines, not one per send)."""
-        return len(self._timers)
+        return len(self._groups)

@@ -81,7 +81,7 @@ async def test_a_cancellation_from_elsewhere_is_never_a_timeout() -> None:
                 await send
             deadlines = transport._deadlines
             assert deadlines is not None
-            assert all(not group for group in deadlines._due.values())
+            assert all(not group for _, group in deadlines._groups.values())
         finally:
             stop.set()
             await transport.aclose()
@@ -191,7 +191,7 @@ async def test_the_expiry_cancels_only_the_sends_still_registered() -> None:
     tasks[0].cancel()  # leaves before its timer fires
     with pytest.raises(asyncio.CancelledError):
         await tasks[0]
-    (when,) = deadlines._timers
+    (when,) = deadlines._groups
     deadlines._expire(when)  # the shared timer fires
     assert await asyncio.gather(*tasks[1:]) == ["timeout", "timeout"]
     assert len(deadlines) == 0
@@ -205,7 +205,7 @@ async def test_a_cancellation_that_coincides_with_the_timeout_passes_through() -
     started = asyncio.Event()
     task = asyncio.ensure_future(_waits_under(deadlines, 60.0, started))
     await started.wait()
-    (when,) = deadlines._timers
+    (when,) = deadlines._groups
     deadlines._expire(when)
     task.cancel()  # a TaskGroup or the user, at the same moment
     with pytest.raises(asyncio.CancelledError):
@@ -247,7 +247,7 @@ async def test_through_the_transport_a_cancel_at_the_moment_of_the_timeout_passe
             send = asyncio.ensure_future(transport.send(request))
             await arrived.wait()
             assert transport._deadlines is not None
-            (when,) = transport._deadlines._timers
+            (when,) = transport._deadlines._groups
             loop.call_at(when, send.cancel)
             with pytest.raises(asyncio.CancelledError):
                 await send
