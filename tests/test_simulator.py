@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -203,6 +204,27 @@ async def test_latency_fault_and_stats_endpoint(http: aiohttp.ClientSession) -> 
         async with http.post(f"http://{sim.host}:{sim.port}/_simulator/reset") as r:
             assert r.status == 200
         assert sim.stats().accepted == 0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), 30)
+
+
+async def test_open_connections_reach_0_only_once_what_a_gone_client_sent_is_counted() -> None:
+    """A client that goes away mid-request: the request still counts, and 0 connections says so."""
+    async with Simulator(records=1, faults=[Fault("latency", probability=1.0, latency=0.5)]) as sim:
+        assert sim.open_connections == 0
+        session = aiohttp.ClientSession()
+        request = asyncio.create_task(_get(session, sim))
+        await _until(lambda: sim.open_connections == 1)
+        request.cancel()
+        await session.close()  # gone while the server still sleeps over its request
+        await _until(lambda: sim.open_connections == 0)
+        assert sim.stats().accepted == 1
 
 
 async def test_per_route_limits(http: aiohttp.ClientSession, clock: FakeClock) -> None:

@@ -222,6 +222,19 @@ class Simulator:
     def reset_stats(self) -> None:
         self._stats.clear()
 
+    @property
+    def open_connections(self) -> int:
+        """TCP connections the server still holds, counting one closed while a request on it runs.
+
+        aiohttp keeps a closed connection until the request being handled on it ends, and reads
+        whatever a client sent before it went away (even a SIGKILLed one) first. So 0, once the
+        clients are gone, means every request they sent has been counted: a test can wait for it
+        instead of sleeping. Safe to read from another thread.
+
+        .. versionadded:: 0.2.0
+        """
+        return len(self._runner.server.connections) if self._runner is not None and self._runner.server else 0
+
     # -- the app ------------------------------------------------------------------------------
 
     def _build_app(self) -> web.Application:
