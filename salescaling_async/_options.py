@@ -45,7 +45,7 @@ def check_api_key(api_key: str | None) -> str:
         )
     if len(api_key) > MAX_API_KEY_LENGTH:
         raise ConfigError(f"the API key is longer than {MAX_API_KEY_LENGTH} characters")
-    if any(not (0x21 <= ord(ch) <= 0x7E) for ch in api_key):
+    if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:  # 0x21-0x7E only
         raise ConfigError("the API key contains whitespace, control or non-ASCII characters")
     return api_key
 

@@ -142,6 +142,11 @@ class Pipeline:
         headers = {"x-api-key": self.api_key, "accept": "application/json", "user-agent": _USER_AGENT}
         object.__setattr__(self, "headers", MappingProxyType(headers))
 
+    def for_key(self, api_key: str, key_id: str, scopes: frozenset[str] | None) -> Pipeline:
+        """The same pipeline with another key (checked by the caller): ``with_key()`` views,
+        which a multi-tenant service may make per request, so not through ``attrs.evolve``."""
+        return Pipeline(self.core, api_key, key_id, self.base_url, scopes, self.options)
+
     def call(
         self,
         endpoint: Endpoint[Any],

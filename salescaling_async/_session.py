@@ -155,8 +155,7 @@ class AsyncSalescaling(ResourceGroups):
         For multi-tenant services; idle keys' budgets are evicted automatically.
         """
         key = check_api_key(api_key)
-        pipeline = attrs.evolve(self._pipeline, api_key=key, key_id=key_id(key), scopes=check_scopes(scopes))
-        return self._view_of(pipeline)
+        return self._view_of(self._pipeline.for_key(key, key_id(key), check_scopes(scopes)))
 
     def with_options(
         self,

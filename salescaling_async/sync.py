@@ -108,6 +108,8 @@ class Salescaling(BlockingGroups):
        :meth:`with_options`; ``with_raw_response`` on every resource.
     """
 
+    _requester: _PortalRequester
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -172,12 +174,16 @@ class Salescaling(BlockingGroups):
         live_clients.add(self)  # forgets its portal in a forked child
 
     def _bind(self, root: Salescaling, steps: tuple[Callable[[AsyncSalescaling], AsyncSalescaling], ...]) -> None:
-        """Set what a client and a view hold: the one constructor path of both."""
+        """Set what a client and a view hold: the one constructor path of both.
+
+        Nothing a view holds refers back to it (its resources run on the root and call through
+        a requester holding the root and the steps), so a view made per request is freed as
+        soon as it is dropped, without waiting for the garbage collector.
+        """
         self._root = root
         self._steps = steps
-        self._derived: tuple[AsyncSalescaling, AsyncSalescaling] | None = None
-        self._requester = _PortalRequester(self)
-        self._runner = self
+        self._requester = _PortalRequester(root, steps)
+        self._runner = root
 
     def _view(self, step: Callable[[AsyncSalescaling], AsyncSalescaling]) -> Salescaling:
         """A view deriving its async client by ``step``; the step runs now, so bad input raises here."""
@@ -270,17 +276,7 @@ class Salescaling(BlockingGroups):
     def async_client(self) -> AsyncSalescaling:
         """The async client (or view) living on the portal's loop (use it only in code run by
         :meth:`run`)."""
-        return self._derive(self._get_portal().client)
-
-    def _derive(self, base: AsyncSalescaling) -> AsyncSalescaling:
-        """This view's async client over ``base`` (the portal's client), derived once per base."""
-        derived = self._derived
-        if derived is None or derived[0] is not base:
-            client = base
-            for step in self._steps:
-                client = step(client)
-            self._derived = derived = (base, client)
-        return derived[1]
+        return self._requester.derive(self._get_portal().client)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -349,7 +345,8 @@ class Salescaling(BlockingGroups):
         self._check_caller(portal)
         # One crossing: the loop runs the async client's ``request`` itself (no wrapper coroutine).
         kwargs = {"params": params, "json": json, "scope": scope, "priority": priority}
-        return portal.run(self._derive(portal.client).request, (method, path), kwargs, self._root._call_timeout)
+        request = self._requester.derive(portal.client).request
+        return portal.run(request, (method, path), kwargs, self._root._call_timeout)
 
     def statistics(self) -> KeyStatistics:
         """This key's :class:`KeyStatistics` (read on the loop thread).
@@ -369,13 +366,26 @@ class _PortalRequester:
     """Strictly private. The blocking resources' requester: the current async client's pipeline.
 
     Looked up at each call (on the loop thread), so a forked child's fresh client is used.
+    It holds the root client and the view's steps, never the view itself (see ``_bind``).
     """
 
-    def __init__(self, client: Salescaling) -> None:
-        self._client = client
+    def __init__(self, root: Salescaling, steps: tuple[Callable[[AsyncSalescaling], AsyncSalescaling], ...]) -> None:
+        self._root = root
+        self._steps = steps
+        self._derived: tuple[AsyncSalescaling, AsyncSalescaling] | None = None
+
+    def derive(self, base: AsyncSalescaling) -> AsyncSalescaling:
+        """The view's async client over ``base`` (the portal's client), derived once per base."""
+        derived = self._derived
+        if derived is None or derived[0] is not base:
+            client = base
+            for step in self._steps:
+                client = step(client)
+            self._derived = derived = (base, client)
+        return derived[1]
 
     async def call(self, endpoint: Endpoint[Any], **kwargs: Any) -> Envelope:
-        return await self._client.async_client._requester.call(endpoint, **kwargs)
+        return await self.derive(self._root._get_portal().client)._requester.call(endpoint, **kwargs)
 
 
 async def _stats(client: Salescaling) -> KeyStatistics:

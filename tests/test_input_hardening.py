@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from salescaling_async import AsyncSalescaling, ConfigError, Envelope, RedisBudget, RedisCache, Salescaling
 from salescaling_async._endpoints import CONTACTS_GET, USERS_UPDATE_METADATA, check_path_id
-from salescaling_async._options import MAX_API_KEY_LENGTH
+from salescaling_async._options import MAX_API_KEY_LENGTH, check_api_key
 from salescaling_async.testing import (
     FakeClock,
     FakeTransport,
@@ -103,6 +103,19 @@ def test_keys_longer_than_the_bound_are_refused() -> None:
         assert "kkkk" not in str(info.value)
     with pytest.raises(ConfigError):
         AsyncSalescaling("k").with_key("k" * (MAX_API_KEY_LENGTH + 1))
+
+
+def test_a_key_is_accepted_exactly_when_every_character_is_visible_ascii() -> None:
+    """Every character of the Basic Multilingual Plane and the first astral ones, inside a key:
+    accepted exactly for 0x21-0x7E (no whitespace, control, DEL or non-ASCII: header injection)."""
+    for code in range(0x20000):
+        key = f"sk{chr(code)}k"
+        try:
+            check_api_key(key)
+            accepted = True
+        except ConfigError:
+            accepted = False
+        assert accepted is (0x21 <= code <= 0x7E), hex(code)
 
 
 async def test_no_public_object_shows_a_secret_in_its_repr() -> None:

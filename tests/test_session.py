@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import gc
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -419,6 +421,36 @@ async def test_with_key_has_its_own_budget_and_shares_the_pool(clock: FakeClock,
     assert other.scheduler is client.scheduler  # one scheduler; one transport: `seen` saw both
     assert client.statistics().granted == 1 and other.statistics().granted == 1
     assert client.statistics().key != other.statistics().key
+
+
+async def test_a_view_made_per_request_is_freed_at_once(clock: FakeClock, drive: Any) -> None:
+    """A dropped ``with_key`` view, used in every mode, is freed by reference counting alone.
+
+    A multi-tenant service may make a view per request: a reference cycle (a bound method kept
+    on its resource) would keep each one, its key's headers included, until the collector ran.
+    """
+
+    def handler(request: RawRequest) -> RawResponse:
+        record = {"id": "c1"}
+        return json_response(record if request.url.endswith("/c1") else [record], count=1)
+
+    client = _client(clock, handler)
+    gc.collect()
+    gc.disable()
+    try:
+        view = client.with_key("tenant_two_key")
+        contacts = view.contacts
+        await drive(contacts.list(page_size=5).first_page())
+        await drive(contacts.get("c1"))
+        await drive(contacts.with_raw_response.list(page_size=5))
+        await drive(contacts.with_raw_response.get("c1"))
+        assert callable(contacts.create) and callable(contacts.create_many)
+        await drive(view.request("GET", "contacts"))
+        alive = [weakref.ref(view), weakref.ref(contacts), weakref.ref(view._pipeline)]
+        del view, contacts
+        assert [ref() for ref in alive] == [None, None, None]
+    finally:
+        gc.enable()
 
 
 async def test_cancel_while_in_flight_holds_the_slot(clock: FakeClock) -> None:

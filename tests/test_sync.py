@@ -694,6 +694,34 @@ def test_blocking_views_share_portal_pool_and_budget(sim: Simulator) -> None:
         fast.users.list().first_page()
 
 
+def test_a_blocking_view_made_per_request_is_freed_at_once(sim: Simulator) -> None:
+    """A dropped blocking ``with_key`` view, used in every mode, is freed by reference counting.
+
+    A threaded web app may make one per request: a cycle (the view as its own runner, or its
+    requester holding it) would keep each one, its key included, until the collector ran.
+    """
+    other = "second-key"
+    sim.keys[other] = SimKey()
+    with Salescaling(sim.api_key, base_url=sim.url, limits=RateLimits().scaled(SCALE)) as client:
+        client.users.list(page_size=1).first_page()  # the portal and the root's own objects
+        gc.collect()
+        gc.disable()
+        try:
+            view = client.with_key(other)
+            contacts = view.contacts
+            first = contacts.list(page_size=2).first_page().items[0]
+            assert contacts.get(first.id).id == first.id
+            assert len(list(contacts.list(page_size=2))) > 2  # the blocking paginator, every page
+            assert contacts.with_raw_response.list(page_size=2).status_code == 200
+            assert view.request("GET", "contacts", params={"limit": 1}).status_code == 200
+            assert view.statistics().granted >= 5
+            alive = [weakref.ref(view), weakref.ref(contacts), weakref.ref(view.async_client)]
+            del view, contacts
+            assert [ref() for ref in alive] == [None, None, None]
+        finally:
+            gc.enable()
+
+
 def test_a_new_resource_works_blocking_without_touching_sync(sim: Simulator) -> None:
     """A resource written once (async methods, ``@operation``/``@listing``) runs on the blocking client."""
     from salescaling_async._endpoints import USERS_LIST

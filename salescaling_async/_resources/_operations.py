@@ -3,8 +3,10 @@
 A resource method is written once, as a coroutine (``@operation``) or as a function returning
 an :class:`AsyncPaginator` (``@listing``).  The decorator is a descriptor: looked up on a
 resource, it gives the callable of that resource's mode (see the table in ``_base``), and the
-overloads of ``__get__`` say so to type checkers.  The bound callable is stored on the
-instance, so each method is bound once per resource object.
+overloads of ``__get__`` say so to type checkers.  The callable is bound on every lookup and
+never stored on the resource: a stored bound method refers back to its resource, a reference
+cycle that would keep every dropped view (a ``with_key()`` view made per request, its key's
+headers included) alive until the garbage collector's next pass.
 
 A raw call runs the very same method on a fresh resource whose requester is a
 :class:`Capture`: the method's own parsing gives ``parse()``'s result, the capture the HTTP
@@ -41,12 +43,8 @@ class operation(Generic[P, T]):
 
     def __init__(self, fn: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]) -> None:
         self._fn = fn
-        self._name = fn.__name__
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn  # documentation tools show the method's own signature
-
-    def __set_name__(self, owner: type[Any], name: str) -> None:
-        self._name = name
 
     @overload
     def __get__(self: D, obj: None, owner: type[Any] | None = None) -> D: ...
@@ -75,7 +73,6 @@ class operation(Generic[P, T]):
             bound = functools.partial(_raw_call, fn, obj)
             if runner is not None:
                 bound = functools.partial(runner.run, _raw_call, fn, obj)
-        setattr(obj, self._name, bound)  # an inline attribute: no __dict__ made per resource
         return bound
 
 
@@ -84,12 +81,8 @@ class listing(Generic[P, T]):
 
     def __init__(self, fn: Callable[Concatenate[Any, P], AsyncPaginator[T]]) -> None:
         self._fn = fn
-        self._name = fn.__name__
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn  # documentation tools show the method's own signature
-
-    def __set_name__(self, owner: type[Any], name: str) -> None:
-        self._name = name
 
     @overload
     def __get__(self: D, obj: None, owner: type[Any] | None = None) -> D: ...
@@ -122,7 +115,6 @@ class listing(Generic[P, T]):
             bound = MethodType(fn, obj)
         else:
             bound = functools.partial(_blocking_list, runner, fn, obj)
-        setattr(obj, self._name, bound)  # an inline attribute: no __dict__ made per resource
         return bound
 
 
@@ -136,12 +128,8 @@ class bulk(Generic[P, I, R]):
 
     def __init__(self, fn: Callable[Concatenate[Any, P], BulkRun[I, R]]) -> None:
         self._fn = fn
-        self._name = fn.__name__
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn  # documentation tools show the method's own signature
-
-    def __set_name__(self, owner: type[Any], name: str) -> None:
-        self._name = name
 
     @overload
     def __get__(self: D, obj: None, owner: type[Any] | None = None) -> D: ...
@@ -160,7 +148,6 @@ class bulk(Generic[P, I, R]):
         bound: Any = MethodType(self._fn, twin)
         if obj._runner is not None:
             bound = functools.partial(_blocking_bulk, obj._runner, bound)
-        setattr(obj, self._name, bound)  # an inline attribute: no __dict__ made per resource
         return bound
 
 
