@@ -22,9 +22,11 @@ import functools
 import io
 import os
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any, Protocol, cast
 
 import aiohttp
+import aiohttp.connector
 from aiohttp import hdrs
 from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -147,6 +149,22 @@ def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
     return str(URL(url).extend_query(params))
 
 
+_CONNECTOR_FILE = aiohttp.connector.__file__
+
+
+def _still_connecting(tb: TracebackType | None) -> bool:
+    """Whether the total ran out while aiohttp was still getting the connection (waiting for
+    the pool, connecting, a TLS handshake or a proxy's tunnel): nothing of the request was
+    written yet, so it was certainly not sent.  Read from the frames the cancellation went
+    through, only when a send timed out; anything else counts as sent (the safe side).
+    """
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _CONNECTOR_FILE:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _plain_within(headers: CIMultiDictProxy[str], limit: int) -> bool:
     """Whether the response declares an unencoded body of at most ``limit`` bytes."""
     length = headers.get(hdrs.CONTENT_LENGTH)  # istr names: no case folding per lookup
@@ -256,13 +274,15 @@ class AiohttpTransport:
                 else:
                     body = await self._read_body(resp, method, url)
                 return RawResponse(resp.status, tuple(headers.items()), body, url)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if deadline is not None and deadline.expired_alone():
+                unsent = _still_connecting(exc.__traceback__)
                 raise RequestTimeoutError(
-                    f"timeout after sending: the attempt took longer than its total of {total:g} s",
+                    f"timeout {'before' if unsent else 'after'} sending: the attempt took longer than its "
+                    f"total of {total:g} s{' waiting for a connection' if unsent else ''}",
                     method=method,
                     url=url,
-                    sent=True,
+                    sent=not unsent,
                 ) from None
             raise
         except aiohttp.ConnectionTimeoutError as exc:

@@ -41,8 +41,10 @@ def _dripping_app(sent: asyncio.Event, stop: asyncio.Event) -> web.Application:
     return app
 
 
-def _silent_app(arrived: asyncio.Event, stop: asyncio.Event) -> web.Application:
-    async def handler(_request: web.Request) -> web.Response:
+def _silent_app(arrived: asyncio.Event, stop: asyncio.Event, seen: list[str] | None = None) -> web.Application:
+    async def handler(request: web.Request) -> web.Response:
+        if seen is not None:
+            seen.append(request.path_qs)
         arrived.set()
         await stop.wait()
         return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
@@ -61,7 +63,7 @@ async def test_a_body_that_keeps_dripping_ends_at_the_total() -> None:
         finally:
             stop.set()
     assert sent.is_set()
-    assert error.sent is True
+    assert error.sent is True and "after sending" in str(error)
     assert "total of 0.3 s" in str(error)
     if sys.version_info >= (3, 11):
         task = asyncio.current_task()
@@ -215,20 +217,23 @@ async def test_a_cancellation_that_coincides_with_the_timeout_passes_through() -
 
 async def test_a_send_waiting_for_a_pooled_connection_ends_at_the_total_and_the_pool_recovers() -> None:
     """One connection, held by a send the server does not answer: a second send times out
-    while it waits for the connection; once the first is answered, the pool serves again."""
-    arrived, stop = asyncio.Event(), asyncio.Event()
-    async with serve(_silent_app(arrived, stop)) as url:
+    while it waits for the connection, certainly not sent (its rate slot can come back, even a
+    POST may be retried); once the first is answered, the pool serves again."""
+    arrived, stop, seen = asyncio.Event(), asyncio.Event(), []
+    async with serve(_silent_app(arrived, stop, seen)) as url:
         transport = AiohttpTransport(PoolLimits(max_connections=1))
         try:
-            holder = asyncio.ensure_future(transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {})))
+            holder = asyncio.ensure_future(transport.send(RawRequest("GET", f"{url}/api/v1/contacts?n=1", {})))
             await arrived.wait()
-            waiting = RawRequest("GET", f"{url}/api/v1/contacts", {}, timeouts=Timeouts(connect=None, total=0.3))
-            with pytest.raises(RequestTimeoutError):
+            waiting = RawRequest("GET", f"{url}/api/v1/contacts?n=2", {}, timeouts=Timeouts(connect=None, total=0.3))
+            with pytest.raises(RequestTimeoutError, match="before sending") as caught:
                 await asyncio.wait_for(transport.send(waiting), 30)
+            assert caught.value.sent is False
             stop.set()
             assert (await holder).status == 200
-            after = await asyncio.wait_for(transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {})), 30)
+            after = await asyncio.wait_for(transport.send(RawRequest("GET", f"{url}/api/v1/contacts?n=3", {})), 30)
             assert after.status == 200
+            assert seen == ["/api/v1/contacts?n=1", "/api/v1/contacts?n=3"]  # the timed-out one never arrived
         finally:
             stop.set()
             await transport.aclose()
