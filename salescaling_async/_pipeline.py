@@ -145,7 +145,9 @@ class Pipeline:
     def for_key(self, api_key: str, key_id: str, scopes: frozenset[str] | None) -> Pipeline:
         """The same pipeline with another key (checked by the caller): ``with_key()`` views,
         which a multi-tenant service may make per request, so not through ``attrs.evolve``."""
-        return Pipeline(self.core, api_key, key_id, self.base_url, scopes, self.options)
+        return Pipeline(
+            core=self.core, api_key=api_key, key_id=key_id, base_url=self.base_url, scopes=scopes, options=self.options
+        )
 
     def call(
         self,

@@ -224,16 +224,20 @@ class Simulator:
 
     @property
     def open_connections(self) -> int:
-        """TCP connections the server still holds, counting one closed while a request on it runs.
+        """TCP connections the server holds, counting one closed while a request on it runs.
 
-        aiohttp keeps a closed connection until the request being handled on it ends, and reads
-        whatever a client sent before it went away (even a SIGKILLed one) first. So 0, once the
-        clients are gone, means every request they sent has been counted: a test can wait for it
-        instead of sleeping. Safe to read from another thread.
+        aiohttp keeps a closed connection until the request being handled on it ends, so 0,
+        once the clients are gone, means the counters no longer change for anything sent on a
+        connection the server had accepted: a test can wait for it instead of sleeping.  Not
+        seen: a connection still in the listen backlog (a client that died while connecting),
+        and requests pipelined behind the one in progress, which aiohttp drops when the
+        connection goes.  Safe to read from another thread.
 
         .. versionadded:: 0.2.0
         """
-        return len(self._runner.server.connections) if self._runner is not None and self._runner.server else 0
+        runner = self._runner
+        server = runner.server if runner is not None else None
+        return len(server.connections) if server is not None else 0
 
     # -- the app ------------------------------------------------------------------------------
 
