@@ -88,7 +88,9 @@ def _page(size: int) -> dict[str, Any]:
 
 
 # The real API's throttler answers every request with a limit, a remaining count and a reset
-# for each of its three windows; the "API headers" modes get them too (limits far above the load).
+# for each of its three windows, counted per API key; the "API headers" modes get them too
+# (limits far above the load).  Per key as the API does: hits of one key's requests in
+# another key's counts look like somebody else using the key (foreign traffic).
 HEADED = "headed/"
 _WINDOWS = (("short", 1.0), ("medium", 10.0), ("long", 60.0))
 _FAR = 10**9
@@ -98,13 +100,17 @@ def _serve(port: int, ready: Any) -> None:
     from aiohttp import web
 
     body = json.dumps(_page(10)).encode()
-    hits: dict[str, collections.deque[float]] = {name: collections.deque() for name, _ in _WINDOWS}
+    keys: dict[str, dict[str, collections.deque[float]]] = {}
 
     async def answer(_request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
-    async def answer_with_headers(_request: web.Request) -> web.Response:
+    async def answer_with_headers(request: web.Request) -> web.Response:
         now, headers = time.monotonic(), {}
+        key = request.headers.get("x-api-key", "")
+        hits = keys.get(key)
+        if hits is None:
+            hits = keys[key] = {name: collections.deque() for name, _ in _WINDOWS}
         for name, seconds in _WINDOWS:
             log = hits[name]
             log.append(now)
