@@ -14,12 +14,13 @@ one of the 10,000 keys gets its first request in the measured run, so its state 
 there), and over 10,000 other keys that have all been asked once before (the steady state of
 a multi-tenant service), both with the views kept and with a ``with_key()`` view made for
 each request (what a web handler that gets the tenant's key per request writes);
-``client.request()`` spread over 10,000 further keys the same way; raw aiohttp, ``request()`` and the page again against a route that also sends the
-real API's nine rate-limit headers (limit, remaining and reset of three windows; what every
-response of the real API carries, and what the client learns from); and the blocking
-``Salescaling.request`` from 8 threads.  The async
-modes take turns in 10 slices of n/10 requests, so a change of machine load hits them alike;
-the median of the rounds is reported, with its ratio to the raw figure of the same run.
+``client.request()`` spread over 10,000 further keys the same way; raw aiohttp,
+``request()`` and the page again against a route that also sends the real API's nine
+rate-limit headers per key (limit, remaining and reset of three windows; what every response
+of the real API carries, and what the client learns from); and the blocking
+``Salescaling.request`` from 8 threads.  The async modes take turns in 10 slices of n/10
+requests, so a change of machine load hits them alike; the median of the rounds is reported,
+with its ratio to the raw figure of the same run.
 
 **The SDK alone.**  The same calls with a transport that answers at once (no sockets, one
 task), beside ``json.loads`` of the same body: what the pipeline itself costs per call.

@@ -51,7 +51,9 @@ class Endpoint(Generic[T]):
         return self.path.format(**{name: check_path_id(value, name) for name, value in path_params.items()})
 
 
-_PATH_CHANGING = re.compile(r"[/\\]|%(?:2e|2f|5c)|[\x00-\x1f\x7f]", re.IGNORECASE)
+CONTROL_CHARACTERS = "[\x00-\x1f\x7f]"
+"""The C0 controls and DEL, as a regular expression class: never part of a path as written."""
+_PATH_CHANGING = re.compile(r"[/\\]|%(?:2e|2f|5c)|" + CONTROL_CHARACTERS, re.IGNORECASE)
 
 
 def check_path_id(value: object, name: str = "id") -> str:

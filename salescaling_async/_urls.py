@@ -14,6 +14,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
 
+from ._endpoints import CONTROL_CHARACTERS
 from ._errors import ConfigError, ResponseValidationError
 from ._request import RawRequest, RawResponse
 
@@ -21,7 +22,7 @@ DEFAULT_BASE_URL = "https://api.salescaling.com/api/v1/"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-_CONTROL = re.compile("[\x00-\x1f\x7f]")  # C0 controls and DEL: never part of a path as written
+_CONTROL = re.compile(CONTROL_CHARACTERS)
 
 
 def check_base_url(base_url: str | None, *, allow_insecure: bool) -> str:

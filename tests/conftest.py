@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -130,3 +131,22 @@ async def timed_out_send(url: str, timeouts: Any) -> Any:
     finally:
         await transport.aclose()
     return caught.value
+
+
+async def until(condition: Callable[[], object], what: str, *, timeout: float = 30.0, interval: float = 0.01) -> None:
+    """Poll ``condition``, another component's state with no event to wait on (a server's
+    counters, a file another process writes), until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def wait_until(condition: Callable[[], object], what: str, *, timeout: float = 30.0, interval: float = 0.01) -> None:
+    """:func:`until` for a test without an event loop (the server runs on its own thread)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)

@@ -13,6 +13,8 @@ import pytest
 
 from salescaling_async.testing import Fault, Simulator
 
+from .conftest import until
+
 SCRIPT = str(Path(sys.executable).parent / "salescaling")
 
 
@@ -222,14 +224,6 @@ def _entries(path: Path) -> list[dict[str, object]]:
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-async def _until(predicate: object, what: str) -> None:
-    for _ in range(2400):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_import_interrupted_then_reconciled_creates_each_line_once(tmp_path: Path, signum: int) -> None:
     """A signal mid-import writes ``ambiguous`` for every line in flight; a plain rerun resends
@@ -242,7 +236,12 @@ async def test_import_interrupted_then_reconciled_creates_each_line_once(tmp_pat
         proc = await asyncio.create_subprocess_exec(
             SCRIPT, *base, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
-        await _until(lambda: results.exists() and len(results.read_text().splitlines()) >= 8, "some results")
+        await until(
+            lambda: results.exists() and len(results.read_text().splitlines()) >= 8,
+            "some results",
+            timeout=120,
+            interval=0.05,
+        )
         proc.send_signal(signum)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 128 + signum, out.decode()
@@ -253,7 +252,9 @@ async def test_import_interrupted_then_reconciled_creates_each_line_once(tmp_pat
         in_flight = [e for e in first if e["status"] == "ambiguous"]
         assert in_flight and all(e["error"] == "cancelled in flight" for e in in_flight)
         # the server finishes the requests it was holding; then count what exists
-        await _until(lambda: sim.stats().accepted == sim._fault_counts[0], "the server to settle")
+        await until(
+            lambda: sim.stats().accepted == sim._fault_counts[0], "the server to settle", timeout=120, interval=0.05
+        )
         created = len(sim.store.data["opportunities"])
         assert created >= sum(e["status"] == "created" for e in first)
 

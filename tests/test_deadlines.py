@@ -239,6 +239,38 @@ async def test_a_send_waiting_for_a_pooled_connection_ends_at_the_total_and_the_
             await transport.aclose()
 
 
+async def test_a_tls_handshake_that_never_ends_times_out_before_sending() -> None:
+    """A server that accepts the connection and never answers the TLS handshake: the total
+    ends the attempt, certainly not sent (the server got a ClientHello, never the request)."""
+    received = bytearray()
+    got_hello = asyncio.Event()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+                got_hello.set()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = AiohttpTransport()
+    try:
+        request = RawRequest(
+            "GET", f"https://127.0.0.1:{port}/api/v1/contacts", {}, timeouts=Timeouts(connect=None, total=0.3)
+        )
+        with pytest.raises(RequestTimeoutError, match="before sending") as caught:
+            await asyncio.wait_for(transport.send(request), 30)
+        assert caught.value.sent is False
+        await asyncio.wait_for(got_hello.wait(), 30)
+        assert received[:1] == b"\x16" and b"GET " not in received  # a TLS record, no HTTP request
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+
+
 @needs_cancel_counts
 async def test_through_the_transport_a_cancel_at_the_moment_of_the_timeout_passes_through() -> None:
     """The send's timer and an outside ``cancel()`` due at the same loop time run in the same

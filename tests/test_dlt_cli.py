@@ -6,13 +6,14 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from salescaling_async.testing import Fault, Simulator
 from tests.test_dlt import Target, _pg_dsn, _target  # noqa: F401 - fixtures shared with the in-process tests
+
+from .conftest import until
 
 SCRIPT = str(Path(sys.executable).parent / "salescaling")
 SCALE = 20
@@ -54,14 +55,6 @@ async def _run(args: list[str], target: Target, cwd: Path) -> tuple[int, str]:
     return proc.returncode or 0, out.decode()
 
 
-async def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(3000):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_default_sync_writes_salescaling_duckdb_and_a_summary(tmp_path: Path) -> None:
     """No destination given: ./salescaling.duckdb, a table per resource, counts and 0 429s."""
     target = Target("duckdb", None, "main", {}, duckdb_path=tmp_path / "salescaling.duckdb")
@@ -96,7 +89,7 @@ async def test_stopped_sync_then_rerun_loses_nothing_and_closes_only_the_deleted
         sim.faults = (Fault("latency", on={15}, latency=3.0),)
         start = sim.stats().accepted
         proc = await _start(args, target, tmp_path)
-        await _wait_for(lambda: sim.stats().accepted >= start + 10, "the scan to be under way")
+        await until(lambda: sim.stats().accepted >= start + 10, "the scan to be under way", timeout=60, interval=0.02)
         proc.send_signal(sig)
         out_bytes, _ = await asyncio.wait_for(proc.communicate(), 120)
         stopped = out_bytes.decode()

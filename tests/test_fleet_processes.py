@@ -16,6 +16,7 @@ import redis as sync_redis
 from salescaling_async.testing import Simulator, simulator_in_thread
 
 from . import fleet_worker
+from .conftest import wait_until
 from .redis_server import RedisServer
 
 SCALE = 15.0  # long window 1000 / 4 s
@@ -26,13 +27,6 @@ def _run(target: Any, *args: Any, **kwargs: Any) -> Any:
     proc = ctx.Process(target=target, args=args, kwargs=kwargs)
     proc.start()
     return proc
-
-
-def _wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the state never came"
-        time.sleep(0.01)
 
 
 def test_successive_processes_some_sigkilled_earn_no_429s() -> None:
@@ -57,7 +51,7 @@ def test_successive_processes_some_sigkilled_earn_no_429s() -> None:
             # The server counts what a killed process left on the wire when it reads it, which
             # a loaded machine can delay past the restart delay below; a restart before that
             # cannot see those requests in its answers (see "Cold start" in rate-limits.md).
-            _wait_for(lambda: sim.open_connections == 0)
+            wait_until(lambda: sim.open_connections == 0, "the server to read what the killed process sent")
             # A supervisor's restart delay (3 s unscaled), far shorter than the long window: with
             # none, the killed process may have left a window full and the probe gets the 429.
             time.sleep(0.2)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from salescaling_async.testing import DEFAULT_KEY, FakeClock, Fault, SimKey, Simulator
+
+from .conftest import until
 
 HEADERS = {"x-api-key": DEFAULT_KEY}
 
@@ -206,24 +208,16 @@ async def test_latency_fault_and_stats_endpoint(http: aiohttp.ClientSession) -> 
         assert sim.stats().accepted == 0
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 - the server's own state: no event to wait on
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), 30)
-
-
 async def test_open_connections_reach_0_only_once_what_a_gone_client_sent_is_counted() -> None:
     """A client that goes away mid-request: the request still counts, and 0 connections says so."""
     async with Simulator(records=1, faults=[Fault("latency", probability=1.0, latency=0.5)]) as sim:
         assert sim.open_connections == 0
         session = aiohttp.ClientSession()
         request = asyncio.create_task(_get(session, sim))
-        await _until(lambda: sim.open_connections == 1)
+        await until(lambda: sim.open_connections == 1, "the connection")
         request.cancel()
         await session.close()  # gone while the server still sleeps over its request
-        await _until(lambda: sim.open_connections == 0)
+        await until(lambda: sim.open_connections == 0, "the server to end the request")
         assert sim.stats().accepted == 1
 
 
