@@ -26,7 +26,9 @@ with its ratio to the raw figure of the same run.
 task), beside ``json.loads`` of the same body: what the pipeline itself costs per call.
 
 **Parsing.**  Records per second turning a decoded page of 100 contacts into models
-(``structure_list``), and from bytes (``json.loads`` then models; ``orjson`` too when installed).
+(``structure_list``), and from bytes the SDK's way: ``decode_json`` (the decoder plus the
+checks every response gets: strict UTF-8, the depth bound, exact long integers) then models,
+with the standard library and with ``orjson`` when installed; the bare decoders beside them.
 
 **Memory** (``tracemalloc``, FakeClock, no I/O).  A scheduler holding one settled request for
 each of 10,000 keys, then the same after the longest window has passed, and how many requests
@@ -358,7 +360,9 @@ async def _sdk_only(n: int) -> list[dict[str, Any]]:
 
 
 def parsing(pages: int = 300) -> list[dict[str, Any]]:
+    from salescaling_async import _decode
     from salescaling_async._convert import structure_list
+    from salescaling_async._decode import decode_json
     from salescaling_async.models import Contact
 
     page = _page(100)
@@ -373,19 +377,18 @@ def parsing(pages: int = 300) -> list[dict[str, Any]]:
         elapsed = time.process_time() - started
         rows.append({"step": label, "records/s": round(pages * 100 / elapsed)})
 
+    def models() -> Any:
+        return structure_list(decode_json(body, status=200)["data"], Contact)  # type: ignore[index,call-overload]
+
     rate("decoded page -> models (structure_list)", lambda: structure_list(page["data"], Contact))
-    rate("bytes -> dict (json.loads)", lambda: json.loads(body))
-    rate("bytes -> models (json.loads + structure_list)", lambda: structure_list(json.loads(body)["data"], Contact))
-    try:
-        import orjson
-    except ImportError:
-        pass
-    else:
-        rate("bytes -> dict (orjson.loads)", lambda: orjson.loads(body))
-        rate(
-            "bytes -> models (orjson.loads + structure_list)",
-            lambda: structure_list(orjson.loads(body)["data"], Contact),
-        )
+    rate("bytes -> dict (json.loads alone)", lambda: json.loads(body))
+    with _json_of(STDLIB_PAGE):
+        rate("bytes -> dict, the SDK's checked decoding (standard library)", lambda: decode_json(body, status=200))
+        rate("bytes -> models, the SDK's way (standard library)", models)
+    if _decode._orjson is not None:
+        rate("bytes -> dict (orjson.loads alone)", lambda: _decode._orjson.loads(body))
+        rate("bytes -> dict, the SDK's checked decoding (orjson)", lambda: decode_json(body, status=200))
+        rate("bytes -> models, the SDK's way (orjson)", models)
     return rows
 
 

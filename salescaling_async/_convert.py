@@ -268,16 +268,27 @@ _INLINE_DATETIMES = sys.version_info >= (3, 11)
 
 
 def _value_code(var: str, i: int, tp: Any, names: dict[str, Any]) -> str:
-    """The expression structuring the JSON value in ``var`` (known not ``None``) as ``tp``."""
+    """The expression structuring the JSON value in ``var`` (``None`` included) as ``tp``.
+
+    A string field's value is tested for ``str`` first, so the common case (a string) costs
+    one test, not a ``None`` test as well.
+    """
     hook = _converter.get_structure_hook(tp)
     names[f"_h{i}"], names[f"_t{i}"] = hook, tp
+    other = f"(None if {var} is None else _h{i}({var}, _t{i}))"
     if tp is str:  # the common case: already a str, nothing to convert
-        return f"{var} if {var}.__class__ is str else _h{i}({var}, _t{i})"
+        return f"{var} if {var}.__class__ is str else {other}"
     if hook is parse_datetime and _INLINE_DATETIMES:
         names["_fromiso"] = _fromisoformat
-        return f"_fromiso({var}) if {var}.__class__ is str else _h{i}({var}, _t{i})"
-    return f"_h{i}({var}, _t{i})"
+        return f"_fromiso({var}) if {var}.__class__ is str else {other}"
+    return f"None if {var} is None else _h{i}({var}, _t{i})"
 
+
+_Run = Callable[[list[Any], int, list[Any], Any], int]
+"""A layout's run: ``run(records, start, out, cls)`` appends the models of ``records[start:]``
+to ``out`` while they have the layout (the one at ``start`` must), and returns the index of
+the first record it left (another layout, or no dict), or ``len(records)``.  A record whose
+values fail the fast path is built on the checked path in its place."""
 
 # How many key layouts (see ``_Shapes``) get a generated function, per model: records of one
 # endpoint have one or a few; a server whose records all differ pays one tuple per record.
@@ -307,10 +318,12 @@ class _Shapes:
     a layout (the record's keys as a tuple) a function is generated that takes the values
     positionally (one ``data.values()`` unpacking), stores ``None`` straight into the
     attributes the layout lacks, and builds ``extra`` from the layout's unknown keys: no
-    per-attribute ``get``, no scan for unknown keys.  A layout gets its function on its
-    second sighting (one-off layouts cost no compilation), for at most ``_MAX_SHAPES``
-    layouts per model; other records take the per-attribute path.  Both paths give the same
-    result, and on any exception both rerun the record on the checked path.
+    per-attribute ``get``, no scan for unknown keys.  With it comes the layout's run over a
+    page (``_Run``): the same statements in a loop over the records, so a page of one
+    layout costs one call, not one per record.  A layout gets its functions on its second
+    sighting (one-off layouts cost no compilation), for at most ``_MAX_SHAPES`` layouts per
+    model; other records take the per-attribute path.  Both paths give the same result, and
+    on any exception both rerun the record on the checked path.
     """
 
     def __init__(self, cls: type, twin: type, fallback: Callable[[Any, Any], Any]) -> None:
@@ -319,6 +332,7 @@ class _Shapes:
         self._by_json = {json_key: (attr, tp) for json_key, attr, tp in self._plan}
         self._max_length = len(self._plan) + _MAX_SHAPE_EXTRA_KEYS
         self.compiled: dict[tuple[Any, ...], Callable[[Any, Any], Any]] = {}
+        self.runs: dict[tuple[Any, ...], _Run] = {}
         self._sightings: dict[tuple[Any, ...], None] = {}
         self._lock = threading.Lock()
 
@@ -340,12 +354,21 @@ class _Shapes:
                 self._sightings[shape] = None
                 return None
             del self._sightings[shape]
-            fn = self.compiled[shape] = self._generate(shape)
+            fn, self.runs[shape] = self._generate(shape)
+            self.compiled[shape] = fn
             return fn
 
-    def _generate(self, shape: tuple[Any, ...]) -> Callable[[Any, Any], Any]:
+    def forget(self) -> None:
+        """Drop every generated function and sighting (tests start from an empty table)."""
+        with self._lock:
+            self.compiled.clear()
+            self.runs.clear()
+            self._sightings.clear()
+
+    def _generate(self, shape: tuple[Any, ...]) -> tuple[Callable[[Any, Any], Any], _Run]:
+        """The layout's function for one record, and its run over a page (see ``_Run``)."""
         names: dict[str, Any] = {"_new": object.__new__, "_cls": self._cls, "_twin": self._twin}
-        names["_fallback"] = self._fallback
+        names.update(_fallback=self._fallback, _layout=shape, _dict=dict, _tuple=tuple, _range=range, _len=len)
         lines, extra, present = [], [], set()
         for i, key in enumerate(shape):
             spec = self._by_json.get(key)
@@ -355,26 +378,42 @@ class _Shapes:
                 continue
             attr, tp = spec
             present.add(attr)
-            lines.append(f"        obj.{attr} = None if _v{i} is None else {_value_code(f'_v{i}', i, tp, names)}")
+            lines.append(f"obj.{attr} = {_value_code(f'_v{i}', i, tp, names)}")
         unpack = "".join(f"_v{i}, " for i in range(len(shape)))
+
+        def build(on_failure: list[str]) -> list[str]:
+            """The statements making ``obj`` from ``data``; ``on_failure`` if a value raises."""
+            return [
+                f"({unpack}) = data.values()" if shape else "pass",
+                "obj = _new(_twin)",
+                "try:",
+                *(f"    {line}" for line in lines or ["pass"]),
+                "except Exception:",
+                *(f"    {line}" for line in on_failure),
+                *(f"obj.{attr} = None" for _, attr, _ in self._plan if attr not in present),
+                f"obj.extra = {{{', '.join(extra)}}}",
+                "obj.__class__ = _cls",
+            ]
+
         source = "\n".join(
             [
                 "def structure(data, _t):",
-                f"    ({unpack}) = data.values()" if shape else "    pass",
-                "    obj = _new(_twin)",
-                "    try:",
-                *(lines or ["        pass"]),
-                "    except Exception:",
-                "        return _fallback(data, _t)",
-                *(f"    obj.{attr} = None" for _, attr, _ in self._plan if attr not in present),
-                f"    obj.extra = {{{', '.join(extra)}}}",
-                "    obj.__class__ = _cls",
+                *(f"    {line}" for line in build(["return _fallback(data, _t)"])),
                 "    return obj",
+                "",
+                "def run(records, start, out, _t):",
+                "    append = out.append",
+                "    for index in _range(start, _len(records)):",
+                "        data = records[index]",
+                "        if data.__class__ is not _dict or _tuple(data) != _layout:",
+                "            return index",
+                *(f"        {line}" for line in build(["append(_fallback(data, _t))", "continue"])),
+                "        append(obj)",
+                "    return _len(records)",
             ]
         )
         exec(compile(source, f"<salescaling_async structure {self._cls.__qualname__} layout>", "exec"), names)
-        fn: Callable[[Any, Any], Any] = names["structure"]
-        return fn
+        return names["structure"], names["run"]
 
 
 def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -395,7 +434,8 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     lines = []
     for i, (json_key, attr, tp) in enumerate(plan):
         names[f"_s{i}"] = cls.__dict__[attr].__set__
-        value = f"None if (_v := _get({json_key!r})) is None else {_value_code('_v', i, tp, names)}"
+        value = _value_code("_v", i, tp, names)
+        lines.append(f"        _v = _get({json_key!r})")
         lines.append(f"        obj.{attr} = {value}" if twin is not None else f"        _s{i}(obj, {value})")
     extra = "{} if _known.issuperset(data) else {k: v for k, v in data.items() if k not in _known}"
     finish = (
@@ -407,7 +447,7 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     if twin is not None:
         shapes = _Shapes(cls, twin, fallback)
         names["_compiled"], names["_learn"] = shapes.compiled, shapes.learn
-        _record_lists[cls] = functools.partial(_structure_records, shapes.compiled)
+        _record_lists[cls] = functools.partial(_structure_records, shapes.runs)
         dispatch = [
             "    _fn = _compiled.get(_shape := tuple(data))",
             "    if _fn is None:",
@@ -441,31 +481,26 @@ _record_lists: dict[type, Callable[[list[Any], Any, Callable[[Any, Any], Any]], 
 
 
 def _structure_records(
-    compiled: Mapping[tuple[Any, ...], Callable[[Any, Any], Any]],
-    records: list[Any],
-    cls: Any,
-    one: Callable[[Any, Any], Any],
+    runs: Mapping[tuple[Any, ...], _Run], records: list[Any], cls: Any, one: Callable[[Any, Any], Any]
 ) -> list[Any]:
-    """``[one(record, cls) for record in records]``, a page's records in one loop.
+    """``[one(record, cls) for record in records]``, a page's records in one loop per layout.
 
-    The records of a page come in one key layout: while the layout stays the same (a tuple
-    comparison), the layout's generated function is called straight away, with no hash of
-    the layout and no call of the per-record hook in between.  Any other record (another
-    layout, or no dict) goes through ``one``, the model's hook, which learns layouts.
+    The records of a page come in one key layout: the layout's run (see ``_Run``) builds
+    them all in its own loop, with no call per record and no hash of the layout.  A record
+    of another layout, or no dict, goes through ``one``, the model's hook, which learns
+    layouts (and the next run takes over from there).
     """
     out: list[Any] = []
-    append = out.append
-    layout: tuple[Any, ...] | None = None
-    fn: Callable[[Any, Any], Any] | None = None
-    for record in records:
+    index, count = 0, len(records)
+    while index < count:
+        record = records[index]
         if record.__class__ is dict:
-            shape = tuple(record)
-            if fn is None or shape != layout:
-                layout, fn = shape, compiled.get(shape)
-            if fn is not None:
-                append(fn(record, cls))
+            run = runs.get(tuple(record))
+            if run is not None:
+                index = run(records, index, out, cls)  # at least this record: its layout matched
                 continue
-        append(one(record, cls))
+        out.append(one(record, cls))
+        index += 1
     return out
 
 

@@ -121,9 +121,7 @@ def _layouts(cls: type) -> dict[tuple[Any, ...], Any]:
 
 def _forget_layouts(cls: type) -> None:
     """Empty ``cls``'s layout tables (a cache: other tests may have filled it to its cap)."""
-    hook = _converter.get_structure_hook(cls)
-    hook.__globals__["_compiled"].clear()
-    hook.__globals__["_learn"].__self__._sightings.clear()
+    _converter.get_structure_hook(cls).__globals__["_learn"].__self__.forget()
 
 
 def _twice(hook: Any, data: Any, cls: type) -> Any:

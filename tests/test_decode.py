@@ -199,3 +199,80 @@ def test_orjson_decodes_and_long_numbers_go_to_the_standard_library(monkeypatch:
     assert decode_json(b"[1234567890123456789012]", status=200) == [1234567890123456789012]
     assert decode_json(b"[9223372036854775808]", status=200) == [9223372036854775808]
     assert calls == [b'{"data": [1, 2]}']
+
+
+# -- the depth bound on big bodies (more brackets than the bound, so the value is checked) --
+
+
+def _nest(depth: int, kind: str) -> object:
+    """A value nested ``depth`` arrays/objects deep: lists, objects, or both in turn."""
+    value: object = "leaf"
+    for level in range(depth):
+        value = [value] if kind == "list" or (kind == "mixed" and level % 2) else {"k": value}
+    return value
+
+
+def _big_body(nested: object) -> bytes:
+    """``nested`` beside 200 flat records: a page-sized body whose brackets far exceed the bound."""
+    return json.dumps({"data": [{"id": str(i), "tags": ["a"]} for i in range(200)], "nested": nested}).encode()
+
+
+@pytest.mark.parametrize("kind", ["list", "object", "mixed"])
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "standard"])
+def test_depth_bound_is_exact_in_a_big_body(kind: str, fast: bool) -> None:
+    """Beside many flat brackets, a value MAX_DEPTH - 2 levels deep inside the envelope's two is
+    accepted and one level more is refused, on the orjson path and the standard library's."""
+    if fast and importlib.util.find_spec("orjson") is None:
+        pytest.skip("the fast extra is not installed")
+    import salescaling_async._decode as decode
+
+    with mock.patch.object(decode, "_orjson", decode._orjson if fast else None):
+        deepest = _big_body(_nest(MAX_DEPTH - 1, kind))  # + the envelope object = MAX_DEPTH
+        assert decode_json(deepest, status=200)["nested"] == _nest(MAX_DEPTH - 1, kind)
+        with pytest.raises(ResponseValidationError, match="nested deeper than 64 levels"):
+            decode_json(_big_body(_nest(MAX_DEPTH, kind)), status=200)
+
+
+@needs_orjson
+@pytest.mark.parametrize("slack", ["probed", "none"])
+def test_the_encoder_check_and_the_walk_agree_on_every_depth(slack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """orjson's encoder proves a decoded value shallow exactly when the walk does, at every
+    depth around the bound; without a usable encoder limit the walk alone decides."""
+    import salescaling_async._decode as decode
+
+    assert decode._SLACK and decode._encoder_slack() == decode._SLACK
+    if slack == "none":
+        monkeypatch.setattr(decode, "_SLACK", None)
+    for depth in range(MAX_DEPTH - 3, MAX_DEPTH + 4):
+        for kind in ("list", "object", "mixed"):
+            value = _nest(depth, kind)
+            assert decode._too_deep_decoded(value) is decode._too_deep(value) is (depth > MAX_DEPTH)
+    assert decode._wrappings.hole == [None]  # the value is not kept
+
+
+@needs_orjson
+def test_threads_checking_depths_at_once_get_each_their_own_answer() -> None:
+    """Blocking clients decode on their portal threads: each thread fills its own wrapping."""
+    import threading
+
+    bodies = [_big_body(_nest(MAX_DEPTH - 1 + (i % 2), "mixed")) for i in range(4)]
+    wrong: list[int] = []
+    start = threading.Barrier(4)
+
+    def decode_many(index: int) -> None:
+        start.wait()
+        for _ in range(30):
+            try:
+                decode_json(bodies[index], status=200)
+                refused = False
+            except ResponseValidationError:
+                refused = True
+            if refused is not bool(index % 2):
+                wrong.append(index)
+
+    threads = [threading.Thread(target=decode_many, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
