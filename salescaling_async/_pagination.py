@@ -85,15 +85,30 @@ class _RecentIds:
         self._order: deque[Any] = deque()
         self._set: set[Any] = set()
 
-    def seen(self, key: Any) -> bool:
-        """Record ``key``; return True if it was already among the recent ids."""
-        if key in self._set:
-            return True
-        self._order.append(key)
-        self._set.add(key)
-        if len(self._order) > self._size:
-            self._set.discard(self._order.popleft())
-        return False
+    def sift(self, items: list[Any]) -> tuple[list[Any], int, int]:
+        """Record the ids of a page's records, in one pass.
+
+        Returns:
+            The records to hand out (those with an id not seen recently, and those without
+            an id), how many had a new id, and how many had none.
+        """
+        known, order, size = self._set, self._order, self._size
+        kept: list[Any] = []
+        fresh = missing = 0
+        for item in items:
+            key = getattr(item, "id", None)
+            if key is None:
+                missing += 1
+            elif key in known:
+                continue
+            else:
+                fresh += 1
+                order.append(key)
+                known.add(key)
+                if len(order) > size:
+                    known.discard(order.popleft())
+            kept.append(item)
+        return kept, fresh, missing
 
 
 class AsyncPaginator(Generic[T]):
@@ -173,13 +188,13 @@ class AsyncPaginator(Generic[T]):
                     pending.append(asyncio.ensure_future(self._fetch(number, self.limit)))
                     number += 1
                 page = self._cap(await pending.popleft())
-                fresh, missing = _sift(recent, page.items)
+                kept, fresh, missing = recent.sift(page.items)
                 if page.items and not fresh and not missing and not page.is_last:
                     self._end("no_new_ids", page, logging.WARNING)
                     return
                 without_id += missing
-                if self.dedupe_window:
-                    page = attrs.evolve(page, items=[i for i in page.items if _item_id(i) is None or id(i) in fresh])
+                if self.dedupe_window and len(kept) < len(page.items):
+                    page = attrs.evolve(page, items=kept)
                 self.next_page = page.number
                 yield page
                 self.next_page = page.number + 1
@@ -266,18 +281,3 @@ _EXPLAIN: dict[EndReason, str] = {
 }
 
 
-def _item_id(item: Any) -> Any:
-    return getattr(item, "id", None)
-
-
-def _sift(recent: _RecentIds, items: list[Any]) -> tuple[set[int], int]:
-    """Record the page's ids: the ``id()`` of each record with a new id, and how many lack one."""
-    fresh: set[int] = set()
-    missing = 0
-    for item in items:
-        key = _item_id(item)
-        if key is None:
-            missing += 1
-        elif not recent.seen(key):
-            fresh.add(id(item))
-    return fresh, missing
