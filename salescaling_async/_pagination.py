@@ -279,5 +279,3 @@ _EXPLAIN: dict[EndReason, str] = {
     "no_new_ids": "the page repeats only ids already seen; the server is looping",
     "too_many_without_ids": "too many records without an id to tell progress from a loop",
 }
-
-

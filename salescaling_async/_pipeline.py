@@ -26,7 +26,7 @@ import attrs
 from ._backoff import retry_delay, retry_hints
 from ._breaker import CircuitBreaker
 from ._cache import Cache, lookup
-from ._clock import Clock, sleep
+from ._clock import Clock, LoopClock, sleep
 from ._convert import Envelope
 from ._drain import CallTracker
 from ._endpoints import Endpoint
@@ -75,6 +75,7 @@ class Core:
         cache: Cache | None = None,
         on_event: Callable[[Event], None] | None = None,
         breaker: CircuitBreaker | None = None,
+        own_clock: LoopClock | None = None,
     ) -> None:
         self.transport = transport
         self.scheduler = scheduler
@@ -87,6 +88,9 @@ class Core:
         self.calls = CallTracker()  # calls in progress, for drain()
         self.state = ClientState.UNOPENED
         self.loop: asyncio.AbstractEventLoop | None = None
+        # The LoopClock the client made for itself (not one a caller passed, which may serve
+        # other loops too): bound to the loop the client opens in, which is then its only one.
+        self.own_clock = own_clock
 
     def ensure_open(self) -> None:
         """Open the client on first use in a loop; refuse a closed client or another loop."""
@@ -96,6 +100,8 @@ class Core:
         if self.loop is None:
             self.loop = loop
             self.state = ClientState.OPEN
+            if self.own_clock is not None:
+                self.own_clock.bind(loop)
         elif self.loop is not loop:
             raise ClientClosedError("the client is bound to the event loop it was first used in; create one per loop")
 

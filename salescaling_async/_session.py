@@ -107,7 +107,9 @@ class AsyncSalescaling(ResourceGroups):
         key = check_api_key(api_key)
         base = check_base_url(base_url, allow_insecure=allow_insecure)
         checked_scopes = check_scopes(scopes)
-        clock = clock or LoopClock()
+        own_clock: LoopClock | None = None
+        if clock is None:  # the client's own, bound to the loop it opens in (see LoopClock)
+            clock = own_clock = LoopClock()
         scheduler: SchedulerLike = Scheduler(
             limits,
             clock=clock,
@@ -127,6 +129,7 @@ class AsyncSalescaling(ResourceGroups):
             cache=cache,
             on_event=on_event,
             breaker=CircuitBreaker(breaker),
+            own_clock=own_clock,
         )
         options = Options(to_timeouts(timeout), retry or RetryConfig(), priority)
         pipeline = Pipeline(core, key, key_id(key), base, checked_scopes, options)

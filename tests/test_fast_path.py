@@ -254,8 +254,9 @@ def test_loop_clock_reads_each_loops_own_time() -> None:
         clock.now()
 
 
+@pytest.mark.parametrize("bound", [False, True], ids=["unbound", "bound"])
 @pytest.mark.parametrize("patch", ["the loop's time", "time.monotonic after a first read"])
-def test_loop_clock_follows_a_patched_time_base(patch: str) -> None:
+def test_loop_clock_follows_a_patched_time_base(patch: str, bound: bool) -> None:
     """``now()`` reads what the loop's ``call_at`` schedules by, also when that is patched:
     virtual-time tools (``aiotools.VirtualClock``, ``asynctest``) patch ``loop.time`` on the
     instance, and a ``time.monotonic`` patch entered after the client's first call
@@ -265,6 +266,8 @@ def test_loop_clock_follows_a_patched_time_base(patch: str) -> None:
 
     async def read() -> tuple[float, float]:
         loop = asyncio.get_running_loop()
+        if bound:  # a client's own clock, bound to its loop (reads it without asking)
+            clock.bind(loop)
         clock.now()
         target = (loop, "time") if patch == "the loop's time" else (time, "monotonic")
         with mock.patch.object(*target, return_value=42.0):
@@ -276,3 +279,51 @@ def test_loop_clock_follows_a_patched_time_base(patch: str) -> None:
     finally:
         loop.close()
     assert now == loop_time == 42.0
+
+
+def test_a_clients_own_clock_is_bound_to_its_loop_and_a_given_one_never() -> None:
+    """The clock a client makes is bound to the loop it opens in, so a request asks for the
+    running loop once (the pipeline's check; each ask is a getpid() system call on Python
+    3.10 and 3.11), not four times; a clock the caller passed may serve other loops too and
+    stays unbound, and a bound clock reads its loop's own time base (a shifted one too)."""
+
+    class Shifted(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            return super().time() + 1e6
+
+    asked = 0
+    real = asyncio.get_running_loop
+
+    def counting() -> asyncio.AbstractEventLoop:
+        nonlocal asked
+        asked += 1
+        return real()
+
+    given = LoopClock()
+
+    async def requests_asking() -> tuple[list[int], float, float, bool]:
+        nonlocal asked
+        counts, loop = [], real()
+        for clock in (None, given):
+            async with AsyncSalescaling(
+                KEY, base_url=BASE, transport=FakeTransport(lambda r: json_response([])), clock=clock
+            ) as client:
+                await client.request("GET", "contacts")  # opens the client: binds its own clock
+                with mock.patch.object(asyncio, "get_running_loop", counting):
+                    asked = 0
+                    await client.request("GET", "contacts")
+                    counts.append(asked)
+                if clock is None:
+                    own = client._core.clock
+                    assert isinstance(own, LoopClock)
+                    loop_time, now = loop.time(), own.now()
+        return counts, now, loop_time, given._loop is None
+
+    loop = Shifted()
+    try:
+        counts, now, loop_time, given_unbound = loop.run_until_complete(requests_asking())
+    finally:
+        loop.close()
+    assert counts == [1, 4]  # own clock: the pipeline's check alone; a given clock: 3 reads more
+    assert loop_time <= now <= loop_time + 60  # the shifted loop's time base
+    assert given_unbound
