@@ -23,7 +23,7 @@ class Clock(Protocol):
     Public as :class:`salescaling_async.testing.Clock`: pass any object with these two
     methods as ``AsyncSalescaling(clock=...)`` to drive scheduling waits and retry sleeps
     (:class:`salescaling_async.testing.FakeClock` is the ready-made one).  The default reads
-    the running loop's ``time()``.
+    the time of the loop the client runs in.
 
     .. versionadded:: 0.1.0
     """
@@ -41,9 +41,11 @@ class LoopClock:
     """The running event loop's ``time()`` and ``call_at()``: asyncio's own time base.
 
     A client's own clock is bound to the loop the client opens in (:meth:`bind`), since the
-    client refuses every other loop from then on: it then reads that loop without asking
-    for the running one, which on Python 3.10 and 3.11 is a ``getpid()`` system call each
-    time (three per request).  An unbound clock reads whichever loop is running.
+    client refuses every other loop from then on: ``now()`` then reads that loop without
+    asking for the running one, which on Python 3.10 and 3.11 is a ``getpid()`` system call
+    each time (a request reads the clock three times).  ``call_at()`` still schedules on the
+    running loop: it is only called while something waits, and a client's ``drain()`` may
+    run in another loop than the client's own.  An unbound clock reads whichever loop runs.
 
     .. versionadded:: 0.1.0
     """
@@ -52,7 +54,7 @@ class LoopClock:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Read ``loop`` from now on (its ``time()`` at each call, so a patched one counts)."""
+        """Read ``loop``'s time from now on (its ``time()`` at each call, so a patched one counts)."""
         self._loop = loop
 
     def now(self) -> float:
@@ -60,8 +62,7 @@ class LoopClock:
         return (asyncio.get_running_loop() if loop is None else loop).time()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        loop = self._loop
-        return (asyncio.get_running_loop() if loop is None else loop).call_at(when, callback)
+        return asyncio.get_running_loop().call_at(when, callback)
 
 
 async def sleep(clock: Clock, delay: float) -> None:

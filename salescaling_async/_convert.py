@@ -285,10 +285,11 @@ def _value_code(var: str, i: int, tp: Any, names: dict[str, Any]) -> str:
 
 
 _Run = Callable[[list[Any], int, list[Any], Any], int]
-"""A layout's run: ``run(records, start, out, cls)`` appends the models of ``records[start:]``
-to ``out`` while they have the layout (the one at ``start`` must), and returns the index of
-the first record it left (another layout, or no dict), or ``len(records)``.  A record whose
-values fail the fast path is built on the checked path in its place."""
+"""A layout's run: ``run(records, start, out, _t)`` (``_t`` the model class, as cattrs passes it
+to a hook) appends the models of ``records[start:]`` to ``out`` while they have the layout,
+and returns the index of the first record it left (another layout, or no dict), or
+``len(records)``.  A record whose values fail the fast path is built on the checked path in
+its place."""
 
 # How many key layouts (see ``_Shapes``) get a generated function, per model: records of one
 # endpoint have one or a few; a server whose records all differ pays one tuple per record.
@@ -368,7 +369,7 @@ class _Shapes:
     def _generate(self, shape: tuple[Any, ...]) -> tuple[Callable[[Any, Any], Any], _Run]:
         """The layout's function for one record, and its run over a page (see ``_Run``)."""
         names: dict[str, Any] = {"_new": object.__new__, "_cls": self._cls, "_twin": self._twin}
-        names.update(_fallback=self._fallback, _layout=shape, _dict=dict, _tuple=tuple, _range=range, _len=len)
+        names.update(_fallback=self._fallback, _layout=shape)
         lines, extra, present = [], [], set()
         for i, key in enumerate(shape):
             spec = self._by_json.get(key)
@@ -403,13 +404,13 @@ class _Shapes:
                 "",
                 "def run(records, start, out, _t):",
                 "    append = out.append",
-                "    for index in _range(start, _len(records)):",
+                "    for index in range(start, len(records)):",
                 "        data = records[index]",
-                "        if data.__class__ is not _dict or _tuple(data) != _layout:",
+                "        if data.__class__ is not dict or tuple(data) != _layout:",
                 "            return index",
                 *(f"        {line}" for line in build(["append(_fallback(data, _t))", "continue"])),
                 "        append(obj)",
-                "    return _len(records)",
+                "    return len(records)",
             ]
         )
         exec(compile(source, f"<salescaling_async structure {self._cls.__qualname__} layout>", "exec"), names)
@@ -497,8 +498,10 @@ def _structure_records(
         if record.__class__ is dict:
             run = runs.get(tuple(record))
             if run is not None:
-                index = run(records, index, out, cls)  # at least this record: its layout matched
-                continue
+                after = run(records, index, out, cls)  # at least this record: its layout matched
+                if after > index:  # (so the loop always moves on)
+                    index = after
+                    continue
         out.append(one(record, cls))
         index += 1
     return out

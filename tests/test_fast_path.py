@@ -327,3 +327,46 @@ def test_a_clients_own_clock_is_bound_to_its_loop_and_a_given_one_never() -> Non
     assert counts == [1, 4]  # own clock: the pipeline's check alone; a given clock: 3 reads more
     assert loop_time <= now <= loop_time + 60  # the shifted loop's time base
     assert given_unbound
+
+
+def test_drain_in_another_loop_times_out_on_that_loop() -> None:
+    """The own clock's binding covers reading the time only: ``drain()`` run in another loop
+    than the client's (its loop closed with a call still counted) sets its timeout on the
+    loop it runs in, so it ends with ``False`` and closes the client, as before the binding."""
+
+    async def never(_request: RawRequest) -> RawResponse:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    client = AsyncSalescaling(KEY, base_url=BASE, transport=FakeTransport(never))
+    first = asyncio.new_event_loop()
+    try:
+        call = first.create_task(client.request("GET", "contacts"))
+        first.run_until_complete(asyncio.sleep(0))  # the call is in flight: the clock is bound
+        assert client._core.calls.active == 1 and isinstance(client._core.clock, LoopClock)
+        assert client._core.clock._loop is first
+    finally:
+        call.cancel()
+        first.close()  # closed with the call still counted (its cancellation never ran)
+
+    async def drain() -> bool:
+        return await asyncio.wait_for(client.drain(timeout=0.01), 10)
+
+    assert asyncio.run(drain()) is False
+    assert client._core.state.value == "closed"
+
+
+def test_statistics_of_a_used_client_read_outside_its_loop() -> None:
+    """Once a client has run, its bound clock lets ``statistics()`` be read outside the loop
+    (a never-used client's clock is unbound, and outside a loop it still needs one)."""
+    used = AsyncSalescaling(KEY, base_url=BASE, transport=FakeTransport(lambda r: json_response([])))
+    unused = AsyncSalescaling(KEY, base_url=BASE, transport=FakeTransport(lambda r: json_response([])))
+
+    async def use() -> None:
+        await used.request("GET", "contacts")
+        await used.aclose()
+
+    asyncio.run(use())
+    assert used.statistics().granted == 1
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        unused.statistics()
