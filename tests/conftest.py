@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -150,3 +151,18 @@ def wait_until(condition: Callable[[], object], what: str, *, timeout: float = 3
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def in_threads(work: Callable[[int], object], count: int) -> None:
+    """Run ``work(index)`` on ``count`` threads released together by a barrier; wait for all."""
+    start = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        start.wait()
+        work(index)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

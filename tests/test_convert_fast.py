@@ -24,6 +24,7 @@ from salescaling_async._convert import (
     unstructure,
 )
 
+from .conftest import in_threads
 from .strategies import json_values, model
 
 FAST = [
@@ -222,8 +223,6 @@ def test_a_list_endpoints_data_of_another_type_raises_the_typed_error(data: Any)
 
 def test_threads_parsing_many_layouts_at_once_get_the_checked_result() -> None:
     """Blocking clients parse on their own portal threads: learning layouts concurrently is safe."""
-    import threading
-
     _forget_layouts(m.Contact)
     checked = _checked_structure_hook(m.Contact)
     known = {"id": "c", "firstName": "Ada", "email": "a@x", "createdAt": "2024-05-01T10:00:00.000Z"}
@@ -234,20 +233,14 @@ def test_threads_parsing_many_layouts_at_once_get_the_checked_result() -> None:
         for index in range(90)
     ]
     errors: list[str] = []
-    start = threading.Barrier(4)
 
     def parse(offset: int) -> None:
-        start.wait()
         for round_ in range(20):
             page = [dict(layouts[(offset * 7 + round_ * 10 + i) % len(layouts)]) for i in range(10)]
             if structure_list(page, m.Contact) != [checked(record, m.Contact) for record in page]:
                 errors.append(f"thread {offset}, round {round_}")
 
-    threads = [threading.Thread(target=parse, args=(offset,)) for offset in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(parse, 4)
     assert errors == []
     assert len(_layouts(m.Contact)) == 64
 

@@ -14,6 +14,8 @@ from salescaling_async import ResponseValidationError
 from salescaling_async._decode import MAX_DEPTH, decode_json
 from salescaling_async._errors import describe_error_body
 
+from .conftest import in_threads
+
 
 @pytest.mark.parametrize(
     ("body", "expected"),
@@ -253,14 +255,10 @@ def test_the_encoder_check_and_the_walk_agree_on_every_depth(slack: str, monkeyp
 @needs_orjson
 def test_threads_checking_depths_at_once_get_each_their_own_answer() -> None:
     """Blocking clients decode on their portal threads: each thread fills its own wrapping."""
-    import threading
-
     bodies = [_big_body(_nest(MAX_DEPTH - 1 + (i % 2), "mixed")) for i in range(4)]
     wrong: list[int] = []
-    start = threading.Barrier(4)
 
     def decode_many(index: int) -> None:
-        start.wait()
         for _ in range(30):
             try:
                 decode_json(bodies[index], status=200)
@@ -270,9 +268,5 @@ def test_threads_checking_depths_at_once_get_each_their_own_answer() -> None:
             if refused is not bool(index % 2):
                 wrong.append(index)
 
-    threads = [threading.Thread(target=decode_many, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(decode_many, 4)
     assert wrong == []
