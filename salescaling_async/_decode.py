@@ -16,7 +16,7 @@ other value is walked level by level after parsing (the C parser itself stops at
 interpreter's recursion limit, which is caught).  A value orjson decoded is first given
 to orjson's encoder, whose fixed recursion limit proves it shallow in one pass in C (see
 :func:`_too_deep_decoded`).  For a page of 100 records that check takes about a third of
-the time orjson takes to decode it; the walk takes about twice that time.
+the time orjson takes to decode it, the walk about as long as the decoding.
 
 **orjson** (the ``fast`` extra), when installed, decodes success bodies first, about twice
 as fast.  It can only ever give the standard library's answer: a body it refuses (NaN, a
@@ -126,7 +126,7 @@ def _too_deep_decoded(value: Any) -> bool:
 
     Put in the slack levels of wrapping, the value is accepted by the encoder exactly when
     it nests at most :data:`MAX_DEPTH` deep: one pass in C, about a third of the decoding's
-    time, where the walk takes about twice the decoding's.  Whatever the encoder refuses
+    time, where the walk takes about as long as the decoding.  Whatever the encoder refuses
     (too deep, or anything else) is decided by the walk, so the answer is always the walk's.
     """
     if not _SLACK:
