@@ -19,7 +19,7 @@ import pytest
 from salescaling_async import RateLimits
 from salescaling_async._errors import ConfigError
 from salescaling_async.integrations import _dlt_run
-from salescaling_async.integrations.dlt import RESOURCE_NAMES, SyncMonitor, salescaling_source
+from salescaling_async.integrations.dlt import RESOURCE_NAMES, SyncMonitor, _ScanStopped, salescaling_source
 from salescaling_async.testing import Fault, Simulator, simulator_in_thread
 
 SCALE = 20  # the simulator's windows and the client's limits, both 20 times shorter
@@ -213,6 +213,42 @@ def test_failed_scan_marks_nothing_deleted_and_the_rerun_does(target: Target, tm
     assert _counts(result, "contacts") == (100, 1, 0, 1)
     assert target.closed_ids("contacts") == [gone]
     assert sorted(target.active_ids("contacts")) == sorted(_store_ids(sim, "contacts"))
+
+
+def test_a_scan_told_to_stop_raises_the_interrupt_and_loads_nothing(tmp_path: Path) -> None:
+    """What the CLI's SIGINT handler does besides raising in the main thread: every scan
+    stops at its next page, so the run fails and nothing of it is loaded, even if the main
+    thread's interrupt was swallowed; the rerun loads everything."""
+    target = _duckdb_target(tmp_path)
+    sim = Simulator(records=100, time_scale=SCALE)
+    with simulator_in_thread(sim):
+        _sync(sim, target, tmp_path, ("contacts",))
+        before = sorted(target.active_ids("contacts"))
+        sim.store.data["contacts"].pop(10)
+        monitor = SyncMonitor()
+        monitor.on_page = lambda _resource, _count: monitor._stopping.set()  # after the first page
+        source = salescaling_source(
+            sim.api_key, sim.url, ("contacts",), limits=RateLimits().scaled(SCALE), monitor=monitor, page_size=25
+        )
+        pipeline = _dlt_run.make_pipeline(target.destination, target.dataset, str(tmp_path / "pipelines"))
+        with pytest.raises(Exception, match="stopped by SIGINT") as caught:
+            _dlt_run.run(pipeline, source, ("contacts",), monitor, full_refresh=False)
+        assert any(isinstance(e, _ScanStopped) for e in _chain(caught.value)), repr(caught.value)
+        assert monitor.records["contacts"] == 25  # stopped at the second page
+        assert sorted(target.active_ids("contacts")) == before and target.closed_ids("contacts") == []
+        result, _ = _sync(sim, target, tmp_path, ("contacts",))
+    assert _counts(result, "contacts") == (99, 0, 0, 1)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it wraps (dlt's ``exception`` attribute, causes, contexts)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        inner = getattr(current, "exception", None)
+        current = inner if isinstance(inner, BaseException) else (current.__cause__ or current.__context__)
 
 
 def test_a_resource_emptied_closes_every_row(tmp_path: Path) -> None:

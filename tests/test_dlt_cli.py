@@ -143,3 +143,42 @@ async def test_sync_errors_are_one_line_and_an_exit_code(
         got, out = await _run([*_args(sim, target, tmp_path, "users"), *extra], target, tmp_path)
     assert got == code, out
     assert needle in out and "Traceback" not in out
+
+
+def test_sigint_during_a_sync_stops_the_scans_and_an_interrupt_swallowed_by_a_finalizer_stays_quiet() -> None:
+    """The sync's SIGINT handler raises KeyboardInterrupt as Python's does and also sets the
+    scans' stop; a KeyboardInterrupt that lands in a finalizer (where Python can only print
+    "Exception ignored") is not printed, any other such exception still is; both the handler
+    and the hook are put back afterwards."""
+    from salescaling_async.cli._sync import _stopped_by_sigint
+    from salescaling_async.integrations.dlt import SyncMonitor
+
+    def finalizer_raising(exc: BaseException) -> None:
+        def gen() -> object:
+            try:
+                yield 1
+            finally:
+                raise exc
+
+        started = gen()
+        next(started)  # type: ignore[call-overload]
+        del started  # closed now: what its finally raises is "unraisable"
+
+    monitor, seen = SyncMonitor(), []
+    handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+
+    def recording(info: object) -> None:
+        seen.append(getattr(info, "exc_type", None))
+
+    sys.unraisablehook = recording
+    try:
+        with _stopped_by_sigint(monitor):
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            assert monitor._stopping.is_set()
+            finalizer_raising(KeyboardInterrupt())
+            finalizer_raising(RuntimeError("other"))
+        assert seen == [RuntimeError]
+        assert signal.getsignal(signal.SIGINT) is handler and sys.unraisablehook is recording
+    finally:
+        sys.unraisablehook = hook

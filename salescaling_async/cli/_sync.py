@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,7 +130,8 @@ def _sync(
         monitor.on_page = lambda resource, count: progress.update(
             tasks[resource], advance=count, total=monitor.totals.get(resource)
         )
-        result = _dlt_run.run(pipeline, source, names, monitor, full_refresh=full_refresh)
+        with _stopped_by_sigint(monitor):
+            result = _dlt_run.run(pipeline, source, names, monitor, full_refresh=full_refresh)
         for name in names:
             progress.update(tasks[name], total=monitor.records.get(name, 0), completed=monitor.records.get(name, 0))
     _summary(result, limits or RateLimits(), f"synced into {where} (dataset {dataset})")
@@ -154,6 +158,39 @@ def demo_sync(records: int, folder: Path) -> None:
             table.add_row(name, f"{count:,}")
     err.print(table)
     err.print(f"server saw {stats.accepted} accepted requests and {stats.rejected} 429s")
+
+
+@contextlib.contextmanager
+def _stopped_by_sigint(monitor: Any) -> Iterator[None]:
+    """SIGINT stops the run for sure: it raises KeyboardInterrupt in the main thread, as
+    Python's own handler does, and also tells every scan to stop at its next page (with
+    ``_ScanStopped``, which fails the run like any scan error and exits as interrupted).
+
+    The interrupt raised in the main thread can land where it is swallowed: in a generator
+    finalized inside dlt's wait for its extract threads ("Exception ignored in: <generator
+    object as_completed>"), after which the run went on and loaded the scan.  The scans'
+    own stop makes the run end with the interrupt all the same; the swallowed one is not
+    printed.  Outside the main thread (no signals there) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        monitor._stopping.set()
+        raise KeyboardInterrupt
+
+    def unraisable(info: Any) -> None:
+        if not (isinstance(info.exc_type, type) and issubclass(info.exc_type, KeyboardInterrupt)):
+            previous_hook(info)
+
+    previous, previous_hook = signal.signal(signal.SIGINT, on_sigint), sys.unraisablehook
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
 
 
 @contextlib.contextmanager
@@ -207,8 +244,10 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _fail_with(exc: BaseException) -> None:
+    from ..integrations.dlt import _ScanStopped  # (dlt is installed: the sync ran)
+
     cause = _root_cause(exc)
-    if isinstance(cause, KeyboardInterrupt):
+    if isinstance(cause, (KeyboardInterrupt, _ScanStopped)):
         _fail("interrupted: nothing of this scan was loaded; run the same command again", 130)
     if isinstance(cause, (AuthenticationError, PermissionDeniedError)):
         _fail(str(cause), 3)

@@ -31,6 +31,7 @@ when the last one ends (or, if the extract fails, when dlt shuts its loop's gene
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
@@ -94,6 +95,10 @@ class SyncMonitor:
     statistics: KeyStatistics | None = None
     scan_seconds: float = 0.0
     on_page: Callable[[str, int], None] | None = None
+    # Set by the CLI's SIGINT handler: every scan raises _ScanStopped at its next page, so a
+    # run stops, loading nothing of the scan, even if the KeyboardInterrupt the handler raised
+    # in the main thread was swallowed (it can land in a generator's finalizer inside dlt).
+    _stopping: threading.Event = attrs.field(init=False, factory=threading.Event, repr=False, eq=False)
 
     def on_event(self, event: Event) -> None:
         """The client's event hook: counts 429s, retries and throttle waits."""
@@ -110,6 +115,14 @@ class SyncMonitor:
         self.records[resource] = self.records.get(resource, 0) + count
         if self.on_page is not None:
             self.on_page(resource, count)
+
+
+class _ScanStopped(SalescalingError):
+    """Strictly private. A scan stopped at a page because the run was interrupted (SIGINT).
+
+    An ordinary exception, not KeyboardInterrupt: dlt fails the extract step on it as on any
+    error (a KeyboardInterrupt raised in its extract thread leaves the run waiting).
+    """
 
 
 class IncompleteScanError(SalescalingError):
@@ -150,6 +163,8 @@ async def _scan(
         paginator = getattr(client, spec.name).list(page_size=page_size, prefetch=prefetch, priority=Priority.BULK)
         peak, last = None, None
         async for page in paginator.pages():
+            if monitor._stopping.is_set():
+                raise _ScanStopped(f"{spec.name}: the scan was stopped by SIGINT")
             peak = _check_shift(spec.name, peak, page)
             # nulls carry nothing: dropping them keeps dlt from warning about never-typed columns
             rows = [{k: v for k, v in unstructure(item).items() if v is not None} for item in page.items]
