@@ -215,7 +215,7 @@ def test_failed_scan_marks_nothing_deleted_and_the_rerun_does(target: Target, tm
     assert sorted(target.active_ids("contacts")) == sorted(_store_ids(sim, "contacts"))
 
 
-def test_a_scan_told_to_stop_raises_the_interrupt_and_loads_nothing(tmp_path: Path) -> None:
+def test_a_scan_told_to_stop_fails_the_run_and_loads_nothing(tmp_path: Path) -> None:
     """What the CLI's SIGINT handler does besides raising in the main thread: every scan
     stops at its next page, so the run fails and nothing of it is loaded, even if the main
     thread's interrupt was swallowed; the rerun loads everything."""
