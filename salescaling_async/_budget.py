@@ -49,6 +49,11 @@ from ._config import RateLimits, Window
 INFINITY = math.inf
 REORDER = 0.05  # seconds by which a request granted later may overtake an earlier one
 RECENT = 5.0  # seconds a window remembers the expiries it purged (for counts taken that long ago)
+MAX_CREDIT = 256
+"""The most grants made without a look at the logs (see ``KeyBudget.delay``).  A look also
+purges the expired slots, so this bounds what a window holds beyond its live slots: with
+limits far above the traffic the credit would otherwise last for ever, and the logs would
+keep every slot ever granted."""
 
 
 class SlotState(enum.Enum):
@@ -200,7 +205,7 @@ class KeyBudget:
         self._pace: tuple[float, float, float] | None = None  # (keep, interval, valid until), see pace_interval
         # Grants provably possible now without a look at the logs, see delay.  A new key holds
         # nothing, so every window has its whole limit free: what a first look would find.
-        self._credit = smallest
+        self._credit = min(smallest, MAX_CREDIT)
         self.paused_until = -INFINITY
         self.ambiguity_horizon = ambiguity_horizon
 
@@ -223,7 +228,8 @@ class KeyBudget:
         a look, because between grants a window's held count only falls (slots expire, a
         response only moves a slot from in flight to the log).  Whatever may raise it
         (phantoms, a learned limit, noted traffic, a pause) drops the credit, and none is
-        given while outside traffic is noted (the room kept for it changes with time).
+        given while outside traffic is noted (the room kept for it changes with time).  It
+        is at most :data:`MAX_CREDIT` grants: a look is what purges the logs of a busy key.
         """
         if self._credit and fraction == 1.0 and not keep:
             return 0.0
@@ -275,7 +281,7 @@ class KeyBudget:
         if free and not wait and free != INFINITY and not notes:
             # (no credit while outside traffic is noted: the room kept for it can grow
             # without any call, when its first note ages out and its rate is re-estimated)
-            self._credit = int(free)
+            self._credit = min(int(free), MAX_CREDIT)
         return wait
 
     def _foreign_room(self, log: _WindowLog, now: float) -> int:

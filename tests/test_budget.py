@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salescaling_async import RateLimits, Window
-from salescaling_async._budget import INFINITY, REORDER, KeyBudget, Slot
+from salescaling_async._budget import INFINITY, MAX_CREDIT, REORDER, KeyBudget, Slot
 
 LIMITS = RateLimits((Window("a", 3, 1.0), Window("b", 5, 4.0)))
 
@@ -303,6 +303,26 @@ def test_the_grant_credit_never_grants_what_a_full_look_refuses(events: list[tup
             budget.assume_held(now, now, [int(value), int(value)])
         if budget.delay(now) == 0:
             assert budget.snapshot(now).next_grant_in == 0  # a full look agrees
+
+
+def test_limits_far_above_the_traffic_keep_only_the_live_slots() -> None:
+    """With limits no traffic reaches, the credit alone would grant for ever without a look
+    at the logs, and the logs, purged only by a look, would keep every slot ever granted
+    (found measuring a key asked 1000 times a second: 300,000 slots per window after 300 s,
+    about 100 bytes per request for good).  The credit is capped, so they hold what their
+    windows still count."""
+    windows = (Window("short", 10**9, 1.0), Window("medium", 10**9, 10.0), Window("long", 10**9, 60.0))
+    budget = KeyBudget(RateLimits(windows))
+    now, rate = 0.0, 1000
+    for _ in range(150_000):  # 150 s at 1000 grants a second, each answered at once
+        assert budget.delay(now) == 0
+        budget.received(budget.record(now=now), now)
+        now += 1 / rate
+    for log in budget._logs:
+        live = sum(1 for expiry in log if expiry > now)
+        assert live >= rate * log.window.seconds  # what the window still counts is all kept
+        assert len(log) <= rate * log.hold + MAX_CREDIT + 1  # beyond the live ones, a credit's worth at most
+        assert len(log) < rate * (log.hold + 1)
 
 
 def test_the_credit_ends_when_noted_traffic_ages_out() -> None:
