@@ -45,6 +45,7 @@ import attrs
 import cattrs
 
 from ._errors import ConfigError, ResponseValidationError
+from ._frozen import mutable_twin, positional_maker
 from .models._common import JSON_NAME
 
 T = TypeVar("T")
@@ -240,27 +241,6 @@ def _model_structure_hook(cls: type) -> Callable[[Any, Any], Any]:
     return _generated_structure_fn(cls, fallback=checked)
 
 
-def _builder(cls: type) -> type | None:
-    """A mutable twin of the frozen slotted ``cls`` to fill an instance in, or ``None``.
-
-    A subclass that adds no slots has ``cls``'s memory layout, so an instance can be built as
-    the twin, whose plain ``__setattr__`` lets ``obj.attr = value`` store straight into the
-    slot (about 15 ns; a descriptor's ``__set__`` call, the frozen class's only way in, costs
-    about 120 ns, and a model has 10 to 40 attributes), and then become a ``cls`` by
-    ``__class__`` assignment, from which point it is frozen like any other.  The twin never
-    escapes: it only exists between ``object.__new__`` and that assignment.  ``None`` when
-    the interpreter refuses the assignment (then the descriptors are called).
-    """
-    namespace = {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__}
-    twin = type(f"_{cls.__name__}Builder", (cls,), namespace)
-    try:
-        probe: Any = object.__new__(twin)
-        probe.__class__ = cls
-    except TypeError:  # pragma: no cover - a layout the interpreter will not switch
-        return None
-    return twin
-
-
 # Python 3.11+ reads the API's datetimes (``...Z``) with one ``fromisoformat`` call, so the
 # generated code calls it inline; anything it refuses reruns on the checked path, whose
 # ``parse_datetime`` knows the rest.  On 3.10 ``Z`` needs ``parse_datetime`` itself.
@@ -422,13 +402,13 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
 
     The instance is built the way attrs' own ``__init__`` of a frozen slotted class builds it
     (``object.__new__``, then every slot set once), minus the frozen ``__setattr__`` detour:
-    it is filled as its mutable twin (:func:`_builder`) and then made a ``cls``.  Only used
+    it is filled as its mutable twin (:func:`~._frozen.mutable_twin`) and then made a ``cls``.  Only used
     for models whose attributes have no validator, converter or post-init hook (``extra`` is
     built fresh here).  A record whose key layout has a generated function (:class:`_Shapes`)
     goes there; any other takes one ``get`` per attribute and one set comparison for ``extra``.
     """
     plan = _plan(cls)
-    twin = _builder(cls)
+    twin = mutable_twin(cls)
     names: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_twin": twin or cls, "_fallback": fallback}
     names["_known"] = frozenset(j for j, _, _ in plan)
     names["_set_extra"] = cls.__dict__["extra"].__set__
@@ -649,6 +629,12 @@ class Envelope:
     from_cache: bool = attrs.field(default=False, kw_only=True)
 
 
+# (status_code, count, error, data, headers, from_cache): every response's envelope, fast.
+_make_envelope: Callable[[int | None, int | None, str | None, Any, Mapping[str, str], bool], Envelope] = (
+    positional_maker(Envelope)
+)
+
+
 def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str, str]) -> Envelope:
     """Check and unwrap the envelope; anything else is a :class:`ResponseValidationError`."""
     if (payload.__class__ is not dict and not isinstance(payload, Mapping)) or "data" not in payload:
@@ -658,12 +644,13 @@ def unwrap_envelope(payload: Any, *, raw: str, status: int, headers: Mapping[str
     count = payload.get("count")
     code = payload.get("statusCode")
     error = payload.get("error")
-    return Envelope(
-        status_code=code if isinstance(code, int) else None,
-        count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-        error=error if isinstance(error, str) else None,
-        data=payload["data"],
-        headers=headers,
+    return _make_envelope(
+        code if isinstance(code, int) else None,
+        count if isinstance(count, int) and not isinstance(count, bool) else None,
+        error if isinstance(error, str) else None,
+        payload["data"],
+        headers,
+        False,
     )
 
 

@@ -35,6 +35,7 @@ from typing import Any, Generic, Literal, TypeVar
 import attrs
 
 from ._errors import ConfigError
+from ._frozen import positional_maker
 
 T = TypeVar("T")
 log = logging.getLogger("salescaling_async")
@@ -73,6 +74,11 @@ class Page(Generic[T]):
         """A short page is the last one."""
         return self.raw_length < self.limit
 
+
+make_page: Callable[[list[Any], int, int, int | None, int, Mapping[str, str], str | None], Page[Any]] = (
+    positional_maker(Page)
+)
+"""``Page(items, number, limit, count, raw_length, headers, request_id)``, built fast (see ``_frozen``)."""
 
 FetchPage = Callable[[int, int], Awaitable[Page[T]]]
 

@@ -42,7 +42,7 @@ from ._errors import (
 )
 from ._events import Event, RequestAttempt, RetryScheduled
 from ._options import Options
-from ._request import FilePart, Outcome, RawRequest, RawResponse, check_json_body, encode_params
+from ._request import FilePart, Outcome, RawRequest, RawResponse, check_json_body, encode_params, make_request
 from ._responses import parse_response
 from ._scheduler import PermitLike, SchedulerLike
 from ._transport import Transport
@@ -221,15 +221,15 @@ class Pipeline:
             if core.state is not ClientState.OPEN or core.loop is not asyncio.get_running_loop() or calls.draining:
                 core.ensure_open()  # opens, or refuses a closed or draining client or another loop
             opts = self.options
-            raw = RawRequest(
-                method=endpoint.method,
-                url=url,
-                headers=self.headers,
-                params=encode_params(params) if params else [],
-                json=None if json is None else check_json_body(json),
-                form=form,
-                files=files,
-                timeouts=opts.timeouts,
+            raw = make_request(
+                endpoint.method,
+                url,
+                self.headers,
+                encode_params(params) if params else [],
+                None if json is None else check_json_body(json),
+                form,
+                files,
+                opts.timeouts,
             )
             started = core.clock.now()
             timeout = opts.retry.timeout

@@ -12,13 +12,14 @@ import enum
 import json
 import math
 import os
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, Union
 
 import attrs
 
 from ._config import Timeouts
 from ._errors import ConfigError
+from ._frozen import positional_maker
 from ._types import Params
 
 FileContent = Union[bytes, "os.PathLike[str]", str, AsyncIterable[bytes]]
@@ -104,6 +105,21 @@ class RawResponse:
 def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     lower = _LOWER
     return {lower.get(name) or _lower(name): value for name, value in headers}
+
+
+make_request: Callable[
+    [str, str, Mapping[str, str], list[tuple[str, str]], Any, Mapping[str, str] | None, tuple[FilePart, ...], Timeouts],
+    RawRequest,
+] = positional_maker(RawRequest)
+"""``RawRequest(...)`` with every attribute given in order, built fast (see ``_frozen``)."""
+_make_response: Callable[[int, tuple[tuple[str, str], ...], bytes, str, dict[str, str]], RawResponse] = (
+    positional_maker(RawResponse)
+)
+
+
+def make_response(status: int, headers: tuple[tuple[str, str], ...], body: bytes, url: str) -> RawResponse:
+    """``RawResponse(status, headers, body, url)``, built fast (see ``_frozen``): the transport's."""
+    return _make_response(status, headers, body, url, _header_map(headers))
 
 
 _LOWER: dict[str, str] = {}

@@ -42,7 +42,7 @@ from ._errors import (
     ResponseTooLargeError,
 )
 from ._proxies import ProxyRules
-from ._request import RawRequest, RawResponse
+from ._request import RawRequest, RawResponse, make_response
 
 
 class Transport(Protocol):
@@ -273,7 +273,7 @@ class AiohttpTransport:
                     body = await resp.content.read()
                 else:
                     body = await self._read_body(resp, method, url)
-                return RawResponse(resp.status, tuple(headers.items()), body, url)
+                return make_response(resp.status, tuple(headers.items()), body, url)
         except asyncio.CancelledError as exc:
             if deadline is not None and deadline.expired_alone():
                 unsent = _still_connecting(exc.__traceback__)

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from salescaling_async import (
     AsyncSalescaling,
@@ -28,8 +31,12 @@ from salescaling_async import (
 )
 from salescaling_async._budget import KeyBudget
 from salescaling_async._clock import LoopClock
+from salescaling_async._config import Timeouts
+from salescaling_async._convert import Envelope, unwrap_envelope
+from salescaling_async._frozen import positional_maker
+from salescaling_async._pagination import Page, make_page
 from salescaling_async._pipeline import Pipeline
-from salescaling_async._request import RawRequest, RawResponse
+from salescaling_async._request import RawRequest, RawResponse, make_request, make_response
 from salescaling_async._scheduler import Scheduler
 from salescaling_async.testing import FakeClock, FakeTransport, json_response, text_response
 
@@ -370,3 +377,85 @@ def test_statistics_of_a_used_client_read_outside_its_loop() -> None:
     assert used.statistics().granted == 1
     with pytest.raises(RuntimeError, match="no running event loop"):
         unused.statistics()
+
+
+# -- instances built as their mutable twin (_frozen) ------------------------------------------
+
+
+def _made_alike(made: Any, built: Any) -> None:
+    """``made`` (by a maker) is the instance ``built`` (by the class itself) in every way."""
+    assert type(made) is type(built)
+    assert made == built and repr(made) == repr(built)
+    try:
+        expected = hash(built)
+    except TypeError:  # a dict or list attribute
+        with pytest.raises(TypeError):
+            hash(made)
+    else:
+        assert hash(made) == expected
+    for field in attrs.fields(type(built)):
+        assert getattr(made, field.name) is getattr(built, field.name) or field.name == "header_map"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.url = "elsewhere"  # frozen like any other instance
+    assert attrs.evolve(made) == built
+
+
+@given(
+    st.sampled_from(["GET", "POST"]),
+    st.lists(st.tuples(st.sampled_from(["Content-Type", "X-Request-Id", "x-ratelimit-limit-short"]), st.text())),
+    st.binary(max_size=20),
+    st.none() | st.integers(),
+)
+def test_the_fast_makers_build_what_the_classes_build(
+    method: str, headers: list[tuple[str, str]], body: bytes, count: int | None
+) -> None:
+    """The request, response, envelope and page of every call come from ``_frozen`` makers:
+    the same instances, equal, hashing alike, frozen, every attribute set."""
+    pairs, params, timeouts, sent = tuple(headers), [("page", "1")], Timeouts(total=3.0), {"x-api-key": KEY}
+    _made_alike(
+        make_request(method, BASE, sent, params, None, None, (), timeouts),
+        RawRequest(method, BASE, sent, params, timeouts=timeouts),
+    )
+    response = make_response(200, pairs, body, BASE)
+    _made_alike(response, RawResponse(200, pairs, body, BASE))
+    assert response.header_map == RawResponse(200, pairs, body, BASE).header_map
+    data: list[Any] = [{"id": "c1"}]
+    envelope = unwrap_envelope({"data": data, "count": count}, raw="", status=200, headers=response.header_map)
+    _made_alike(envelope, Envelope(status_code=None, count=count, error=None, data=data, headers=response.header_map))
+    _made_alike(
+        make_page(data, 2, 10, count, 1, response.header_map, None),
+        Page(items=data, number=2, limit=10, count=count, raw_length=1, headers=response.header_map),
+    )
+
+
+def test_a_maker_refuses_classes_and_orders_it_cannot_build_alike() -> None:
+    """Validators, converters, post-init hooks and attributes left unset would make a
+    different (or broken) instance: refused when the maker is made."""
+
+    @attrs.frozen
+    class Checked:
+        n: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class Converted:
+        n: int = attrs.field(converter=int)
+
+    @attrs.frozen
+    class Hooked:
+        n: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.define
+    class Mutable:
+        n: int
+
+    for cls in (Checked, Converted, Hooked):
+        with pytest.raises(TypeError, match="not a plain frozen slotted"):
+            positional_maker(cls)
+    assert positional_maker(Mutable)(3) == Mutable(3)  # mutable slotted: alike too
+    with pytest.raises(TypeError, match="every attribute exactly once"):
+        positional_maker(RawResponse, ["status", "headers", "body", "url"])  # header_map left unset
+    with pytest.raises(TypeError, match="every attribute exactly once"):
+        positional_maker(Page, ["items", "items", "number", "limit", "count", "raw_length", "headers"])

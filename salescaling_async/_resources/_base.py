@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, final
 from .._convert import Envelope, structure, structure_list, to_wire_body
 from .._endpoints import Endpoint
 from .._errors import ConfigError
-from .._pagination import AsyncPaginator, Page
+from .._pagination import AsyncPaginator, Page, make_page
 from .._request import FilePart, RawResponse
 from .._types import Params, Priority
 
@@ -138,15 +138,7 @@ class Resource(Generic[M, RawT]):
             )
             items = structure_list(envelope.data, endpoint.model)
             headers = envelope.headers
-            return Page(
-                items=items,
-                number=page,
-                limit=limit,
-                count=envelope.count,
-                raw_length=len(items),
-                headers=headers,
-                request_id=headers.get("x-request-id"),
-            )
+            return make_page(items, page, limit, envelope.count, len(items), headers, headers.get("x-request-id"))
 
         return AsyncPaginator(fetch, limit=page_size, start_page=start_page, prefetch=prefetch)
 
