@@ -253,7 +253,7 @@ class AiohttpTransport:
         # same bound and the same cancellation, without a timer handle per request.
         total = request.timeouts.total
         deadlines = cast("Deadlines", self._deadlines)
-        deadline = deadlines.start(total)
+        timed = deadlines.start(total)
         try:
             async with session.request(
                 method,
@@ -275,7 +275,7 @@ class AiohttpTransport:
                     body = await self._read_body(resp, method, url)
                 return make_response(resp.status, tuple(headers.items()), body, url)
         except asyncio.CancelledError as exc:
-            if deadline is not None and deadline.expired_alone():
+            if deadlines.expired_alone(timed):
                 unsent = _still_connecting(exc.__traceback__)
                 raise RequestTimeoutError(
                     f"timeout {'before' if unsent else 'after'} sending: the attempt took longer than its "
@@ -303,7 +303,7 @@ class AiohttpTransport:
                 sent=True,
             ) from None
         finally:
-            deadlines.finish(deadline)
+            deadlines.finish(timed)
 
     async def _read_body(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The decompressed body, counted chunk by chunk against the limit."""

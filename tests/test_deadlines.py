@@ -1,4 +1,4 @@
-"""The whole-attempt timeout (``Timeouts.total``): shared timers, the same bound and cancellation.
+"""The whole-attempt timeout (``Timeouts.total``): one shared timer, the same bound and cancellation.
 
 The transport times the whole attempt itself (``_deadlines``) instead of aiohttp's ``total``,
 which armed a timer handle per request.  These tests hold it to what aiohttp's did: a body
@@ -9,13 +9,14 @@ from elsewhere is never turned into a timeout; the task's cancellation count is 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 
 import pytest
 from aiohttp import web
 
 from salescaling_async import PoolLimits, RequestTimeoutError, Timeouts
-from salescaling_async._deadlines import CEIL_THRESHOLD, Deadlines
+from salescaling_async._deadlines import Deadlines
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport
 
@@ -83,14 +84,14 @@ async def test_a_cancellation_from_elsewhere_is_never_a_timeout() -> None:
                 await send
             deadlines = transport._deadlines
             assert deadlines is not None
-            assert all(not group for _, group in deadlines._groups.values())
+            assert not deadlines._due and not deadlines._expired
         finally:
             stop.set()
             await transport.aclose()
 
 
-async def test_sends_due_in_the_same_second_share_one_timer() -> None:
-    """100 sends in flight with the default total (120 s) arm one or two timers, not 100."""
+async def test_sends_in_flight_share_one_timer() -> None:
+    """100 sends in flight with the default total (120 s) arm one timer, not 100."""
     arrived, stop = asyncio.Event(), asyncio.Event()
     count = 0
 
@@ -113,7 +114,7 @@ async def test_sends_due_in_the_same_second_share_one_timer() -> None:
             ]
             try:
                 await arrived.wait()
-                assert 1 <= len(transport._deadlines or ()) <= 2
+                assert len(transport._deadlines or ()) == 1
             finally:
                 stop.set()
                 responses = await asyncio.gather(*sends)
@@ -124,37 +125,54 @@ async def test_sends_due_in_the_same_second_share_one_timer() -> None:
     assert transport._deadlines is not None and len(transport._deadlines) == 0  # closed: disarmed
 
 
-async def test_long_deadlines_round_up_to_the_second_short_ones_to_the_hundredth(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    loop = asyncio.get_running_loop()
-    now = [1000.2]
-    monkeypatch.setattr(loop, "time", lambda: now[0])
-    deadlines = Deadlines(loop)
+async def _registered(deadlines: Deadlines, seconds: float | None, release: asyncio.Event) -> None:
+    """A task whose send is registered under ``seconds`` until ``release`` is set."""
+    token = deadlines.start(seconds)
     try:
-        first = deadlines.start(CEIL_THRESHOLD + 25)
-        now[0] = 1000.7
-        second = deadlines.start(CEIL_THRESHOLD + 25)
-        at_threshold = deadlines.start(CEIL_THRESHOLD)  # rounded as aiohttp rounds: from 5 s on
-        now[0] = 1000.701
-        short = deadlines.start(1.0)
-        now[0] = 1000.705
-        shorter_later = deadlines.start(1.0)
-        assert first is not None and second is not None and at_threshold is not None
-        assert short is not None and shorter_later is not None
-        assert first.when == second.when == 1031
-        assert at_threshold.when == 1006
-        assert short.when == shorter_later.when and 1001.705 <= short.when <= 1001.715
-        assert len(deadlines) == 3
-        assert deadlines.start(None) is None
+        await release.wait()
     finally:
+        deadlines.finish(token)
+
+
+async def test_the_one_timer_is_armed_for_the_earliest_due_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer is armed for the earliest due time, moves up for an earlier one, never back
+    for a later one; when it fires with nothing due it arms for the earliest send left."""
+    loop = asyncio.get_running_loop()
+    now = [1000.0]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
+    deadlines, release = Deadlines(loop), asyncio.Event()
+    tasks = []
+
+    async def register(seconds: float | None) -> None:
+        tasks.append(asyncio.ensure_future(_registered(deadlines, seconds, release)))
+        await asyncio.sleep(0)  # the task runs up to its wait: registered
+
+    try:
+        await register(60.0)
+        assert deadlines._timer_at == 1060.0 and len(deadlines) == 1
+        await register(120.0)
+        assert deadlines._timer_at == 1060.0  # a later one does not move it
+        await register(2.0)
+        assert deadlines._timer_at == 1002.0 and len(deadlines) == 1  # an earlier one does
+        await register(None)  # no total: not registered
+        assert len(deadlines._due) == 3
+        assert deadlines.start(None) is None
+        tasks[2].cancel()  # the earliest leaves before it is due
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[2]
+        deadlines._fire()  # due at 1002: nothing is, so it arms for the earliest left
+        assert deadlines._timer_at == 1060.0 and not deadlines._expired
+        assert all(not task.done() for task in (tasks[0], tasks[1], tasks[3]))
+    finally:
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
         deadlines.close()
-    assert len(deadlines) == 0
+    assert len(deadlines) == 0 and deadlines._timer_at == math.inf
 
 
-async def test_short_deadlines_of_many_sends_share_timers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """3,000 sends of a 2 s total, one every 0.1 ms and each ended at once: timers for the
-    hundredths their deadlines fall in (30), not one per send left armed until due."""
+async def test_many_sends_one_after_another_arm_one_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3,000 sends of a 2 s total, one every 0.1 ms and each ended at once: one timer, armed
+    for the first, not one per send left armed until due."""
     loop = asyncio.get_running_loop()
     now = [500.0]
     monkeypatch.setattr(loop, "time", lambda: now[0])
@@ -163,28 +181,29 @@ async def test_short_deadlines_of_many_sends_share_timers(monkeypatch: pytest.Mo
         for _ in range(3000):
             now[0] += 0.0001
             deadlines.finish(deadlines.start(2.0))
-        assert len(deadlines) <= 31
+        assert len(deadlines) == 1 and not deadlines._due
     finally:
         deadlines.close()
 
 
 async def _waits_under(deadlines: Deadlines, seconds: float, started: asyncio.Event) -> str:
     """What the transport's send does around its request: register, wait, classify."""
-    deadline = deadlines.start(seconds)
+    token = deadlines.start(seconds)
     try:
         started.set()
         await asyncio.Event().wait()
     except asyncio.CancelledError:
-        if deadline is not None and deadline.expired_alone():
+        if deadlines.expired_alone(token):
             return "timeout"
         raise
     finally:
-        deadlines.finish(deadline)
+        deadlines.finish(token)
     return "done"  # pragma: no cover - never set
 
 
-async def test_the_expiry_cancels_only_the_sends_still_registered() -> None:
+async def test_the_expiry_cancels_only_the_sends_still_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     loop = asyncio.get_running_loop()
+    real_time = loop.time
     deadlines = Deadlines(loop)
     started = [asyncio.Event() for _ in range(3)]
     tasks = [asyncio.ensure_future(_waits_under(deadlines, 60.0, s)) for s in started]
@@ -193,22 +212,23 @@ async def test_the_expiry_cancels_only_the_sends_still_registered() -> None:
     tasks[0].cancel()  # leaves before its timer fires
     with pytest.raises(asyncio.CancelledError):
         await tasks[0]
-    (when,) = deadlines._groups
-    deadlines._expire(when)  # the shared timer fires
+    monkeypatch.setattr(loop, "time", lambda: real_time() + 61)  # every send is due: the loop fires the timer
     assert await asyncio.gather(*tasks[1:]) == ["timeout", "timeout"]
-    assert len(deadlines) == 0
+    assert len(deadlines) == 0 and not deadlines._due and not deadlines._expired
 
 
 @needs_cancel_counts
-async def test_a_cancellation_that_coincides_with_the_timeout_passes_through() -> None:
+async def test_a_cancellation_that_coincides_with_the_timeout_passes_through(monkeypatch: pytest.MonkeyPatch) -> None:
     """The timer fires and someone else cancels the task in the same loop step: CancelledError."""
     loop = asyncio.get_running_loop()
+    real_time = loop.time
     deadlines = Deadlines(loop)
     started = asyncio.Event()
     task = asyncio.ensure_future(_waits_under(deadlines, 60.0, started))
     await started.wait()
-    (when,) = deadlines._groups
-    deadlines._expire(when)
+    monkeypatch.setattr(loop, "time", lambda: real_time() + 61)
+    deadlines._fire()  # the timer's callback, in this loop step
+    assert deadlines._expired == {task: 0}
     task.cancel()  # a TaskGroup or the user, at the same moment
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -284,7 +304,7 @@ async def test_through_the_transport_a_cancel_at_the_moment_of_the_timeout_passe
             send = asyncio.ensure_future(transport.send(request))
             await arrived.wait()
             assert transport._deadlines is not None
-            (when,) = transport._deadlines._groups
+            when = transport._deadlines._timer_at
             loop.call_at(when, send.cancel)
             with pytest.raises(asyncio.CancelledError):
                 await send
