@@ -205,11 +205,16 @@ class AiohttpTransport:
         )
         self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
         self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._deadlines: Deadlines | None = None
         self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and not self._closed:
+            # Bound to its loop when made (below).  The loop is not asked for again: the
+            # pipeline, the one caller, refuses every loop but its client's own before a
+            # request gets here, and asking costs a getpid() system call on Python <= 3.11.
+            return session
         loop = asyncio.get_running_loop()
         if self._closed:
             raise ClientClosedError("the client is closed")
@@ -237,10 +242,7 @@ class AiohttpTransport:
             # through the scheduler, with a slot of its own.  (No public switch exists.)
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
-            self._loop = loop
             self._deadlines = Deadlines(loop)
-        elif self._loop is not loop:
-            raise ClientClosedError("the client is bound to another event loop; create one per loop")
         return self._session
 
     async def send(self, request: RawRequest) -> RawResponse:

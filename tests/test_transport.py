@@ -25,6 +25,7 @@ from salescaling_async import (
     RequestTimeoutError,
     Timeouts,
     Window,
+    _transport,
 )
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _with_query, lazy_read_timer_fits
@@ -76,6 +77,38 @@ async def test_aiohttp_failures_map_to_the_error_tree(exception: Exception, erro
     assert info.value.sent is sent
     assert "SECRET" not in str(info.value)
     await transport.aclose()
+
+
+async def test_the_transport_asks_for_the_running_loop_only_to_open_its_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asking is a getpid() system call on Python <= 3.11; the pipeline, the transport's one
+    caller, already refuses every loop but the client's own, so a send does not ask again."""
+    asked = []
+
+    class _Asyncio:  # the transport module's view of asyncio, counting the asks
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        def get_running_loop(self) -> asyncio.AbstractEventLoop:
+            asked.append(1)
+            return asyncio.get_running_loop()
+
+    monkeypatch.setattr(_transport, "asyncio", _Asyncio())
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", _ok)
+    async with serve(app) as url:
+        transport = AiohttpTransport()
+        try:
+            for _ in range(5):
+                assert (await transport.send(RawRequest("GET", f"{url}/api/v1/contacts", {}))).status == 200
+        finally:
+            await transport.aclose()
+    assert len(asked) == 1
+
+
+async def _ok(_request: web.Request) -> web.Response:
+    return web.json_response({"statusCode": 200, "count": 0, "error": None, "data": []})
 
 
 async def test_timeout_error_is_also_a_builtin_timeout() -> None:
