@@ -129,24 +129,29 @@ def lazy_read_timer_fits(version: str | None = None) -> bool:
     return (major, minor) in LAZY_READ_TIMER_AIOHTTP and all(hasattr(ResponseHandler, name) for name in needed)
 
 
-_CACHED_URL_CHARS = 2048  # longer URLs (long searches, id lists) are not kept by _with_query
+_CACHED_URL_CHARS = 2048  # longer URLs (long searches, id lists) are not kept
+_MAX_CACHED_URLS = 1024
+_query_urls: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+"""(URL, query pairs) -> the URL with its query, for URLs of at most ``_CACHED_URL_CHARS``
+characters; emptied when full (a service asks for the same few pages and filters again)."""
 
 
 def _url_with_query(url: str, params: list[tuple[str, str]]) -> str:
-    """:func:`_with_query`, remembered for URLs up to :data:`_CACHED_URL_CHARS` characters."""
-    if len(url) + sum(len(name) + len(value) for name, value in params) <= _CACHED_URL_CHARS:
-        return _with_query(url, tuple(params))
-    return _with_query.__wrapped__(url, tuple(params))
-
-
-@functools.lru_cache(maxsize=1024)
-def _with_query(url: str, params: tuple[tuple[str, str], ...]) -> str:
     """``url`` with ``params`` encoded exactly as aiohttp's ``params=`` would (yarl's
-    ``extend_query``), as a string.  aiohttp turns a string into a URL through yarl's cache
-    of parsed URLs, so a URL asked for again (the first page, a poll) reuses one URL object
-    and its worked-out parts; ``params=`` built a new one for every request (about 11 µs of
-    client CPU per request against a real server)."""
-    return str(URL(url).extend_query(params))
+    ``extend_query``), as a string, remembered.  aiohttp turns a string into a URL through
+    yarl's cache of parsed URLs, so a URL asked for again (the first page, a poll) reuses one
+    URL object and its worked-out parts; ``params=`` built a new one for every request (about
+    11 µs of client CPU per request against a real server)."""
+    key = (url, tuple(params))
+    known = _query_urls.get(key)
+    if known is not None:
+        return known
+    full = str(URL(url).extend_query(params))
+    if len(full) <= _CACHED_URL_CHARS:
+        if len(_query_urls) >= _MAX_CACHED_URLS:
+            _query_urls.clear()
+        _query_urls[key] = full
+    return full
 
 
 _CONNECTOR_FILE = aiohttp.connector.__file__

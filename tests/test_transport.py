@@ -28,7 +28,7 @@ from salescaling_async import (
     _transport,
 )
 from salescaling_async._request import RawRequest
-from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _with_query, lazy_read_timer_fits
+from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _url_with_query, lazy_read_timer_fits
 
 from .conftest import serve, timed_out_send
 
@@ -311,7 +311,7 @@ query_params = st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), m
 def test_the_query_string_is_what_aiohttps_params_would_send(params: list[tuple[str, str]], url: str) -> None:
     """The transport appends the query itself (so aiohttp reuses yarl's cached URL objects):
     byte for byte the request target aiohttp's own ``params=`` makes, whatever the text."""
-    mine = yarl.URL(_with_query(url, tuple(params)))
+    mine = yarl.URL(_url_with_query(url, params))
     theirs = yarl.URL(url).extend_query(params)
     assert mine.raw_path_qs == theirs.raw_path_qs
     assert mine.query == theirs.query
@@ -367,14 +367,18 @@ async def test_an_unknown_aiohttp_gets_the_stock_protocol(monkeypatch: pytest.Mo
 def test_only_short_urls_with_queries_are_remembered() -> None:
     """The query cache keeps at most 1,024 URLs of at most about 2 KiB: long searches are
     encoded each time, not kept."""
-    from salescaling_async._transport import _url_with_query
+    from salescaling_async._transport import _MAX_CACHED_URLS, _query_urls, _url_with_query
 
-    _with_query.cache_clear()
+    _query_urls.clear()
     long = [("q", "x" * 5000)]
     assert _url_with_query("http://h.test/a", long) == str(yarl.URL("http://h.test/a").extend_query(long))
-    assert _with_query.cache_info().currsize == 0
+    assert len(_query_urls) == 0
     assert _url_with_query("http://h.test/a", [("page", "2")]) == "http://h.test/a?page=2"
-    assert _with_query.cache_info().currsize == 1
+    assert _url_with_query("http://h.test/a", [("page", "2")]) == "http://h.test/a?page=2"  # remembered
+    assert list(_query_urls.values()) == ["http://h.test/a?page=2"]
+    for page in range(3, 3 + 2 * _MAX_CACHED_URLS):
+        assert _url_with_query("http://h.test/a", [("page", str(page))]) == f"http://h.test/a?page={page}"
+        assert 1 <= len(_query_urls) <= _MAX_CACHED_URLS
 
 
 async def test_a_cookie_one_keys_response_sets_is_never_sent_again() -> None:
