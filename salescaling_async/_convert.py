@@ -428,7 +428,6 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     if twin is not None:
         shapes = _Shapes(cls, twin, fallback)
         names["_compiled"], names["_learn"] = shapes.compiled, shapes.learn
-        _record_lists[cls] = functools.partial(_structure_records, shapes.runs)
         dispatch = [
             "    _fn = _compiled.get(_shape := tuple(data))",
             "    if _fn is None:",
@@ -454,11 +453,14 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     )
     exec(compile(source, f"<salescaling_async structure {cls.__qualname__}>", "exec"), names)
     fn: Callable[[Any, Any], Any] = names["structure"]
+    if twin is not None:  # a page of ``cls`` in one loop per layout, ``fn`` for the other records
+        _record_lists[cls] = functools.partial(_structure_records, shapes.runs, one=fn)
     return fn
 
 
-# The list hook of every model with generated layouts (see ``structure_list``).
-_record_lists: dict[type, Callable[[list[Any], Any, Callable[[Any, Any], Any]], list[Any]]] = {}
+# The list hook of every model with generated layouts (see ``structure_list``), called as
+# ``hook(records, cls)``: made with the model's hook, so a page needs no converter dispatch.
+_record_lists: dict[type, Callable[[list[Any], Any], list[Any]]] = {}
 
 
 def _structure_records(
@@ -587,11 +589,11 @@ def structure_list(data: Any, cls: type[T]) -> list[T]:
             raise ResponseValidationError(
                 f"expected a list of {cls.__name__}, got {type(data).__name__}", raw=_dump(data)
             )
-    hook = _converter.get_structure_hook(cls)  # one dispatch per page, not per record
-    records = _record_lists.get(cls)
+    records = _record_lists.get(cls)  # a model with generated layouts: no dispatch at all
     try:
         if records is not None:
-            return records(data, cls, hook)
+            return records(data, cls)
+        hook = _converter.get_structure_hook(cls)  # one dispatch per page, not per record
         return [hook(item, cls) for item in data]
     except Exception:  # noqa: BLE001 - redone item by item for the typed error
         return [structure(item, cls) for item in data]

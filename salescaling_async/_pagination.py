@@ -144,6 +144,20 @@ class AsyncPaginator(Generic[T]):
     .. versionchanged:: 0.2.0 Always ends: ``end_reason``, ``total`` and ``max_without_id``.
     """
 
+    # Slotted: a paginator is made for every ``list()`` call, ``first_page()`` ones included.
+    __slots__ = (
+        "__weakref__",
+        "_fetch",
+        "dedupe_window",
+        "end_reason",
+        "limit",
+        "max_without_id",
+        "next_page",
+        "prefetch",
+        "start_page",
+        "total",
+    )
+
     def __init__(
         self,
         fetch: FetchPage[T],
