@@ -150,23 +150,6 @@ _SHAPE = bytes(48 if 48 <= b <= 57 else 91 if b in (91, 123) else 32 for b in ra
 _LONG_NUMBER = b"0" * 19  # more digits in a row than every 64-bit integer is sure to have
 
 
-def _parse_fast(body: bytes) -> tuple[bool, JSON]:
-    """``(True, value)`` when orjson decoded ``body`` exactly as the standard library would."""
-    if _orjson is None:
-        return False, None
-    shape = body.translate(_SHAPE)
-    if _LONG_NUMBER in shape:
-        return False, None
-    try:
-        value = _orjson.loads(body)
-    except _orjson.JSONDecodeError:
-        return False, None  # the standard library decides, and words the error
-    if shape.count(b"[") > MAX_DEPTH and _too_deep_decoded(value):
-        return False, None
-    result: JSON = value
-    return True, result
-
-
 def _parse(text: str) -> JSON:
     """Strict JSON with the depth bound; raises ``ValueError`` with a short reason."""
     try:
@@ -205,9 +188,17 @@ def decode_json(body: bytes, *, status: int) -> JSON:
             return _parse(text)
         except ValueError:
             return text
-    decoded, value = _parse_fast(body)
-    if decoded:
-        return value
+    if _orjson is not None:  # (inline: every success body of every request comes here)
+        shape = body.translate(_SHAPE)
+        if _LONG_NUMBER not in shape:
+            try:
+                value = _orjson.loads(body)
+            except _orjson.JSONDecodeError:
+                pass  # the standard library decides, and words the error
+            else:
+                if shape.count(b"[") <= MAX_DEPTH or not _too_deep_decoded(value):
+                    result: JSON = value
+                    return result
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

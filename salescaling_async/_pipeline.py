@@ -383,7 +383,8 @@ class Pipeline:
 
     def _answered(self, raw: RawRequest, permit: PermitLike, response: RawResponse) -> Limited | None:
         """Settle the slot of a hop that got ``response`` (a 429 also pauses the key)."""
-        log.debug("%s %s -> %d", raw.method, raw.url, response.status)
+        if log.isEnabledFor(logging.DEBUG):  # (a call less per response when off)
+            log.debug("%s %s -> %d", raw.method, raw.url, response.status)
         if response.status == 429:
             return self._rate_limited(permit, response)
         permit.received(response.header_map)  # settle(permit, Outcome.RECEIVED, ...), inlined

@@ -35,24 +35,19 @@ def parse_response(
         limited: A 429's hints and pause, as the pipeline handled it (not parsed again).
     """
     try:
-        return _parse(response, endpoint, wall_now=wall_now, secret=secret, limited=limited)
+        status = response.status
+        if status >= 400:
+            response = redact_response(response, secret)
+        payload: JSON = decode_json(response.body, status=status)
+        if status >= 400:
+            raise status_error(response, endpoint, payload, wall_now=wall_now, limited=limited)
+        headers = response.header_map
+        if status == 204 or payload is None:
+            return Envelope(status_code=status, count=None, error=None, data=None, headers=headers)
+        # The body as text only goes on an error: decoded only when the envelope does not fit.
+        fits = isinstance(payload, dict) and "data" in payload
+        text = "" if fits else response.body[:65536].decode("utf-8", errors="replace")
+        return unwrap_envelope(payload, raw=text, status=status, headers=headers)
     except ResponseValidationError as error:
         redact_validation_error(error, secret)
         raise
-
-
-def _parse(
-    response: RawResponse, endpoint: Endpoint[Any], *, wall_now: float, secret: str | None, limited: Limited | None
-) -> Envelope:
-    if response.status >= 400:
-        response = redact_response(response, secret)
-    payload: JSON = decode_json(response.body, status=response.status)
-    if response.status >= 400:
-        raise status_error(response, endpoint, payload, wall_now=wall_now, limited=limited)
-    headers = response.header_map
-    if response.status == 204 or payload is None:
-        return Envelope(status_code=response.status, count=None, error=None, data=None, headers=headers)
-    # The body as text only goes on an error: decoded only when the envelope does not fit.
-    fits = isinstance(payload, dict) and "data" in payload
-    text = "" if fits else response.body[:65536].decode("utf-8", errors="replace")
-    return unwrap_envelope(payload, raw=text, status=response.status, headers=headers)
