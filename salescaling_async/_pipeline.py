@@ -161,6 +161,7 @@ class Pipeline:
         *,
         path: Mapping[str, str] | None = None,
         params: Params | None = None,
+        query: list[tuple[str, str]] | None = None,
         json: Any = None,
         form: Mapping[str, str] | None = None,
         files: tuple[FilePart, ...] = (),
@@ -170,10 +171,19 @@ class Pipeline:
         """Call ``endpoint`` (path placeholders filled from ``path``) through the pipeline.
 
         The :meth:`send` coroutine itself, like :meth:`request` (a coroutine less per call).
+        ``query``: the query already encoded, sent instead of ``params`` (see ``Requester``).
         """
         url = self.base_url + (endpoint.render(**path) if path else endpoint.path)
         return self.send(
-            endpoint, url, params=params, json=json, form=form, files=files, priority=priority, on_response=on_response
+            endpoint,
+            url,
+            params=params,
+            query=query,
+            json=json,
+            form=form,
+            files=files,
+            priority=priority,
+            on_response=on_response,
         )
 
     def request(
@@ -200,6 +210,7 @@ class Pipeline:
         url: str,
         *,
         params: Params | None = None,
+        query: list[tuple[str, str]] | None = None,
         json: Any = None,
         form: Mapping[str, str] | None = None,
         files: tuple[FilePart, ...] = (),
@@ -225,7 +236,7 @@ class Pipeline:
                 endpoint.method,
                 url,
                 self.headers,
-                encode_params(params) if params else [],
+                query if query is not None else encode_params(params) if params else [],
                 None if json is None else check_json_body(json),
                 form,
                 files,

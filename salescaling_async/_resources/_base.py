@@ -29,7 +29,7 @@ from .._convert import Envelope, structure, structure_list, to_wire_body
 from .._endpoints import Endpoint
 from .._errors import ConfigError
 from .._pagination import AsyncPaginator, Page, make_page
-from .._request import FilePart, RawResponse
+from .._request import FilePart, RawResponse, encode_params
 from .._types import Params, Priority
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ class Requester(Protocol):
     """Strictly private. What resources need from a client: call one endpoint, get its envelope.
 
     Implemented by the client's pipeline; resources never import the session.  ``on_response``
-    receives the final HTTP response (the raw-response views use it).
+    receives the final HTTP response (the raw-response views use it).  ``query`` is the query
+    already encoded (:func:`encode_params`), sent instead of ``params``: a listing encodes its
+    filters once and adds each page's number.
     """
 
     async def call(
@@ -71,6 +73,7 @@ class Requester(Protocol):
         *,
         path: Mapping[str, str] | None = None,
         params: Params | None = None,
+        query: list[tuple[str, str]] | None = None,
         json: Any = None,
         form: Mapping[str, str] | None = None,
         files: tuple[FilePart, ...] = (),
@@ -132,10 +135,11 @@ class Resource(Generic[M, RawT]):
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ConfigError(f"page_size must be an integer >= 1, got {page_size!r}")
 
+        filtered = encode_params(params)  # once per listing (and checked before anything is sent)
+
         async def fetch(page: int, limit: int) -> Page[T]:
-            envelope = await self._client.call(
-                endpoint, params={**params, "page": page, "limit": limit}, priority=priority
-            )
+            query = [*filtered, ("page", str(page)), ("limit", str(limit))]
+            envelope = await self._client.call(endpoint, query=query, priority=priority)
             items = structure_list(envelope.data, endpoint.model)
             headers = envelope.headers
             return make_page(items, page, limit, envelope.count, len(items), headers, headers.get("x-request-id"))
