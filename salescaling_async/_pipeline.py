@@ -142,11 +142,13 @@ class Pipeline:
     scopes: frozenset[str] | None
     options: Options
     headers: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
-    """The request headers of this view, built once (the key included, hence no repr)."""
+    """The request headers of this view, built once, read-only (the key included, hence no
+    repr): in the transport's own form when it has one (``prepare_headers``)."""
 
     def __attrs_post_init__(self) -> None:
         headers = {"x-api-key": self.api_key, "accept": "application/json", "user-agent": _USER_AGENT}
-        object.__setattr__(self, "headers", MappingProxyType(headers))
+        prepare = getattr(self.core.transport, "prepare_headers", None)
+        object.__setattr__(self, "headers", MappingProxyType(headers) if prepare is None else prepare(headers))
 
     def for_key(self, api_key: str, key_id: str, scopes: frozenset[str] | None) -> Pipeline:
         """The same pipeline with another key (checked by the caller): ``with_key()`` views,

@@ -204,10 +204,6 @@ class AiohttpTransport:
         self._trust_env = trust_env  # read HTTPS_PROXY/NO_PROXY once, when the session opens
         self._proxies = ProxyRules()
         self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
-        self._last_headers: tuple[Mapping[str, str] | None, CIMultiDictProxy[str]] = (
-            None,
-            CIMultiDictProxy(CIMultiDict()),
-        )
         self._last_timeouts: tuple[Timeouts | None, aiohttp.ClientTimeout] = (None, aiohttp.ClientTimeout())
         self._session: aiohttp.ClientSession | None = None
         self._deadlines: Deadlines | None = None
@@ -265,7 +261,7 @@ class AiohttpTransport:
             async with session.request(
                 method,
                 _url_with_query(url, request.params) if request.params else url,
-                headers=self._headers(request.headers),
+                headers=request.headers,  # a view's are in aiohttp's form already (prepare_headers)
                 json=request.json if request.json is not None and not files else None,
                 data=self._form(request) if files or request.form is not None else None,
                 timeout=self._timeout(request.timeouts),
@@ -340,13 +336,12 @@ class AiohttpTransport:
             status_code=resp.status,
         )
 
-    def _headers(self, headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
-        """``headers`` as aiohttp keeps them, converted once per view (its headers object)."""
-        last, converted = self._last_headers
-        if headers is not last:
-            converted = CIMultiDictProxy(CIMultiDict(headers))
-            self._last_headers = (headers, converted)  # holds ``headers``: its id is not reused
-        return converted
+    @staticmethod
+    def prepare_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
+        """A client view's request headers in the form aiohttp sends (read-only, like the
+        view's own): the pipeline asks once per view, so that no request converts them, as
+        aiohttp does for any other mapping (a multi-tenant service alternates views)."""
+        return CIMultiDictProxy(CIMultiDict(headers))
 
     def _timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """The aiohttp form of ``timeouts``, built once per distinct value."""

@@ -14,6 +14,7 @@ from aiohttp.client_proto import ResponseHandler
 from aioresponses import aioresponses
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 
 from salescaling_async import (
     AsyncSalescaling,
@@ -105,6 +106,36 @@ async def test_the_transport_asks_for_the_running_loop_only_to_open_its_session(
         finally:
             await transport.aclose()
     assert len(asked) == 1
+
+
+async def test_a_views_headers_are_put_in_aiohttps_form_once_not_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp converts any other mapping of headers for every request: the built-in transport
+    gives each view its headers in aiohttp's form when the view is made (``prepare_headers``),
+    so a multi-tenant service alternating views converts nothing per request."""
+    made = []
+
+    class _Counted(CIMultiDict[str]):
+        def __init__(self, *args: Any) -> None:
+            made.append(1)
+            super().__init__(*args)
+
+    monkeypatch.setattr(_transport, "CIMultiDict", _Counted)
+    sent: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        sent.append(request.headers["x-api-key"])
+        return await _ok(request)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/contacts", handler)
+    async with serve(app) as url, AsyncSalescaling("key-a", base_url=f"{url}/api/v1/") as client:
+        views = [client, client.with_key("key-b")]
+        assert len(made) == 2  # one per view
+        for _ in range(3):
+            for view in views:
+                await view.request("GET", "contacts")
+        assert len(made) == 2  # and none per request
+    assert sent == ["key-a", "key-b"] * 3
 
 
 async def _ok(_request: web.Request) -> web.Response:
