@@ -7,7 +7,8 @@ timer handles (most of them cancelled, compared by a Python ``__lt__``) makes th
 (``benchmarks/bench_overhead.py``).  Here the sends of one loop share one timer instead:
 
 * A send registers its task and due time in one dict, and removes it when it ends: a dict
-  store and a pop per send, no object and no timer handle of its own.
+  store and a pop per send, no object and no timer handle of its own.  (A task runs one send
+  at a time: the transport's send awaits nothing that sends again.)
 * The one timer is armed for the earliest due time of the registered sends.  When it fires,
   each send due by then is cancelled, exactly as aiohttp's timer and :func:`asyncio.timeout`
   cancel the task, and the timer is armed again for the earliest of the others (under
