@@ -176,8 +176,9 @@ class AsyncPaginator(Generic[T]):
         self.limit = limit
         self.start_page = start_page
         self.prefetch = prefetch
-        self.dedupe_window = max(2 * limit, 1000) if dedupe_window is None else dedupe_window
-        self.max_without_id = max(10 * limit, 1000) if max_without_id is None else max_without_id
+        # (conditional expressions rather than max(): a paginator is made per list() call)
+        self.dedupe_window = (2 * limit if limit > 500 else 1000) if dedupe_window is None else dedupe_window
+        self.max_without_id = (10 * limit if limit > 100 else 1000) if max_without_id is None else max_without_id
         self.next_page = start_page
         """The first page not yet fully handed out: a resume point."""
         self.end_reason: EndReason | None = None
