@@ -13,9 +13,8 @@ import attrs
 from .._convert import Envelope
 from .._endpoints import Endpoint
 from .._errors import ResponseValidationError
-from .._request import FilePart, RawResponse
-from .._types import Params, Priority
-from ._base import OnResponse, Requester
+from .._request import RawResponse
+from ._base import Requester
 
 T = TypeVar("T")
 
@@ -78,30 +77,9 @@ class Capture:
         self.envelope: Envelope | None = None
         self.elapsed = 0.0
 
-    async def call(
-        self,
-        endpoint: Endpoint[Any],
-        *,
-        path: Mapping[str, str] | None = None,
-        params: Params | None = None,
-        query: list[tuple[str, str]] | None = None,
-        json: Any = None,
-        form: Mapping[str, str] | None = None,
-        files: tuple[FilePart, ...] = (),
-        priority: Priority | None = None,
-        on_response: OnResponse | None = None,
-    ) -> Envelope:
-        self.envelope = await self._inner.call(
-            endpoint,
-            path=path,
-            params=params,
-            query=query,
-            json=json,
-            form=form,
-            files=files,
-            priority=priority,
-            on_response=self._record,
-        )
+    async def call(self, endpoint: Endpoint[Any], **options: Any) -> Envelope:
+        """The inner requester's ``call`` (see ``Requester``), its final response kept."""
+        self.envelope = await self._inner.call(endpoint, **{**options, "on_response": self._record})
         return self.envelope
 
     def _record(self, response: RawResponse, elapsed: float) -> None:
