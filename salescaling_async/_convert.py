@@ -454,7 +454,7 @@ def _generated_structure_fn(cls: type, *, fallback: Callable[[Any, Any], Any]) -
     exec(compile(source, f"<salescaling_async structure {cls.__qualname__}>", "exec"), names)
     fn: Callable[[Any, Any], Any] = names["structure"]
     if twin is not None:  # a page of ``cls`` in one loop per layout, ``fn`` for the other records
-        _record_lists[cls] = functools.partial(_structure_records, shapes.runs, one=fn)
+        _record_lists[cls] = functools.partial(_structure_records, shapes.runs, fn)  # (positional: a faster call)
     return fn
 
 
@@ -464,7 +464,7 @@ _record_lists: dict[type, Callable[[list[Any], Any], list[Any]]] = {}
 
 
 def _structure_records(
-    runs: Mapping[tuple[Any, ...], _Run], records: list[Any], cls: Any, one: Callable[[Any, Any], Any]
+    runs: Mapping[tuple[Any, ...], _Run], one: Callable[[Any, Any], Any], records: list[Any], cls: Any
 ) -> list[Any]:
     """``[one(record, cls) for record in records]``, a page's records in one loop per layout.
 
