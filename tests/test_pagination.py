@@ -80,6 +80,20 @@ async def test_first_page_only(clock: FakeClock, drive: Any) -> None:
     assert isinstance(page, Page) and page.count == 25 and not page.is_last and asked == [1]
 
 
+async def test_a_filter_the_api_cannot_be_sent_is_refused_by_list_itself(clock: FakeClock, drive: Any) -> None:
+    """A listing encodes its filters once, when it is made: a non-finite number (it would go
+    out as ``nan``) is refused by ``list()``, before any page is asked for; others go out
+    with every page, before its number and size."""
+    transport, asked = _paged(25)
+    client = AsyncSalescaling("k", transport=transport, clock=clock)
+    with pytest.raises(ConfigError, match="'email' must be a finite number"):
+        client.contacts.list(email=float("nan"))  # type: ignore[arg-type]
+    assert asked == []
+    await drive(client.contacts.list(email="ada@example.com", page_size=10).first_page())
+    (sent,) = transport.requests
+    assert sent.params == [("email", "ada@example.com"), ("page", "1"), ("limit", "10")]
+
+
 def test_invalid_arguments() -> None:
     """Bad page sizes, start pages and prefetch values are refused."""
 
