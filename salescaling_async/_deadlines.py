@@ -12,8 +12,12 @@ timer handles (most of them cancelled, compared by a Python ``__lt__``) makes th
 * The one timer is armed for the earliest due time of the registered sends.  When it fires,
   each send due by then is cancelled, exactly as aiohttp's timer and :func:`asyncio.timeout`
   cancel the task, and the timer is armed again for the earliest of the others (under
-  steady load about once per ``total`` seconds: the sends in flight then began moments ago).
-  A send due before the armed time moves the timer up.
+  steady load about once per ``total`` seconds: the sends in flight then began moments ago),
+  but not sooner than :data:`BATCH` seconds on: when many sends run out one after another
+  (a server that stopped answering), the timer fires at most a hundred times a second, each
+  time for every send due by then, instead of once per send with a look at all of them.  A
+  timeout is never early and at most ``BATCH`` late.  A send due before the armed time
+  moves the timer up.
 * The send turns that cancellation into its timeout with :meth:`Deadlines.expired_alone`.  A
   cancellation from anywhere else passes through; on Python 3.11+ one that coincides with the
   timeout passes through too (the task's ``cancelling()`` count tells them apart, and the
@@ -31,6 +35,9 @@ from typing import Any
 Task = asyncio.Task[Any]
 
 _current_task = asyncio.current_task
+
+BATCH = 0.01
+"""Seconds the timer waits at least between two firings (see the module docstring)."""
 
 
 class Deadlines:
@@ -95,7 +102,8 @@ class Deadlines:
 
     def _fire(self) -> None:
         """Cancel every send due by now (or by the time the timer was armed for, which the
-        loop may run a hair early), and arm the timer for the earliest of the others."""
+        loop may run a hair early), and arm the timer for the earliest of the others, at
+        least :data:`BATCH` seconds on."""
         due_by = max(self._timer_at, self._loop.time())
         if self._timer is not None:
             self._timer.cancel()  # (a no-op when it is the timer that fires)
@@ -109,7 +117,7 @@ class Deadlines:
             elif when < earliest:
                 earliest = when
         if earliest < math.inf:
-            self._arm(earliest)
+            self._arm(max(earliest, due_by + BATCH))
 
     def close(self) -> None:
         """Disarm the timer (the transport is closing; no send is left to time)."""

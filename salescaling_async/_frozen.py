@@ -52,20 +52,26 @@ def positional_maker(cls: type[Any], names: Sequence[str] | None = None) -> Call
     plain = all(f.validator is None and f.converter is None and f.on_setattr is None for f in fields)
     if not plain or hasattr(cls, "__attrs_post_init__") or "__slots__" not in vars(cls):
         raise TypeError(f"{cls!r} is not a plain frozen slotted attrs class")
+    # Any other slot (attrs' cached hash, say) would be left unset, and raise when read.
+    hidden = set(vars(cls)["__slots__"]) - set(order) - {"__weakref__"}
+    if hidden:
+        raise TypeError(f"{cls!r} has slots the maker would leave unset: {sorted(hidden)}")
     twin = mutable_twin(cls)
     if twin is None:  # pragma: no cover - see mutable_twin
         return cls
+    # The generated code's own names start with two underscores, which no attrs attribute
+    # can (a class body mangles such names), so they never shadow an argument.
     args = ", ".join(order)
     source = "\n".join(
         [
             f"def make({args}):",
-            "    obj = _new(_twin)",
-            *(f"    obj.{name} = {name}" for name in order),
-            "    obj.__class__ = _cls",
-            "    return obj",
+            "    __obj = __new(__twin)",
+            *(f"    __obj.{name} = {name}" for name in order),
+            "    __obj.__class__ = __cls",
+            "    return __obj",
         ]
     )
-    namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_cls": cls}
+    namespace: dict[str, Any] = {"__new": object.__new__, "__twin": twin, "__cls": cls}
     exec(compile(source, f"<salescaling_async maker {getattr(cls, '__qualname__', cls)}>", "exec"), namespace)
     maker: Callable[..., Any] = namespace["make"]
     return maker

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from salescaling_async import PoolLimits, RequestTimeoutError, Timeouts
-from salescaling_async._deadlines import Deadlines
+from salescaling_async._deadlines import BATCH, Deadlines
 from salescaling_async._request import RawRequest
 from salescaling_async._transport import AiohttpTransport
 
@@ -168,6 +168,45 @@ async def test_the_one_timer_is_armed_for_the_earliest_due_send(monkeypatch: pyt
         await asyncio.gather(*tasks, return_exceptions=True)
         deadlines.close()
     assert len(deadlines) == 0 and deadlines._timer_at == math.inf
+
+
+async def test_sends_running_out_one_after_another_fire_the_timer_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that stops answering: 1,000 sends due 0.1 ms apart (over 100 ms).  The timer
+    fires at most once per BATCH, each time for every send due by then (not once per send,
+    each with a look at all of them), and every send times out at most BATCH late, never early."""
+    loop = asyncio.get_running_loop()
+    now = [100.0]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
+    deadlines = Deadlines(loop)
+    ended: dict[int, tuple[str, float]] = {}
+    changed = asyncio.Condition()
+
+    async def send(i: int, started: asyncio.Event) -> None:
+        outcome = await _waits_under(deadlines, 30.0 + i * 0.0001, started)
+        ended[i] = (outcome, now[0])  # the clock when its timeout reached it
+        async with changed:
+            changed.notify_all()
+
+    tasks = []
+    for i in range(1000):
+        started = asyncio.Event()
+        tasks.append(asyncio.ensure_future(send(i, started)))
+        await started.wait()
+    fires = 0
+    try:
+        while deadlines._due:
+            now[0] = deadlines._timer_at  # the loop's clock reaches the armed time
+            deadlines._fire()
+            fires += 1
+            async with changed:  # the cancelled sends end
+                await changed.wait_for(lambda: len(ended) == 1000 - len(deadlines._due))
+        await asyncio.gather(*tasks)
+    finally:
+        deadlines.close()
+    assert BATCH == 0.01 and fires <= 12, fires  # about one per BATCH of the 100 ms, not 1,000
+    for i in range(1000):
+        outcome, at = ended[i]
+        assert outcome == "timeout" and 130.0 + i * 0.0001 <= at <= 130.0 + i * 0.0001 + BATCH + 1e-9
 
 
 async def test_many_sends_one_after_another_arm_one_timer(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -451,10 +451,24 @@ def test_a_maker_refuses_classes_and_orders_it_cannot_build_alike() -> None:
     class Mutable:
         n: int
 
+    @attrs.frozen(cache_hash=True)
+    class Hashed:
+        n: int
+
+    @attrs.frozen
+    class Named:  # attributes named like what a maker's code might use
+        obj: int
+        _cls: int
+        _new: int
+        make: int
+
     for cls in (Checked, Converted, Hooked):
         with pytest.raises(TypeError, match="not a plain frozen slotted"):
             positional_maker(cls)
+    with pytest.raises(TypeError, match="leave unset"):
+        positional_maker(Hashed)  # its cached hash would be read unset
     assert positional_maker(Mutable)(3) == Mutable(3)  # mutable slotted: alike too
+    _made_alike(positional_maker(Named)(1, 2, 3, 4), Named(1, 2, 3, 4))
     with pytest.raises(TypeError, match="every attribute exactly once"):
         positional_maker(RawResponse, ["status", "headers", "body", "url"])  # header_map left unset
     with pytest.raises(TypeError, match="every attribute exactly once"):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from types import MappingProxyType
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -28,7 +30,7 @@ from salescaling_async import (
     Window,
     _transport,
 )
-from salescaling_async._request import RawRequest
+from salescaling_async._request import RawRequest, RawResponse
 from salescaling_async._transport import AiohttpTransport, _LazyReadTimeout, _url_with_query, lazy_read_timer_fits
 
 from .conftest import serve, timed_out_send
@@ -433,3 +435,16 @@ async def test_a_cookie_one_keys_response_sets_is_never_sent_again() -> None:
             await client.request("GET", "contacts")
             await client.with_key("tenant-b").request("GET", "contacts")
     assert cookies == [None, None, None]
+
+
+async def test_a_transport_double_that_answers_any_attribute_gets_plain_headers() -> None:
+    """``prepare_headers`` is looked up on the transport's class and its answer used only if
+    it is a mapping: a mock (whose every attribute is another mock, or a coroutine function)
+    still gets the view's headers as a read-only dict, key included."""
+    double = mock.AsyncMock()
+    double.send.return_value = RawResponse(200, (), b'{"statusCode":200,"count":0,"error":null,"data":[]}', URL)
+    async with AsyncSalescaling("sk_mock_key", base_url="http://127.0.0.1:1/api/v1/", transport=double) as client:
+        await client.request("GET", "contacts")
+    (request,), _ = double.send.call_args
+    assert isinstance(request.headers, MappingProxyType)
+    assert request.headers["x-api-key"] == "sk_mock_key"
