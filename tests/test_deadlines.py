@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -215,11 +216,20 @@ async def test_many_sends_one_after_another_arm_one_timer(monkeypatch: pytest.Mo
     loop = asyncio.get_running_loop()
     now = [500.0]
     monkeypatch.setattr(loop, "time", lambda: now[0])
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counted(when: float, *args: Any) -> asyncio.TimerHandle:
+        armed.append(when)
+        return call_at(when, *args)
+
+    monkeypatch.setattr(loop, "call_at", counted)
     deadlines = Deadlines(loop)
     try:
         for _ in range(3000):
             now[0] += 0.0001
             deadlines.finish(deadlines.start(2.0))
+        assert armed == [pytest.approx(502.0001)]  # one timer handle in all, for the first send
         assert len(deadlines) == 1 and not deadlines._due
     finally:
         deadlines.close()
